@@ -1,0 +1,175 @@
+// Elementwise ops: out[i] = f(a[i], b[i], c[i]) over the broadcast shape, every operand strided
+// (views read without copies; broadcast dims have stride 0). The op is the override OP, so one
+// pipeline per op serves every shape. Also the backward rules that are elementwise
+// (relu/gelu/elu/sigmoid/tanh/prelu grads) and `fill`.
+// #include _strided
+
+override OP: u32 = 0u;
+
+struct Params {
+  shape: array<vec4<u32>, 2>,
+  a_strides: array<vec4<u32>, 2>,
+  b_strides: array<vec4<u32>, 2>,
+  c_strides: array<vec4<u32>, 2>,
+  out_strides: array<vec4<u32>, 2>,
+  ndim: u32,
+  n: u32,
+  a_offset: u32,
+  b_offset: u32,
+  c_offset: u32,
+  out_offset: u32,
+  alpha: f32,
+  beta: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const SQRT1_2: f32 = 0.7071067811865476;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf builtin.
+fn erf_f32(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return select(-y, y, x >= 0.0);
+}
+
+fn sigmoid_f32(x: f32) -> f32 {
+  // stable for large |x|
+  if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+  let e = exp(x);
+  return e / (1.0 + e);
+}
+
+fn unary_op(x: f32) -> f32 {
+  let alpha = params.alpha;
+  let beta = params.beta;
+  switch OP {
+    case 0u: { return x; }                                   // copy
+    case 1u: { return -x; }                                  // neg
+    case 2u: { return exp(x); }                              // exp
+    case 3u: { return log(x); }                              // log
+    case 4u: { return sqrt(x); }                             // sqrt
+    case 5u: { return inverseSqrt(x); }                      // rsqrt
+    case 6u: { return abs(x); }                              // abs
+    case 7u: { return sigmoid_f32(x); }                      // sigmoid
+    case 8u: { return tanh(clamp(x, -15.0, 15.0)); }         // tanh (clamped: SwiftShader's tanh overflows)
+    case 9u: { return max(x, 0.0); }                         // relu
+    case 10u: { return 0.5 * x * (1.0 + erf_f32(x * SQRT1_2)); } // gelu (erf form)
+    case 11u: { return select(alpha * (exp(x) - 1.0), x, x > 0.0); } // elu
+    case 12u: {                                              // pow by a scalar exponent alpha
+      if (alpha == 2.0) { return x * x; }
+      if (alpha == 1.0) { return x; }
+      if (alpha == 0.5) { return sqrt(x); }
+      if (alpha == round(alpha) && x < 0.0) {
+        let m = pow(-x, alpha);
+        return select(m, -m, (i32(alpha) & 1) == 1);
+      }
+      return pow(x, alpha);
+    }
+    case 13u: { return clamp(x, alpha, beta); }              // clamp(min=alpha, max=beta)
+    case 14u: { return x * alpha + beta; }                   // affine (scale, add a scalar)
+    case 15u: { return alpha; }                              // fill
+    case 16u: { return select(0.0, 1.0, x > alpha); }        // x > scalar
+    case 17u: { return select(0.0, 1.0, x < alpha); }        // x < scalar
+    case 18u: { return select(0.0, 1.0, x == alpha); }       // x == scalar
+    case 19u: { return sign(x); }                            // sign
+    case 20u: { return select(0.0, 1.0, x >= alpha && x <= beta); } // inside [alpha, beta]
+    case 21u: { return alpha / x; }                          // scalar / x
+    case 22u: { return pow(alpha, x); }                      // scalar ** x (alpha > 0)
+    default: { return x; }
+  }
+}
+
+fn binary_op(x: f32, y: f32) -> f32 {
+  let alpha = params.alpha;
+  switch OP {
+    case 0u: { return x + y; }                               // add
+    case 1u: { return x - y; }                               // sub
+    case 2u: { return x * y; }                               // mul
+    case 3u: { return x / y; }                               // div
+    case 4u: { return pow(x, y); }                           // pow (x > 0)
+    case 5u: { return max(x, y); }                           // maximum
+    case 6u: { return min(x, y); }                           // minimum
+    case 7u: { return select(y * x, x, x > 0.0); }           // prelu(x, weight y)
+    case 8u: { return select(0.0, 1.0, x > y); }             // gt
+    case 9u: { return select(0.0, 1.0, x < y); }             // lt
+    case 10u: { return select(0.0, 1.0, x == y); }           // eq
+    case 11u: { return select(0.0, y, x > 0.0); }            // relu backward: (x, dy)
+    case 12u: {                                              // gelu backward: (x, dy)
+      let cdf = 0.5 * (1.0 + erf_f32(x * SQRT1_2));
+      let pdf = INV_SQRT_2PI * exp(-0.5 * x * x);
+      return y * (cdf + x * pdf);
+    }
+    case 13u: { return select(y * alpha * exp(x), y, x > 0.0); } // elu backward: (x, dy)
+    case 14u: { return y * x * (1.0 - x); }                  // sigmoid backward: (out, dy)
+    case 15u: { return y * (1.0 - x * x); }                  // tanh backward: (out, dy)
+    case 17u: { return x + alpha * y; }                      // x + alpha*y (axpy)
+    case 18u: { return select(0.0, x, y > 0.0); }            // mask: x where y > 0
+    case 19u: {                                              // pow backward to base: (x, dy), exponent alpha
+      if (alpha == 2.0) { return 2.0 * x * y; }
+      if (alpha == 1.0) { return y; }
+      let p = alpha - 1.0;
+      var m: f32;
+      if (p == round(p) && x < 0.0) {
+        m = pow(-x, p);
+        if ((i32(p) & 1) == 1) { m = -m; }
+      } else {
+        m = pow(x, p);
+      }
+      return y * alpha * m;
+    }
+    default: { return x; }
+  }
+}
+
+fn ternary_op(x: f32, y: f32, z: f32) -> f32 {
+  switch OP {
+    case 0u: { return select(z, y, x != 0.0); }              // where(cond, a, b)
+    case 1u: { return select(z * x, z, x > 0.0); }           // prelu backward to x: (x, weight, dy)
+    case 2u: { return select(z * x, 0.0, x > 0.0); }         // prelu backward to weight, elementwise: (x, weight, dy)
+    case 3u: { return x * y + z; }                           // fused multiply-add
+    default: { return x; }
+  }
+}
+
+@compute @workgroup_size(256)
+fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg, lid, 256u);
+  if (i >= params.n) { return; }
+  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
+  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
+  out[io] = unary_op(a[ia]);
+}
+
+@compute @workgroup_size(256)
+fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg, lid, 256u);
+  if (i >= params.n) { return; }
+  out[params.out_offset + i] = params.alpha;
+}
+
+@compute @workgroup_size(256)
+fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg, lid, 256u);
+  if (i >= params.n) { return; }
+  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
+  let ib = params.b_offset + strided_offset(i, params.ndim, params.shape, params.b_strides);
+  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
+  out[io] = binary_op(a[ia], b[ib]);
+}
+
+@compute @workgroup_size(256)
+fn ternary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = linear_id(wid, nwg, lid, 256u);
+  if (i >= params.n) { return; }
+  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
+  let ib = params.b_offset + strided_offset(i, params.ndim, params.shape, params.b_strides);
+  let ic = params.c_offset + strided_offset(i, params.ndim, params.shape, params.c_strides);
+  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
+  out[io] = ternary_op(a[ia], b[ib], c[ic]);
+}

@@ -1,0 +1,116 @@
+// Batched matmul with an optional fused bias: out[b, m, n] = sum_k A[b, m, k] * B[b, k, n] + bias[n].
+// A and B are strided views (a transpose is a stride swap, never a copy) with broadcast batch dims
+// (stride 0); out is contiguous [batch, M, N]. f32 accumulation.
+//   matmul_naive: one invocation per output; the reference variant.
+//   matmul_tiled: a workgroup of 16x16 invocations computes a (16*TM)x(16*TN) output tile, staging
+//                 TK-deep slices of A and B in workgroup memory; each invocation keeps a TMxTN block
+//                 of accumulators in registers.
+// #include _strided
+
+override TK: u32 = 16u;
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+const BM: u32 = 64u; // 16 * TM
+const BN: u32 = 64u; // 16 * TN
+
+struct Params {
+  batch_shape: array<vec4<u32>, 2>,
+  a_batch_strides: array<vec4<u32>, 2>,
+  b_batch_strides: array<vec4<u32>, 2>,
+  batch_ndim: u32,
+  batch: u32,
+  M: u32,
+  N: u32,
+  K: u32,
+  a_offset: u32,
+  a_stride_m: u32,
+  a_stride_k: u32,
+  b_offset: u32,
+  b_stride_k: u32,
+  b_stride_n: u32,
+  bias_offset: u32,
+  has_bias: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+fn batch_offsets(bi: u32) -> vec2<u32> {
+  let oa = params.a_offset + strided_offset(bi, params.batch_ndim, params.batch_shape, params.a_batch_strides);
+  let ob = params.b_offset + strided_offset(bi, params.batch_ndim, params.batch_shape, params.b_batch_strides);
+  return vec2<u32>(oa, ob);
+}
+
+fn epilogue(acc: f32, n: u32) -> f32 {
+  if (params.has_bias != 0u) { return acc + bias[params.bias_offset + n]; }
+  return acc;
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  let m = gid.y;
+  let bi = gid.z;
+  if (m >= params.M || n >= params.N || bi >= params.batch) { return; }
+  let o = batch_offsets(bi);
+  var acc = 0.0;
+  for (var k = 0u; k < params.K; k++) {
+    acc += a[o.x + m * params.a_stride_m + k * params.a_stride_k] * b[o.y + k * params.b_stride_k + n * params.b_stride_n];
+  }
+  out[(bi * params.M + m) * params.N + n] = epilogue(acc, n);
+}
+
+var<workgroup> tile_a: array<array<f32, BM>, TK>; // [k][m]
+var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let bi = wid.z;
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  let o = batch_offsets(bi);
+  let tid = lid.y * 16u + lid.x;
+  var acc: array<array<f32, TN>, TM>;
+  for (var k0 = 0u; k0 < params.K; k0 += TK) {
+    // Stage A[m0 .. m0+BM, k0 .. k0+TK] and B[k0 .. k0+TK, n0 .. n0+BN]; 256 invocations, BM*TK values each.
+    for (var i = tid; i < BM * TK; i += 256u) {
+      let mm = i % BM;
+      let kk = i / BM;
+      let m = m0 + mm;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < params.M && k < params.K) { v = a[o.x + m * params.a_stride_m + k * params.a_stride_k]; }
+      tile_a[kk][mm] = v;
+    }
+    for (var i = tid; i < BN * TK; i += 256u) {
+      let nn = i % BN;
+      let kk = i / BN;
+      let n = n0 + nn;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (n < params.N && k < params.K) { v = b[o.y + k * params.b_stride_k + n * params.b_stride_n]; }
+      tile_b[kk][nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      var av: array<f32, TM>;
+      var bv: array<f32, TN>;
+      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk][lid.y + 16u * i]; }
+      for (var j = 0u; j < TN; j++) { bv[j] = tile_b[kk][lid.x + 16u * j]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + lid.y + 16u * i;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + lid.x + 16u * j;
+      if (m < params.M && n < params.N) { out[(bi * params.M + m) * params.N + n] = epilogue(acc[i][j], n); }
+    }
+  }
+}

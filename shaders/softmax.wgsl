@@ -1,0 +1,123 @@
+// Softmax and log-softmax along one dim of a contiguous tensor seen as [outer, D, inner]:
+// y = exp(x - max) / sum(exp(x - max)), log_y = x - max - log(sum(exp(x - max))), f32 throughout.
+// Backward: dx = y * (dy - sum(dy * y)) for softmax, dx = dy - exp(log_y) * sum(dy) for log-softmax.
+// One invocation per row (`*_serial`), or 64 per row with workgroup reductions (`*_workgroup`, long rows).
+// LOG (override) selects log-softmax.
+// #include _strided
+
+override LOG: bool = false;
+
+struct Params {
+  outer: u32,
+  dim: u32,
+  inner: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn row_base(row: u32) -> u32 {
+  return (row / params.inner) * params.dim * params.inner + row % params.inner;
+}
+
+@compute @workgroup_size(64)
+fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = linear_id(wid, nwg, lid, 64u);
+  if (row >= params.outer * params.inner) { return; }
+  let base = row_base(row);
+  let s = params.inner;
+  var m = -3.4028234663852886e38;
+  for (var i = 0u; i < params.dim; i++) { m = max(m, x[base + i * s]); }
+  var sum = 0.0;
+  for (var i = 0u; i < params.dim; i++) { sum += exp(x[base + i * s] - m); }
+  let log_sum = log(sum);
+  for (var i = 0u; i < params.dim; i++) {
+    let z = x[base + i * s] - m;
+    out[base + i * s] = select(exp(z) / sum, z - log_sum, LOG);
+  }
+}
+
+// x holds the forward output (y, or log_y when LOG).
+@compute @workgroup_size(64)
+fn backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = linear_id(wid, nwg, lid, 64u);
+  if (row >= params.outer * params.inner) { return; }
+  let base = row_base(row);
+  let s = params.inner;
+  var dot = 0.0;
+  for (var i = 0u; i < params.dim; i++) {
+    dot += select(dy[base + i * s] * x[base + i * s], dy[base + i * s], LOG);
+  }
+  for (var i = 0u; i < params.dim; i++) {
+    let y = x[base + i * s];
+    let g = dy[base + i * s];
+    out[base + i * s] = select(y * (g - dot), g - exp(y) * dot, LOG);
+  }
+}
+
+var<workgroup> red: array<f32, 64>;
+
+fn wg_max(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid < k) { red[lid] = max(red[lid], red[lid + k]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid < k) { red[lid] += red[lid + k]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  let valid = row < params.outer * params.inner;
+  let base = select(0u, row_base(row), valid);
+  let n = select(0u, params.dim, valid);
+  let s = params.inner;
+  var m = -3.4028234663852886e38;
+  for (var i = lid; i < n; i += 64u) { m = max(m, x[base + i * s]); }
+  m = wg_max(m, lid);
+  var sum = 0.0;
+  for (var i = lid; i < n; i += 64u) { sum += exp(x[base + i * s] - m); }
+  sum = wg_sum(sum, lid);
+  let log_sum = log(sum);
+  for (var i = lid; i < n; i += 64u) {
+    let z = x[base + i * s] - m;
+    out[base + i * s] = select(exp(z) / sum, z - log_sum, LOG);
+  }
+}
+
+@compute @workgroup_size(64)
+fn backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * nwg.x + wid.x;
+  let valid = row < params.outer * params.inner;
+  let base = select(0u, row_base(row), valid);
+  let n = select(0u, params.dim, valid);
+  let s = params.inner;
+  var dot = 0.0;
+  for (var i = lid; i < n; i += 64u) {
+    dot += select(dy[base + i * s] * x[base + i * s], dy[base + i * s], LOG);
+  }
+  dot = wg_sum(dot, lid);
+  for (var i = lid; i < n; i += 64u) {
+    let y = x[base + i * s];
+    let g = dy[base + i * s];
+    out[base + i * s] = select(y * (g - dot), g - exp(y) * dot, LOG);
+  }
+}

@@ -1,0 +1,94 @@
+// Size-bucketed pool of storage buffers. Sizes round up to one of four steps per power of two
+// (at most 25% slack); released buffers wait for reuse, and the oldest are destroyed once the
+// idle bytes pass a cap (after the pending batch is submitted, so no queued command loses its buffer).
+
+// GPUBufferUsage's values, spelled out: in Node the global exists only once Dawn is loaded.
+export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
+export const STORAGE_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+
+export function bucketSize(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 4) * 4);
+  const p = 2 ** Math.floor(Math.log2(b));
+  for (const step of [1, 1.25, 1.5, 1.75, 2]) if (p * step >= b) return Math.ceil((p * step) / 4) * 4;
+  return b;
+}
+
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  private idleBytes = 0;
+  private doomed: GPUBuffer[] = [];
+  liveBuffers = 0;
+  liveBytes = 0;
+  peakLiveBytes = 0;
+
+  constructor(
+    private device: GPUDevice,
+    private maxIdleBytes = 256 * 2 ** 20,
+  ) {}
+
+  acquire(bytes: number, label?: string): GPUBuffer {
+    const size = bucketSize(bytes);
+    const list = this.free.get(size);
+    let buf = list?.pop();
+    if (buf) this.idleBytes -= size;
+    else {
+      const max = this.device.limits.maxBufferSize;
+      if (size > max) {
+        throw new Error(`medseg: a ${fmtBytes(bytes)} buffer${label ? ` for ${label}` : ''} exceeds this adapter's maxBufferSize (${fmtBytes(max)})`);
+      }
+      buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    }
+    this.liveBuffers++;
+    this.liveBytes += size;
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    const size = buf.size;
+    this.liveBuffers--;
+    this.liveBytes -= size;
+    if (size > this.maxIdleBytes / 4) {
+      this.doomed.push(buf);
+      return;
+    }
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(buf);
+    this.idleBytes += size;
+    if (this.idleBytes > this.maxIdleBytes) this.trim();
+  }
+
+  private trim(): void {
+    for (const [size, list] of [...this.free.entries()].sort((a, b) => b[0] - a[0])) {
+      while (list.length && this.idleBytes > this.maxIdleBytes / 2) {
+        this.doomed.push(list.pop()!);
+        this.idleBytes -= size;
+      }
+    }
+  }
+
+  /** Called after a submit: buffers dropped from the pool are destroyed now that no unsubmitted command uses them. */
+  afterSubmit(): void {
+    for (const b of this.doomed) b.destroy();
+    this.doomed = [];
+  }
+
+  /** Destroys every idle buffer (e.g. before measuring memory). */
+  clear(): void {
+    for (const list of this.free.values()) for (const b of list) this.doomed.push(b);
+    this.free.clear();
+    this.idleBytes = 0;
+  }
+
+  stats() {
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, peakLiveBytes: this.peakLiveBytes, idleBytes: this.idleBytes };
+  }
+}
+
+export function fmtBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}

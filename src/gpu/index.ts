@@ -1,0 +1,6 @@
+// `medseg/gpu`: the runtime's lower layer for benchmarks and custom kernels (registry, dispatch,
+// kernel variants).
+export { init, runtime, Runtime, type DispatchSpec } from './runtime.js';
+export { KernelRegistry, type Pipeline } from './kernels.js';
+export { BufferPool, bucketSize, fmtBytes } from './buffer-pool.js';
+export { matmulKernel, setMatmulVariant, type MatmulVariant } from '../ops/matmul.js';

@@ -1,0 +1,242 @@
+// The runtime: one device, its kernel registry and buffer pool, and the command batch. Dispatches,
+// uploads and copies are encoded into one command encoder (uniforms into a per-batch arena) and
+// submitted at sync points (read, flush); errors from validation, compilation and out-of-memory
+// are collected and thrown at the next sync point with the kernel, op and shapes that caused them.
+import { openDevice, type AdapterChoice, type DeviceInfo } from './device.js';
+import { BufferPool, Usage, fmtBytes } from './buffer-pool.js';
+import { KernelRegistry, packParams, type Overrides, type ParamValue, type Pipeline } from './kernels.js';
+
+export interface DispatchSpec {
+  kernel: string;
+  entry: string;
+  overrides?: Overrides;
+  /** uniform values by Params field name */
+  params?: Record<string, ParamValue>;
+  /** storage buffers by binding variable name */
+  buffers: Record<string, GPUBuffer>;
+  /** workgroup counts; a single number is spread over x and y to stay under the per-dimension limit */
+  workgroups: number | [number, number, number];
+  /** what to name in error messages: the op and its shapes */
+  context?: string;
+}
+
+const ARENA_SIZE = 64 * 1024;
+
+interface UniformArena {
+  buffer: GPUBuffer;
+  data: ArrayBuffer;
+  used: number;
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly adapterInfo: DeviceInfo['adapterInfo'];
+  readonly limits: GPUSupportedLimits;
+  readonly features: Set<string>;
+  readonly kernels: KernelRegistry;
+  readonly pool: BufferPool;
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private arenas: UniformArena[] = [];
+  private freeArenas: UniformArena[] = [];
+  private afterSubmitTasks: (() => void)[] = [];
+  private errors: string[] = [];
+  private lastContext = '';
+  private uniformAlign: number;
+  dispatches = 0;
+  submits = 0;
+
+  constructor(info: DeviceInfo) {
+    this.device = info.device;
+    this.adapterInfo = info.adapterInfo;
+    this.limits = info.limits;
+    this.features = info.features;
+    this.uniformAlign = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
+    this.pool = new BufferPool(this.device);
+    this.kernels = new KernelRegistry(this.device, (ctx, err) => this.errors.push(`${ctx}: ${err.message}`));
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.errors.push(`WebGPU error near ${this.lastContext || 'an unnamed op'}: ${(ev as GPUUncapturedErrorEvent).error.message}`);
+    });
+    void this.device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.errors.push(`WebGPU device lost (${info.reason}): ${info.message}`);
+    });
+  }
+
+  get adapterName(): string {
+    const i = this.adapterInfo;
+    return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ').trim() + ` [${i.backend}]`;
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder({ label: 'medseg batch' }));
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  private uniformSlot(size: number): { buffer: GPUBuffer; offset: number; view: DataView } {
+    let a = this.arenas[this.arenas.length - 1];
+    if (!a || a.used + size > ARENA_SIZE) {
+      a = this.freeArenas.pop() ?? {
+        buffer: this.device.createBuffer({ size: ARENA_SIZE, usage: Usage.UNIFORM | Usage.COPY_DST, label: 'medseg uniforms' }),
+        data: new ArrayBuffer(ARENA_SIZE),
+        used: 0,
+      };
+      a.used = 0;
+      new Uint8Array(a.data).fill(0);
+      this.arenas.push(a);
+    }
+    const offset = a.used;
+    a.used = Math.ceil((offset + size) / this.uniformAlign) * this.uniformAlign;
+    return { buffer: a.buffer, offset, view: new DataView(a.data, offset, size) };
+  }
+
+  /** Splits a 1D workgroup count over x and y so neither passes maxComputeWorkgroupsPerDimension. */
+  grid(groups: number): [number, number, number] {
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) return [Math.max(1, groups), 1, 1];
+    const y = Math.ceil(groups / max);
+    return [Math.ceil(groups / y), y, 1];
+  }
+
+  pipeline(kernel: string, entry: string, overrides?: Overrides, context?: string): Pipeline {
+    return this.kernels.pipeline(kernel, entry, overrides, context);
+  }
+
+  /** Encodes one compute dispatch into the current batch. */
+  dispatch(spec: DispatchSpec): void {
+    const ctx = spec.context ?? `${spec.kernel}:${spec.entry}`;
+    this.lastContext = ctx;
+    const p = this.kernels.pipeline(spec.kernel, spec.entry, spec.overrides, ctx);
+    const entries: GPUBindGroupEntry[] = [];
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    for (const [name, b] of p.bindings) {
+      if (b.kind === 'uniform') continue;
+      const buf = spec.buffers[name];
+      if (!buf) throw new Error(`medseg: ${ctx}: kernel ${p.file}.wgsl:${p.entry} needs buffer '${name}'`);
+      if (buf.size > maxBinding) {
+        throw new Error(
+          `medseg: ${ctx}: buffer '${name}' is ${fmtBytes(buf.size)}, over this adapter's maxStorageBufferBindingSize (${fmtBytes(maxBinding)})`,
+        );
+      }
+      entries.push({ binding: b.binding, resource: { buffer: buf } });
+    }
+    for (const name of Object.keys(spec.buffers)) {
+      if (!p.bindings.has(name)) throw new Error(`medseg: ${ctx}: kernel ${p.file}.wgsl:${p.entry} has no binding '${name}'`);
+    }
+    if (p.params) {
+      const slot = this.uniformSlot(p.params.size);
+      packParams(p, spec.params ?? {}, slot.view, 0);
+      entries.push({ binding: p.params.binding, resource: { buffer: slot.buffer, offset: slot.offset, size: p.params.size } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: p.layout, entries, label: ctx });
+    const wg = typeof spec.workgroups === 'number' ? this.grid(spec.workgroups) : spec.workgroups;
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (wg.some((n) => n > max)) throw new Error(`medseg: ${ctx}: ${wg.join('x')} workgroups exceed the per-dimension limit ${max}`);
+    if (wg.some((n) => n === 0)) return;
+    this.pass ??= this.getEncoder().beginComputePass({ label: 'medseg compute' });
+    this.pass.setPipeline(p.pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    this.dispatches++;
+  }
+
+  /** Uploads data into `dst` at byteOffset, ordered after every command already in the batch. */
+  upload(dst: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (bytes === 0) return;
+    const staging = this.device.createBuffer({ size: bytes, usage: Usage.COPY_SRC, mappedAtCreation: true, label: 'medseg upload' });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    staging.unmap();
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(staging, 0, dst, byteOffset, bytes);
+    this.afterSubmitTasks.push(() => staging.destroy());
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits the batch. */
+  flush(): void {
+    this.endPass();
+    if (this.encoder || this.arenas.length) {
+      for (const a of this.arenas) this.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
+      if (this.encoder) this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+      this.freeArenas.push(...this.arenas);
+      this.arenas = [];
+      this.submits++;
+    }
+    for (const t of this.afterSubmitTasks) t();
+    this.afterSubmitTasks = [];
+    this.pool.afterSubmit();
+  }
+
+  /** Throws the errors collected since the last check, if any. */
+  throwPendingErrors(): void {
+    if (this.errors.length) {
+      const errs = this.errors;
+      this.errors = [];
+      throw new Error(`medseg: ${errs.length} GPU error(s):\n  ${errs.join('\n  ')}`);
+    }
+  }
+
+  /** Waits until every submitted command has run, then reports any GPU errors. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await Promise.resolve();
+    this.throwPendingErrors();
+  }
+
+  /** Reads `bytes` from a storage buffer (a sync point). */
+  async readBuffer(src: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size: Math.max(4, size), usage: Usage.MAP_READ | Usage.COPY_DST, label: 'medseg readback' });
+    if (size > 0) this.copy(src, byteOffset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */);
+    } catch (e) {
+      await Promise.resolve();
+      this.throwPendingErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.throwPendingErrors();
+    return out;
+  }
+}
+
+let current: Runtime | null = null;
+let opening: Promise<Runtime> | null = null;
+
+export interface InitOptions {
+  /** Node only: which adapter (overrides MEDSEG_ADAPTER). */
+  adapter?: AdapterChoice;
+}
+
+/** Opens the device once; later calls return the same runtime. */
+export function init(options: InitOptions = {}): Promise<Runtime> {
+  if (current) return Promise.resolve(current);
+  opening ??= openDevice(options.adapter).then(
+    (info) => (current = new Runtime(info)),
+    (e) => {
+      opening = null;
+      throw e;
+    },
+  );
+  return opening;
+}
+
+export function runtime(): Runtime {
+  if (!current) throw new Error('medseg: call `await init()` before creating tensors');
+  return current;
+}

@@ -1,0 +1,108 @@
+// Launch helpers shared by the op files: broadcasting, uniform arrays of shapes/strides, and the
+// elementwise kernel family (unary/binary/ternary over strided, broadcast operands).
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, MAX_DIMS, shapeStr } from '../tensor.js';
+
+export type Scalar = number;
+export type TensorOrScalar = Tensor | number;
+
+/** Pads a dims list to the 8 slots of a uniform array<vec4<u32>, 2>. */
+export function dims8(v: readonly number[]): number[] {
+  if (v.length > MAX_DIMS) throw new RangeError(`more than ${MAX_DIMS} dims`);
+  const out = new Array<number>(MAX_DIMS).fill(0);
+  v.forEach((x, i) => (out[i] = x));
+  return out;
+}
+
+export function broadcastShapes(...shapes: (readonly number[])[]): number[] {
+  const nd = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(nd).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const j = nd - s.length + i;
+      const d = s[i];
+      if (out[j] === 1) out[j] = d;
+      else if (d !== 1 && d !== out[j]) {
+        throw new Error(`shapes ${shapes.map((x) => shapeStr(x)).join(' and ')} cannot be broadcast together`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Strides that read `t` as if expanded to `shape` (0 on broadcast dims). */
+export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] {
+  const nd = shape.length;
+  const out = new Array<number>(nd).fill(0);
+  for (let i = 0; i < t.ndim; i++) {
+    const j = nd - t.ndim + i;
+    out[j] = t.shape[i] === 1 && shape[j] !== 1 ? 0 : t.strides[i];
+  }
+  return out;
+}
+
+export function ctx(op: string, ...tensors: (Tensor | null | undefined)[]): string {
+  return `${op}(${tensors.map((t) => (t ? shapeStr(t.shape) : 'null')).join(', ')})`;
+}
+
+export const Unary = {
+  copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, abs: 6, sigmoid: 7, tanh: 8, relu: 9, gelu: 10, elu: 11,
+  powScalar: 12, clamp: 13, affine: 14, gtScalar: 16, ltScalar: 17, eqScalar: 18, sign: 19, inRange: 20,
+  scalarDiv: 21, scalarPow: 22,
+} as const;
+
+export const Binary = {
+  add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, prelu: 7, gt: 8, lt: 9, eq: 10,
+  reluBackward: 11, geluBackward: 12, eluBackward: 13, sigmoidBackward: 14, tanhBackward: 15, axpy: 17, mask: 18,
+  powScalarBackward: 19,
+} as const;
+
+export const Ternary = { where: 0, preluBackwardInput: 1, preluBackwardWeight: 2, fma: 3 } as const;
+
+const ENTRY = ['unary', 'binary', 'ternary'] as const;
+const NAMES = ['a', 'b', 'c'] as const;
+
+/**
+ * Runs one elementwise kernel over the broadcast shape of `inputs`. Writes into `into` (any strided
+ * view of the right shape) when given, else into a new contiguous tensor, which is returned.
+ */
+export function elementwise(
+  op: number,
+  inputs: Tensor[],
+  scalars: { alpha?: number; beta?: number } = {},
+  context = 'elementwise',
+  into?: Tensor,
+): Tensor {
+  for (const t of inputs) t.assertAlive();
+  const shape = into ? [...into.shape] : broadcastShapes(...inputs.map((t) => t.shape));
+  if (into) broadcastShapes(shape, ...inputs.map((t) => t.shape)); // validates
+  const out = into ?? Tensor.empty(shape, context);
+  const n = out.size;
+  if (n === 0) return out;
+  const params: Record<string, number | number[]> = {
+    shape: dims8(shape),
+    ndim: shape.length,
+    n,
+    out_strides: dims8(out.strides),
+    out_offset: out.offset,
+    alpha: scalars.alpha ?? 0,
+    beta: scalars.beta ?? 0,
+  };
+  const buffers: Record<string, GPUBuffer> = { out: out.storage.buffer };
+  NAMES.forEach((name, i) => {
+    const t = inputs[i];
+    params[`${name}_strides`] = t ? dims8(broadcastStrides(t, shape)) : dims8([]);
+    params[`${name}_offset`] = t ? t.offset : 0;
+    if (t) buffers[name] = t.storage.buffer;
+  });
+  runtime().dispatch({
+    kernel: 'elementwise',
+    entry: ENTRY[inputs.length - 1],
+    overrides: { OP: op },
+    params,
+    buffers,
+    workgroups: Math.ceil(n / 256),
+    context,
+  });
+  return out;
+}

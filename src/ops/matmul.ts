@@ -1,0 +1,146 @@
+// matmul (torch.matmul semantics: 1-d operands, batched, broadcast batch dims) and linear
+// (x @ W^T + b with the bias fused into the kernel's epilogue). Transposed operands are stride
+// swaps, never copies. Backward: dA = dC @ B^T, dB = A^T @ dC, summed over broadcast batch dims;
+// db = sum of dC over all but the last dim.
+import { record } from '../autograd.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, numel, shapeStr } from '../tensor.js';
+import { broadcastShapes, dims8 } from './dispatch.js';
+import { contiguous, reshape, sumToShape, transpose, unsqueeze, squeeze } from './shape.js';
+import { sum } from './reduce.js';
+
+export type MatmulVariant = 'naive' | 'tiled';
+
+let forcedVariant: MatmulVariant | null = null;
+
+/** Forces one kernel variant (tests, benchmarks); null restores the automatic choice. */
+export function setMatmulVariant(v: MatmulVariant | null): void {
+  forcedVariant = v;
+}
+
+function pickVariant(M: number, N: number, K: number): MatmulVariant {
+  if (forcedVariant) return forcedVariant;
+  // The tiled kernel needs enough work per 64x64 tile to pay for its barriers.
+  return M * N * K >= 32 * 32 * 32 && M >= 16 && N >= 16 ? 'tiled' : 'naive';
+}
+
+/** The GPU product of two >=2-d operands with equal-or-broadcast batch dims, plus optional bias [N]. */
+export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?: MatmulVariant): Tensor {
+  const M = a.shape[a.ndim - 2];
+  const K = a.shape[a.ndim - 1];
+  const N = b.shape[b.ndim - 1];
+  if (b.shape[b.ndim - 2] !== K) throw new Error(`matmul: ${shapeStr(a.shape)} @ ${shapeStr(b.shape)}: inner dims ${K} and ${b.shape[b.ndim - 2]} differ`);
+  const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (batchShape.length > 8) throw new Error('matmul: more than 8 batch dims');
+  const batchStrides = (t: Tensor) => {
+    const nb = t.ndim - 2;
+    return batchShape.map((n, j) => {
+      const i = j - (batchShape.length - nb);
+      return i < 0 || t.shape[i] === 1 ? 0 : t.strides[i];
+    });
+  };
+  const batch = numel(batchShape);
+  const out = Tensor.empty([...batchShape, M, N], 'matmul');
+  if (out.size === 0) return out;
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== N || (N > 1 && bias.strides[0] !== 1))) {
+    throw new Error(`matmul: bias ${shapeStr(bias.shape)} must be a contiguous [${N}]`);
+  }
+  const v = variant ?? pickVariant(M, N, K);
+  const rt = runtime();
+  rt.dispatch({
+    kernel: 'matmul',
+    entry: v === 'tiled' ? 'matmul_tiled' : 'matmul_naive',
+    params: {
+      batch_shape: dims8(batchShape),
+      a_batch_strides: dims8(batchStrides(a)),
+      b_batch_strides: dims8(batchStrides(b)),
+      batch_ndim: batchShape.length,
+      batch,
+      M,
+      N,
+      K,
+      a_offset: a.offset,
+      a_stride_m: a.strides[a.ndim - 2],
+      a_stride_k: a.strides[a.ndim - 1],
+      b_offset: b.offset,
+      b_stride_k: b.strides[b.ndim - 2],
+      b_stride_n: b.strides[b.ndim - 1],
+      bias_offset: bias ? bias.offset : 0,
+      has_bias: bias ? 1 : 0,
+    },
+    buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: (bias ?? a).storage.buffer, out: out.storage.buffer },
+    workgroups: v === 'tiled' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch] : [Math.ceil(N / 16), Math.ceil(M / 16), batch],
+    context: `matmul[${v}](${shapeStr(a.shape)}, ${shapeStr(b.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''})`,
+  });
+  return out;
+}
+
+/** torch.matmul. */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.ndim === 0 || b.ndim === 0) throw new Error('matmul: both operands need at least 1 dim');
+  if (a.ndim === 1 || b.ndim === 1) {
+    // Promote vectors to matrices, multiply, then drop the added dim (as torch.matmul).
+    const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
+    const b2 = b.ndim === 1 ? unsqueeze(b, -1) : b;
+    const r = matmul(a2, b2);
+    const r1 = a.ndim === 1 ? squeeze(r, -2) : r;
+    const r2 = b.ndim === 1 ? squeeze(r1, -1) : r1;
+    return r2;
+  }
+  const out = matmulKernel(a, b, null);
+  return record('matmul', out, [a, b], (g) => {
+    let ga: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (a.requiresGrad) {
+      const bt = transpose(b, -1, -2);
+      const full = matmulKernel(g, bt, null);
+      bt.dispose();
+      ga = sumToShape(full, a.shape);
+      if (ga !== full) full.dispose();
+    }
+    if (b.requiresGrad) {
+      const at = transpose(a, -1, -2);
+      const full = matmulKernel(at, g, null);
+      at.dispose();
+      gb = sumToShape(full, b.shape);
+      if (gb !== full) full.dispose();
+    }
+    return [ga, gb];
+  });
+}
+
+/** y = x @ weight^T + bias, weight [out, in] as torch.nn.Linear; x [..., in]. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  if (weight.ndim !== 2) throw new Error(`linear: weight must be [out, in], got ${shapeStr(weight.shape)}`);
+  const [outF, inF] = weight.shape;
+  if (x.shape[x.ndim - 1] !== inF) throw new Error(`linear: input ${shapeStr(x.shape)} has ${x.shape[x.ndim - 1]} features, weight expects ${inF}`);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) throw new Error(`linear: bias ${shapeStr(bias.shape)} must be [${outF}]`);
+  const lead = x.shape.slice(0, -1);
+  const x2 = reshape(x, [numel(lead), inF]);
+  const wt = transpose(weight, 0, 1);
+  const bc = bias && bias.strides[0] !== 1 ? contiguous(bias) : bias;
+  const y2 = matmulKernel(x2, wt, bc);
+  wt.dispose();
+  if (bc !== bias) bc?.dispose();
+  const y = reshape(y2, [...lead, outF]);
+  y2.dispose();
+  return record('linear', y, [x, weight, bias], (g) => {
+    const g2 = reshape(g, [numel(lead), outF]);
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gbias: Tensor | null = null;
+    if (x.requiresGrad) {
+      const r = matmulKernel(g2, weight, null);
+      gx = reshape(r, x.shape);
+      r.dispose();
+    }
+    if (weight.requiresGrad) {
+      const g2t = transpose(g2, 0, 1);
+      gw = matmulKernel(g2t, x2, null);
+      g2t.dispose();
+    }
+    if (bias?.requiresGrad) gbias = sum(g2, 0);
+    g2.dispose();
+    return [gx, gw, gbias];
+  });
+}

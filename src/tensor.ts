@@ -1,0 +1,292 @@
+// Tensor: a strided view (shape, strides, element offset) of f32 storage in a GPU buffer.
+// Views (reshape, permute, transpose, expand, narrow) share storage; storage is reference-counted
+// and goes back to the buffer pool when its last view is disposed (or garbage collected).
+// `read()` is the only sync point. Integer results (argmax, class labels) are stored as f32.
+import { runtime } from './gpu/runtime.js';
+import type { GradNode } from './autograd.js';
+
+export const MAX_DIMS = 8;
+
+export class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {
+    liveStorages++;
+  }
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+  release(): void {
+    if (--this.refs === 0) {
+      liveStorages--;
+      runtime().pool.release(this.buffer);
+    }
+  }
+}
+
+let liveStorages = 0;
+let liveTensors = 0;
+const collected = new FinalizationRegistry<Storage>((s) => {
+  liveTensors--;
+  s.release();
+});
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Normalises a possibly negative dim index. */
+export function normDim(dim: number, ndim: number, what = 'dim'): number {
+  const d = dim < 0 ? dim + ndim : dim;
+  if (!Number.isInteger(d) || d < 0 || d >= Math.max(ndim, 1)) throw new RangeError(`${what} ${dim} is out of range for a ${ndim}-d tensor`);
+  return d;
+}
+
+export interface TensorOptions {
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly storage: Storage;
+  requiresGrad: boolean;
+  grad: Tensor | null = null;
+  gradFn: GradNode | null = null;
+  /** Set for user-facing names in errors, e.g. a parameter's key. */
+  name?: string;
+  private disposed = false;
+
+  constructor(storage: Storage, shape: readonly number[], strides?: readonly number[], offset = 0, requiresGrad = false) {
+    if (shape.length > MAX_DIMS) throw new RangeError(`medseg supports tensors of up to ${MAX_DIMS} dims, got ${shapeStr(shape)}`);
+    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new RangeError(`invalid shape ${shapeStr(shape)}`);
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(strides ? [...strides] : contiguousStrides(shape));
+    this.offset = offset;
+    this.requiresGrad = requiresGrad;
+    liveTensors++;
+    collected.register(this, storage, this);
+  }
+
+  /** Allocates an uninitialised contiguous tensor. */
+  static empty(shape: readonly number[], label?: string): Tensor {
+    const n = numel(shape);
+    const buffer = runtime().pool.acquire(Math.max(1, n) * 4, label);
+    return new Tensor(new Storage(buffer, n * 4), shape);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    return numel(this.shape);
+  }
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+  get buffer(): GPUBuffer {
+    this.assertAlive();
+    return this.storage.buffer;
+  }
+
+  assertAlive(): void {
+    if (this.disposed) throw new Error(`medseg: use of a disposed tensor ${shapeStr(this.shape)}${this.name ? ` (${this.name})` : ''}`);
+  }
+
+  isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.ndim - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expected) return false;
+      expected *= this.shape[i];
+    }
+    return true;
+  }
+
+  /** A new handle on the same storage (retains it). */
+  view(shape: readonly number[], strides: readonly number[], offset = this.offset): Tensor {
+    this.assertAlive();
+    return new Tensor(this.storage.retain(), shape, strides, offset);
+  }
+
+  /** Copies the tensor to the CPU. The only sync point. */
+  async read(): Promise<Float32Array> {
+    this.assertAlive();
+    const t = this.isContiguous() ? this : (this as unknown as { contiguous(): Tensor }).contiguous();
+    const bytes = await runtime().readBuffer(t.storage.buffer, t.offset * 4, t.size * 4);
+    if (t !== this) t.dispose();
+    return new Float32Array(bytes);
+  }
+
+  /** Reads a one-element tensor as a number. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got ${shapeStr(this.shape)}`);
+    return (await this.read())[0];
+  }
+
+  /** Returns the storage reference; the tensor must not be used afterwards. Safe to call twice. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    liveTensors--;
+    collected.unregister(this);
+    this.storage.release();
+    this.gradFn = null;
+  }
+
+  toString(): string {
+    return `Tensor(${shapeStr(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
+
+/** Live tensor handles, storages and GPU bytes (leak checks); peak is since the runtime opened. */
+export function memoryStats() {
+  const p = runtime().pool.stats();
+  return { liveTensors, liveStorages, liveBytes: p.liveBytes, peakBytes: p.peakLiveBytes, idleBytes: p.idleBytes };
+}
+
+// ---- creation ----
+
+type NestedArray = number | NestedArray[];
+
+function flatten(data: NestedArray, shape: number[], depth = 0, out: number[] = []): number[] {
+  if (typeof data === 'number') {
+    if (depth === 0) shape.length = 0;
+    out.push(data);
+    return out;
+  }
+  if (shape.length <= depth) shape.push(data.length);
+  else if (shape[depth] !== data.length) throw new Error('tensor(): ragged nested array');
+  for (const d of data) flatten(d, shape, depth + 1, out);
+  return out;
+}
+
+/** Uploads data. `shape` defaults to the nested array's shape or the typed array's length. */
+export function tensor(data: ArrayLike<number> | NestedArray, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (typeof data === 'number' || Array.isArray(data)) {
+    inferred = [];
+    flat = flatten(data as NestedArray, inferred);
+  } else {
+    flat = data as ArrayLike<number>;
+    inferred = [flat.length];
+  }
+  const s = shape ?? inferred;
+  if (numel(s) !== flat.length) throw new Error(`tensor(): ${flat.length} values do not fill shape ${shapeStr(s)}`);
+  const t = Tensor.empty(s);
+  const f32 = flat instanceof Float32Array ? flat : Float32Array.from(flat);
+  runtime().upload(t.storage.buffer, f32);
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  const t = Tensor.empty(shape);
+  const n = t.size;
+  if (n > 0) {
+    runtime().dispatch({
+      kernel: 'elementwise',
+      entry: 'fill',
+      params: fillParams(n, value),
+      buffers: { out: t.storage.buffer },
+      workgroups: Math.ceil(n / 256),
+      context: `full(${shapeStr(shape)}, ${value})`,
+    });
+  }
+  t.requiresGrad = options.requiresGrad ?? false;
+  return t;
+}
+
+function fillParams(n: number, value: number) {
+  const z = new Array(8).fill(0);
+  return { shape: z, a_strides: z, b_strides: z, c_strides: z, out_strides: z, ndim: 0, n, a_offset: 0, b_offset: 0, c_offset: 0, out_offset: 0, alpha: value, beta: 0 };
+}
+
+export const zeros = (shape: readonly number[], options?: TensorOptions) => full(shape, 0, options);
+export const ones = (shape: readonly number[], options?: TensorOptions) => full(shape, 1, options);
+
+export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  if (step === 0) throw new Error('arange(): step must not be 0');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = start + i * step;
+  return tensor(data, [n], options);
+}
+
+// ---- seeded random numbers (generated on the CPU so every adapter sees the same values) ----
+
+let globalSeed = 0x5eed;
+
+/** Seeds rand/randn calls that pass no seed of their own. */
+export function manualSeed(seed: number): void {
+  globalSeed = seed >>> 0;
+}
+
+/** splitmix32: a small, well-distributed 32-bit generator. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return ((z ^ (z >>> 16)) >>> 0) / 4294967296;
+  };
+}
+
+function nextSeed(seed?: number): number {
+  if (seed !== undefined) return seed;
+  globalSeed = (Math.imul(globalSeed, 1664525) + 1013904223) >>> 0;
+  return globalSeed;
+}
+
+export interface RandomOptions extends TensorOptions {
+  seed?: number;
+}
+
+/** Uniform on [0, 1). */
+export function rand(shape: readonly number[], options: RandomOptions = {}): Tensor {
+  const r = rng(nextSeed(options.seed));
+  const data = new Float32Array(numel(shape));
+  for (let i = 0; i < data.length; i++) data[i] = r();
+  return tensor(data, shape, options);
+}
+
+/** Standard normal (Box-Muller). */
+export function randn(shape: readonly number[], options: RandomOptions = {}): Tensor {
+  const r = rng(nextSeed(options.seed));
+  const data = new Float32Array(numel(shape));
+  for (let i = 0; i < data.length; i += 2) {
+    const u = 1 - r();
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    data[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < data.length) data[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return tensor(data, shape, options);
+}
