@@ -130,7 +130,7 @@ fn binary_op(x: f32, y: f32) -> f32 {
 fn ternary_op(x: f32, y: f32, z: f32) -> f32 {
   switch OP {
     case 0u: { return select(z, y, x != 0.0); }              // where(cond, a, b)
-    case 1u: { return select(z * x, z, x > 0.0); }           // prelu backward to x: (x, weight, dy)
+    case 1u: { return select(z * y, z, x > 0.0); }           // prelu backward to x: (x, weight, dy)
     case 2u: { return select(z * x, 0.0, x > 0.0); }         // prelu backward to weight, elementwise: (x, weight, dy)
     case 3u: { return x * y + z; }                           // fused multiply-add
     default: { return x; }

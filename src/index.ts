@@ -7,3 +7,4 @@ export type { AdapterChoice } from './gpu/device.js';
 export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, memoryStats, type TensorOptions } from './tensor.js';
 export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
 export * as F from './functional.js';
+export * as nn from './nn/index.js';
