@@ -13,12 +13,12 @@ const gpuFlags = realGpu
 
 export default defineConfig({
   test: {
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
     projects: [
       {
         test: {
           name: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
           environment: 'node',
           pool: 'forks',
@@ -27,6 +27,8 @@ export default defineConfig({
       {
         test: {
           name: 'browser',
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.node.test.ts'],
           browser: {

@@ -128,13 +128,24 @@ export function matmul(a: Arr, b: Arr): Arr {
   const N = b.shape[b.ndim - 1];
   const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const out = Arr.zeros([...batch, M, N]);
-  for (let o = 0; o < out.size; o++) {
-    const idx = unravel(o, out.shape);
-    const bi = idx.slice(0, -2);
-    const [m, n] = idx.slice(-2);
-    let acc = 0;
-    for (let k = 0; k < K; k++) acc += atBroadcast(a, [...bi, m, k]) * atBroadcast(b, [...bi, k, n]);
-    out.data[o] = acc;
+  const nb = size(batch);
+  // the start of each operand's matrix for batch entry bi (broadcast dims repeat)
+  const start = (t: Arr, bi: number[]) => {
+    const lead = t.shape.slice(0, -2);
+    let f = 0;
+    lead.forEach((n, i) => (f = f * n + (n === 1 ? 0 : bi[bi.length - lead.length + i])));
+    return f * t.shape[t.ndim - 2] * t.shape[t.ndim - 1];
+  };
+  for (let bIdx = 0; bIdx < nb; bIdx++) {
+    const bi = unravel(bIdx, batch);
+    const oa = start(a, bi);
+    const ob = start(b, bi);
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a.data[oa + m * K + k] * b.data[ob + k * N + n];
+        out.data[(bIdx * M + m) * N + n] = acc;
+      }
   }
   return out;
 }

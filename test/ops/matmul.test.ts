@@ -1,0 +1,70 @@
+// matmul and linear: both kernel variants against the float64 reference at odd and batched
+// shapes, broadcast batch dims, transposed operands (no copies), vectors, the fused bias, and
+// gradients against finite differences.
+import { afterEach, beforeAll, describe, it, expect } from 'vitest';
+import { F, type Tensor } from '../../src/index.js';
+import { setMatmulVariant, type MatmulVariant } from '../../src/gpu/index.js';
+import { checkOp, ready } from '../helpers.js';
+import { linear, matmul, permute } from '../reference/ops.js';
+import { reductionTol } from '../tolerance.js';
+
+beforeAll(ready);
+afterEach(() => setMatmulVariant(null));
+
+for (const variant of ['naive', 'tiled'] as MatmulVariant[]) {
+  describe(`matmul (${variant})`, () => {
+    const mm = (a: Tensor, b: Tensor) => {
+      setMatmulVariant(variant);
+      return F.matmul(a, b);
+    };
+    const cases: [string, number[], number[]][] = [
+      ['odd 2-d', [37, 53], [53, 29]],
+      ['tile-crossing 2-d', [67, 130], [130, 71]],
+      ['batched', [3, 19, 33], [3, 33, 21]],
+      ['broadcast batch', [2, 1, 9, 17], [4, 17, 11]],
+      ['matrix @ batched', [9, 17], [5, 17, 13]],
+      ['vector @ matrix', [17], [17, 9]],
+      ['matrix @ vector', [9, 17], [17]],
+    ];
+    for (const [name, sa, sb] of cases) {
+      it(name, () =>
+        checkOp({
+          name: `matmul ${name}`,
+          shapes: [sa, sb],
+          gpu: mm,
+          ref: (a, b) => {
+            const a2 = sa.length === 1 ? a.reshape([1, sa[0]]) : a;
+            const b2 = sb.length === 1 ? b.reshape([sb[0], 1]) : b;
+            const r = matmul(a2, b2);
+            const s = [...r.shape];
+            if (sb.length === 1) s.pop();
+            if (sa.length === 1) s.splice(s.length - (sb.length === 1 ? 0 : 2), 1);
+            return r.reshape(s);
+          },
+          tol: reductionTol(sa[sa.length - 1]),
+        }),
+      );
+    }
+    it('transposed operands are read through strides', () =>
+      checkOp({
+        name: 'matmul(A^T, B^T)',
+        shapes: [[53, 37], [29, 53]],
+        prepare: (t) => t.transpose(0, 1),
+        gpu: mm,
+        ref: (a, b) => matmul(permute(a, [1, 0]), permute(b, [1, 0])),
+        tol: reductionTol(53),
+      }));
+  });
+}
+
+describe('linear', () => {
+  it('x @ W^T + b with the bias fused, 3-d input, odd sizes', () =>
+    checkOp({ name: 'linear', shapes: [[3, 37, 53], [29, 53], [29]], gpu: (x, w, b) => F.linear(x, w, b), ref: (x, w, b) => linear(x, w, b), tol: reductionTol(53) }));
+  it('without bias, large enough for the tiled kernel', () =>
+    checkOp({ name: 'linear', shapes: [[70, 96], [80, 96]], gpu: (x, w) => F.linear(x, w), ref: (x, w) => linear(x, w, null), tol: reductionTol(96) }));
+  it('names the shapes when they do not fit', async () => {
+    const { randn } = await import('../../src/index.js');
+    expect(() => F.linear(randn([2, 5]), randn([3, 4]))).toThrow(/\[2, 5\].*4/);
+    expect(() => F.matmul(randn([2, 5]), randn([4, 3]))).toThrow(/\[2, 5\] @ \[4, 3\]/);
+  });
+});

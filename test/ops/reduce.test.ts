@@ -1,0 +1,81 @@
+// Reductions and softmax: forward vs the float64 reference, gradients vs finite differences,
+// over single dims, several dims, all dims, keepdim, strided inputs and long rows.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { F, tensor } from '../../src/index.js';
+import { checkOp, expectClose, ready, upload } from '../helpers.js';
+import { amax, amin, argmax, mean, softmax, sum, variance } from '../reference/ops.js';
+import { randomArr } from '../reference/ndarray.js';
+import { reductionTol } from '../tolerance.js';
+
+beforeAll(ready);
+
+describe('sum / mean / var / max / min', () => {
+  const shape = [37, 53, 29];
+  const dimsCases: [number[] | null, boolean][] = [
+    [[1], false],
+    [[0, 2], true],
+    [[-1], false],
+    [null, false],
+  ];
+  for (const [dims, keepdim] of dimsCases) {
+    const label = `dims=${JSON.stringify(dims)} keepdim=${keepdim}`;
+    const K = dims ? dims.reduce((k, d) => k * shape[d < 0 ? d + 3 : d], 1) : 37 * 53 * 29;
+    it(`sum ${label}`, () => checkOp({ name: 'sum', shapes: [shape], gpu: (x) => F.sum(x, dims, keepdim), ref: (a) => sum(a, dims, keepdim), tol: reductionTol(K) }));
+    it(`mean ${label}`, () => checkOp({ name: 'mean', shapes: [shape], gpu: (x) => F.mean(x, dims, keepdim), ref: (a) => mean(a, dims, keepdim), tol: reductionTol(K) }));
+    it(`var ${label}`, () =>
+      checkOp({ name: 'var', shapes: [shape], gpu: (x) => F.var(x, dims, { keepdim }), ref: (a) => variance(a, dims, keepdim), tol: reductionTol(K) }));
+  }
+  it('var with correction 0 over a long row (workgroup kernel)', () =>
+    checkOp({ name: 'var', shapes: [[3, 3000]], gpu: (x) => F.var(x, 1, { correction: 0 }), ref: (a) => variance(a, [1], false, 0), tol: reductionTol(3000) }));
+  it('sum over a long row (workgroup kernel) of a transposed view', () =>
+    checkOp({
+      name: 'sum(transposed)',
+      shapes: [[1000, 5]],
+      prepare: (t) => t.transpose(0, 1),
+      gpu: (x) => F.sum(x, 1),
+      ref: (a) => sum(a, [0]),
+      tol: reductionTol(1000),
+    }));
+  it('max / min over dims (ties split the gradient like torch.amax)', async () => {
+    await checkOp({ name: 'max', shapes: [[7, 11, 5]], gpu: (x) => F.max(x, [0, 2]), ref: (a) => amax(a, [0, 2]) });
+    await checkOp({ name: 'min', shapes: [[7, 11, 5]], gpu: (x) => F.min(x, 1, true), ref: (a) => amin(a, [1], true) });
+    const x = tensor([1, 3, 3, 2], [4], { requiresGrad: true });
+    x.max().backward();
+    expect([...(await x.grad!.read())]).toEqual([0, 0.5, 0.5, 0]);
+  });
+  it('argmax along a dim and over all elements, first index on ties', async () => {
+    const a = randomArr([13, 17, 3], 5);
+    const t = upload(a);
+    expect([...(await F.argmax(t, 1).read())]).toEqual([...argmax(a, 1).data]);
+    expect(await F.argmax(t).item()).toBe(argmax(a.reshape([a.size]), 0).data[0]);
+    expect([...(await tensor([2, 5, 5, 1]).argmax(0, true).read())]).toEqual([1]);
+  });
+});
+
+describe('softmax / logSoftmax', () => {
+  for (const [shape, dim] of [
+    [[37, 53], 1],
+    [[4, 37, 5], 1],
+    [[6, 7, 9], 0],
+    [[3, 4096], -1],
+    [[2, 768], 1],
+    [[2, 3072], 1],
+  ] as [number[], number][]) {
+    it(`softmax ${JSON.stringify(shape)} dim ${dim}`, () =>
+      checkOp({ name: 'softmax', shapes: [shape], gpu: (x) => F.softmax(x, dim), ref: (a) => softmax(a, dim), domains: [[-4, 4]], tol: reductionTol(4) }));
+    it(`logSoftmax ${JSON.stringify(shape)} dim ${dim}`, () =>
+      checkOp({
+        name: 'logSoftmax',
+        shapes: [shape],
+        gpu: (x) => F.logSoftmax(x, dim),
+        ref: (a) => softmax(a, dim, true),
+        domains: [[-4, 4]],
+        tol: reductionTol(4),
+      }));
+  }
+  it('is stable for large logits', async () => {
+    const a = randomArr([5, 10], 9, 500, 1000);
+    const got = await F.softmax(upload(a), 1).read();
+    expectClose(got, softmax(a, 1).data, reductionTol(10), 'softmax(large)');
+  });
+});
