@@ -4,14 +4,18 @@
 
 export type AdapterChoice = 'gpu' | 'swiftshader' | 'llvmpipe';
 
+export const OPTIONAL_FEATURE_NAMES = ['timestamp-query', 'shader-f16', 'subgroups'] as const;
+
 export interface DeviceInfo {
   device: GPUDevice;
   adapterInfo: { vendor: string; architecture: string; device: string; description: string; backend: string };
   limits: GPUSupportedLimits;
   features: Set<string>;
+  /** what the adapter offers (features holds what the device was opened with) */
+  adapterFeatures: Set<string>;
 }
 
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
+const OPTIONAL_FEATURES = [...OPTIONAL_FEATURE_NAMES] as GPUFeatureName[];
 
 /** Chosen over the built-in locations with MEDSEG_SWIFTSHADER_ICD. */
 const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
@@ -55,6 +59,7 @@ async function requestDevice(adapter: GPUAdapter, backend: string): Promise<Devi
     adapterInfo: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, backend },
     limits: device.limits,
     features: new Set([...device.features].map(String)),
+    adapterFeatures: new Set([...adapter.features].map(String)),
   };
 }
 

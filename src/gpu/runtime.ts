@@ -33,6 +33,7 @@ export class Runtime {
   readonly adapterInfo: DeviceInfo['adapterInfo'];
   readonly limits: GPUSupportedLimits;
   readonly features: Set<string>;
+  readonly adapterFeatures: Set<string>;
   readonly kernels: KernelRegistry;
   readonly pool: BufferPool;
 
@@ -52,6 +53,7 @@ export class Runtime {
     this.adapterInfo = info.adapterInfo;
     this.limits = info.limits;
     this.features = info.features;
+    this.adapterFeatures = info.adapterFeatures;
     this.uniformAlign = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
     this.pool = new BufferPool(this.device);
     this.kernels = new KernelRegistry(this.device, (ctx, err) => this.errors.push(`${ctx}: ${err.message}`));
