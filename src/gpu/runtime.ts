@@ -65,6 +65,11 @@ export class Runtime {
     });
   }
 
+  /** True for software adapters (SwiftShader, llvmpipe, ...): kernels that avoid barriers win there. */
+  get isCpuAdapter(): boolean {
+    return /swiftshader|llvmpipe|lavapipe|softpipe|warp/i.test(this.adapterName);
+  }
+
   get adapterName(): string {
     const i = this.adapterInfo;
     return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ').trim() + ` [${i.backend}]`;

@@ -9,7 +9,7 @@ import { broadcastShapes, dims8 } from './dispatch.js';
 import { contiguous, reshape, sumToShape, transpose, unsqueeze, squeeze } from './shape.js';
 import { sum } from './reduce.js';
 
-export type MatmulVariant = 'naive' | 'tiled';
+export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
 
 let forcedVariant: MatmulVariant | null = null;
 
@@ -20,8 +20,9 @@ export function setMatmulVariant(v: MatmulVariant | null): void {
 
 function pickVariant(M: number, N: number, K: number): MatmulVariant {
   if (forcedVariant) return forcedVariant;
-  // The tiled kernel needs enough work per 64x64 tile to pay for its barriers.
-  return M * N * K >= 32 * 32 * 32 && M >= 16 && N >= 16 ? 'tiled' : 'naive';
+  if (M * N * K < 32 * 32 * 32 || M < 4 || N < 4) return 'naive';
+  // CPU adapters run workgroup barriers slowly and have caches: register blocking wins there.
+  return runtime().isCpuAdapter ? 'blocked' : 'tiled';
 }
 
 /** The GPU product of two >=2-d operands with equal-or-broadcast batch dims, plus optional bias [N]. */
@@ -49,7 +50,7 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   const rt = runtime();
   rt.dispatch({
     kernel: 'matmul',
-    entry: v === 'tiled' ? 'matmul_tiled' : 'matmul_naive',
+    entry: `matmul_${v}`,
     params: {
       batch_shape: dims8(batchShape),
       a_batch_strides: dims8(batchStrides(a)),
@@ -69,7 +70,10 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
       has_bias: bias ? 1 : 0,
     },
     buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: (bias ?? a).storage.buffer, out: out.storage.buffer },
-    workgroups: v === 'tiled' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch] : [Math.ceil(N / 16), Math.ceil(M / 16), batch],
+    workgroups:
+      v === 'tiled' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
+      : v === 'blocked' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
+      : [Math.ceil(N / 16), Math.ceil(M / 16), batch],
     context: `matmul[${v}](${shapeStr(a.shape)}, ${shapeStr(b.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''})`,
   });
   return out;

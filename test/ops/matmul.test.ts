@@ -11,7 +11,7 @@ import { reductionTol } from '../tolerance.js';
 beforeAll(ready);
 afterEach(() => setMatmulVariant(null));
 
-for (const variant of ['naive', 'tiled'] as MatmulVariant[]) {
+for (const variant of ['naive', 'blocked', 'tiled'] as MatmulVariant[]) {
   describe(`matmul (${variant})`, () => {
     const mm = (a: Tensor, b: Tensor) => {
       setMatmulVariant(variant);
