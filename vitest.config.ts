@@ -13,6 +13,7 @@ const gpuFlags = realGpu
 
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {
