@@ -6,3 +6,4 @@ export { matmul, linear } from './ops/matmul.js';
 export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flatten, narrow, contiguous, clone } from './ops/shape.js';
 export { interpolate } from './ops/interpolate.js';
 export { diceLoss, crossEntropy, binaryCrossEntropyWithLogits, oneHot } from './ops/loss.js';
+export { dropout } from './ops/dropout.js';
