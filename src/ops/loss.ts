@@ -8,13 +8,12 @@
 //   binaryCrossEntropyWithLogits: (1 - t) x + (1 + (pw - 1) t) softplus(-x), softplus computed as
 //     max(-x, 0) + log(1 + exp(-|x|)); dx = (1 - t) - (1 + (pw - 1) t) sigmoid(-x).
 //   oneHot: labels [...] (integer-valued f32) -> [..., C] of 0/1 (F.one_hot's layout, as f32).
-import { needsGrad, noGrad, record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { Tensor, shapeStr, tensor } from '../tensor.js';
-import { add, abs, eq, exp, log, mul, neg, relu, sigmoid, sub } from './elementwise.js';
-import { sum, mean } from './reduce.js';
+import { abs, add, div, eq, exp, log, mul, neg, relu, sigmoid, sub } from './elementwise.js';
+import { mean, sum } from './reduce.js';
 import { logSoftmax } from './softmax.js';
 import { narrow, reshape, unsqueeze } from './shape.js';
-import { div } from './elementwise.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -80,43 +79,45 @@ export interface DiceLossOptions {
  * soft), or class indices [N, ...] / [N, 1, ...] (one-hot encoded here).
  */
 export function diceLoss(probs: Tensor, target: Tensor, options: DiceLossOptions = {}): Tensor {
-  const C = probs.shape[1];
   if (probs.ndim < 2) throw new Error(`diceLoss: probs must be [N, C, ...], got ${shapeStr(probs.shape)}`);
+  const C = probs.shape[1];
+  // Intermediates are freed at the end unless the tape holds them for the backward.
+  const tmp: Tensor[] = [];
+  const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
   let g: Tensor;
-  const same = target.shape.join() === probs.shape.join();
-  if (same) g = target;
+  if (target.shape.join() === probs.shape.join()) g = target;
   else if (target.ndim === probs.ndim - 1 && target.shape.join() === [probs.shape[0], ...probs.shape.slice(2)].join()) {
-    g = oneHotDim1(target, C);
+    g = t(oneHotDim1(target, C));
   } else if (target.ndim === probs.ndim && target.shape[1] === 1 && target.shape.join() === [probs.shape[0], 1, ...probs.shape.slice(2)].join()) {
-    const t = reshape(target, [probs.shape[0], ...probs.shape.slice(2)]);
-    g = oneHotDim1(t, C);
-    t.dispose();
+    g = t(oneHotDim1(t(reshape(target, [probs.shape[0], ...probs.shape.slice(2)])), C));
   } else {
     throw new Error(`diceLoss: target ${shapeStr(target.shape)} must be one-hot like probs ${shapeStr(probs.shape)} or class indices [N, ...spatial]`);
   }
   let p = probs;
   if (options.includeBackground === false) {
     if (C < 2) throw new Error(`diceLoss: includeBackground=false needs at least 2 classes, probs ${shapeStr(probs.shape)}`);
-    p = narrow(probs, 1, 1, C - 1);
-    g = narrow(g, 1, 1, C - 1);
+    p = t(narrow(probs, 1, 1, C - 1));
+    g = t(narrow(g, 1, 1, C - 1));
   }
   const smoothNr = options.smoothNr ?? options.smooth ?? 0;
   const smoothDr = options.smoothDr ?? options.smooth ?? 0;
   const squared = options.squaredPred ?? true;
   const dims = [...(options.batch ? [0] : []), ...p.shape.slice(2).map((_, i) => i + 2)];
-  const inter = sum(mul(p, g), dims);
-  const pSum = sum(squared ? mul(p, p) : p, dims);
-  const gSum = sum(squared ? mul(g, g) : g, dims);
-  const num = add(mul(inter, 2), smoothNr);
-  const den = add(add(pSum, gSum), smoothDr);
-  let f = add(neg(div(num, den)), 1);
+  const inter = t(sum(t(mul(p, g)), dims));
+  const pSum = t(sum(squared ? t(mul(p, p)) : p, dims));
+  const gSum = t(sum(squared ? t(mul(g, g)) : g, dims));
+  const num = t(add(t(mul(inter, 2)), smoothNr));
+  const den = t(add(t(add(pSum, gSum)), smoothDr));
+  let f = t(add(t(neg(t(div(num, den)))), 1));
   if (options.weight !== undefined) {
     const nc = f.shape[f.ndim - 1];
-    const w = options.weight instanceof Tensor ? options.weight : tensor(options.weight, [options.weight.length]);
+    const w = options.weight instanceof Tensor ? options.weight : t(tensor(options.weight, [options.weight.length]));
     if (w.size !== nc) throw new Error(`diceLoss: weight has ${w.size} values for ${nc} classes`);
-    f = mul(f, reshape(w, [nc]));
+    f = t(mul(f, t(reshape(w, [nc]))));
   }
-  return reduce(f, options.reduction ?? 'mean', 'diceLoss');
+  const out = reduce(f, options.reduction ?? 'mean', 'diceLoss');
+  if (!out.requiresGrad) for (const x of tmp) if (x !== out) x.dispose();
+  return out;
 }
 
 export interface CrossEntropyOptions {
@@ -137,30 +138,32 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   const reduction = options.reduction ?? 'mean';
   const weight = options.weight ?? null;
   if (weight && (weight.ndim !== 1 || weight.shape[0] !== C)) throw new Error(`crossEntropy: weight ${shapeStr(weight.shape)} must be [${C}]`);
-  const keep = needsGrad(logits, target, weight);
-  const ls = logSoftmax(logits, 1);
-  const w = weight ? reshape(weight, [1, C, ...new Array<number>(logits.ndim - 2).fill(1)]) : null;
+  const tmp: Tensor[] = [];
+  const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
+  const finish = (out: Tensor) => {
+    if (!out.requiresGrad) for (const x of tmp) if (x !== out) x.dispose();
+    return out;
+  };
+  const ls = t(logSoftmax(logits, 1));
+  const w = weight ? t(reshape(weight, [1, C, ...new Array<number>(logits.ndim - 2).fill(1)])) : null;
   if (target.shape.join() === logits.shape.join()) {
     // probabilities: -sum_c w_c t_c log p_c, the mean over N and the spatial positions
-    const wt = w ? mul(target, w) : target;
-    const per = neg(sum(mul(ls, wt), 1));
-    return reduce(per, reduction, 'crossEntropy');
+    const wt = w ? t(mul(target, w)) : target;
+    const per = t(neg(t(sum(t(mul(ls, wt)), 1))));
+    return finish(reduce(per, reduction, 'crossEntropy'));
   }
   const want = [logits.shape[0], ...logits.shape.slice(2)];
   if (target.shape.join() !== want.join()) {
     throw new Error(`crossEntropy: target ${shapeStr(target.shape)} must be class indices ${shapeStr(want)} or probabilities ${shapeStr(logits.shape)} for logits ${shapeStr(logits.shape)}`);
   }
-  const ignore = options.ignoreIndex ?? -100;
-  const mask = oneHotDim1(target, C, ignore);
-  const wm = w ? mul(mask, w) : mask;
-  const picked = mul(ls, wm);
-  let out: Tensor;
-  if (reduction === 'none') out = neg(sum(picked, 1));
-  else if (reduction === 'sum') out = neg(sum(picked));
-  else if (reduction === 'mean') out = div(neg(sum(picked)), sum(wm));
-  else throw new Error(`crossEntropy: unknown reduction '${reduction}' (use 'mean', 'sum' or 'none')`);
-  if (!keep) for (const t of [ls, mask, wm, picked]) t.dispose();
-  return out;
+  // Targets outside [0, C) other than ignoreIndex contribute nothing (PyTorch raises; checking would need a read).
+  const mask = t(oneHotDim1(target, C, options.ignoreIndex ?? -100));
+  const wm = w ? t(mul(mask, w)) : mask;
+  const picked = t(mul(ls, wm));
+  if (reduction === 'none') return finish(neg(t(sum(picked, 1))));
+  if (reduction === 'sum') return finish(neg(t(sum(picked))));
+  if (reduction === 'mean') return finish(div(t(neg(t(sum(picked)))), t(sum(wm))));
+  throw new Error(`crossEntropy: unknown reduction '${reduction}' (use 'mean', 'sum' or 'none')`);
 }
 
 export interface BceWithLogitsOptions {
@@ -181,34 +184,29 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
   const t = target;
   // Everything below is recomputable; only the final elementwise loss is recorded.
   const { loss, sp, lw } = noGrad(() => {
-    const nx = neg(x);
-    const softplus = add(relu(nx), log(add(exp(neg(abs(x))), 1)));
-    const oneMinusT = add(neg(t), 1);
-    const lin = mul(oneMinusT, x);
-    const logw = pw ? add(mul(t, sub(pw, 1)), 1) : null;
-    const pos = logw ? mul(logw, softplus) : softplus;
-    const l = add(lin, pos);
-    for (const z of [nx, oneMinusT, lin]) z.dispose();
-    if (pos !== softplus) pos.dispose();
+    const tmp: Tensor[] = [];
+    const k = <T extends Tensor>(z: T): T => (tmp.push(z), z);
+    const softplus = add(k(relu(k(neg(x)))), k(log(k(add(k(exp(k(neg(k(abs(x)))))), 1)))));
+    const logw = pw ? add(k(mul(t, k(sub(pw, 1)))), 1) : null;
+    const l = add(k(mul(k(add(k(neg(t)), 1)), x)), logw ? k(mul(logw, softplus)) : softplus);
+    for (const z of tmp) z.dispose();
     return { loss: l, sp: softplus, lw: logw };
   });
   const rec = record('binaryCrossEntropyWithLogits', loss, [x, t], (g) => {
     let gx: Tensor | null = null;
     let gt: Tensor | null = null;
+    const tmp: Tensor[] = [];
+    const k = <T extends Tensor>(z: T): T => (tmp.push(z), z);
     if (x.requiresGrad) {
       // (1 - t) - lw * sigmoid(-x)
-      const s = sigmoid(neg(x));
-      const a = lw ? mul(lw, s) : s;
-      const d = sub(add(neg(t), 1), a);
-      gx = mul(g, d);
-      for (const z of [s, a, d]) z.dispose();
+      const s = k(sigmoid(k(neg(x))));
+      gx = mul(g, k(sub(k(add(k(neg(t)), 1)), lw ? k(mul(lw, s)) : s)));
     }
     if (t.requiresGrad) {
       // -x + (pw - 1) softplus(-x)
-      const d = pw ? sub(mul(sub(pw, 1), sp), x) : neg(x);
-      gt = mul(g, d);
-      d.dispose();
+      gt = mul(g, k(pw ? sub(k(mul(k(sub(pw, 1)), sp)), x) : neg(x)));
     }
+    for (const z of tmp) z.dispose();
     return [gx, gt];
   });
   if (!rec.requiresGrad) {
@@ -216,5 +214,7 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
     lw?.dispose();
   }
   const weighted = options.weight ? mul(rec, options.weight) : rec;
-  return reduce(weighted, options.reduction ?? 'mean', 'binaryCrossEntropyWithLogits');
+  const out = reduce(weighted, options.reduction ?? 'mean', 'binaryCrossEntropyWithLogits');
+  if (!out.requiresGrad) for (const z of [rec, weighted]) if (z !== out) z.dispose();
+  return out;
 }

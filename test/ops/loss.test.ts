@@ -2,7 +2,7 @@
 // [N, C], 2D and 3D maps, probability targets), binaryCrossEntropyWithLogits (posWeight, large
 // logits) and oneHot; values vs float64 references and gradients vs their finite differences.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { F, tensor, type Tensor } from '../../src/index.js';
+import { F, memoryStats, tensor, type Tensor } from '../../src/index.js';
 import { checkOp, ready } from '../helpers.js';
 import { Arr, size } from '../reference/ndarray.js';
 import { bceWithLogitsRef, crossEntropyProbRef, crossEntropyRef, diceRef, oneHotDim1Ref } from '../reference/loss.js';
@@ -174,5 +174,30 @@ describe('oneHot', () => {
     const want = new Float64Array(t.size * 6);
     for (let i = 0; i < t.size; i++) want[i * 6 + t.data[i]] = 1;
     expect([...got]).toEqual([...want]);
+  });
+});
+
+describe('memory', () => {
+  it('frees every intermediate when no gradient is recorded', async () => {
+    const x = tensor(new Float32Array(2 * 3 * 4 * 5).map((_, i) => Math.sin(i)), [2, 3, 4, 5]);
+    const p = F.softmax(x, 1);
+    const lab = up(labels([2, 4, 5], 3, 1, -100));
+    const w = tensor([1, 2, 3], [3]);
+    const tgt = tensor(new Float32Array(120).map((_, i) => i % 2), [2, 3, 4, 5]);
+    const pw = tensor([1, 2, 3, 4, 5], [5]);
+    await p.read();
+    const before = memoryStats().liveStorages;
+    const losses = [
+      F.diceLoss(p, lab, { weight: [2, 3], includeBackground: false, batch: true }),
+      F.diceLoss(p, tgt, { reduction: 'none' }),
+      F.crossEntropy(x, lab, { weight: w }),
+      F.crossEntropy(x, lab, { reduction: 'none' }),
+      F.crossEntropy(x, p),
+      F.binaryCrossEntropyWithLogits(x, tgt, { posWeight: pw, weight: pw }),
+      F.binaryCrossEntropyWithLogits(x, tgt, { reduction: 'none' }),
+    ];
+    expect(memoryStats().liveStorages - before).toBe(losses.length);
+    for (const l of losses) l.dispose();
+    expect(memoryStats().liveStorages).toBe(before);
   });
 });
