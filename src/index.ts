@@ -9,3 +9,4 @@ export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
 export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as io from './io/index.js';
+export * as optim from './optim/index.js';
