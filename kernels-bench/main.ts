@@ -10,6 +10,8 @@ import { measurePeaks, timeIt, type Peaks } from './peak.js';
 
 const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
   matmul: () => import('./matmul.js'),
+  interpolate: () => import('./interpolate.js'),
+  optim: () => import('./optim.js'),
 };
 
 /** On CPU adapters, cases above this much work are skipped (and listed) unless --full. */
