@@ -2,15 +2,8 @@
 // TransUNet's decoder x2 bilinear upsampling (alignCorners=true) and MedSAM's mask resize
 // 256 -> 1024 (alignCorners=false), and a trilinear x2 on a V-Net-sized volume.
 import { F, randn, type Tensor } from 'medseg';
+import type { BenchCase } from './case.js';
 
-interface BenchCase {
-  name: string;
-  variant: string;
-  flops: number;
-  bytes: number;
-  setup(): Promise<() => void> | (() => void);
-  teardown?(): void;
-}
 
 const SHAPES: { name: string; shape: number[]; size: number[]; mode: 'bilinear' | 'trilinear'; alignCorners: boolean }[] = [
   { name: 'TransUNet decoder [1, 256, 28, 28] -> 56', shape: [1, 256, 28, 28], size: [56, 56], mode: 'bilinear', alignCorners: true },

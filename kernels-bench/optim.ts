@@ -2,15 +2,8 @@
 // (about 90M f32 values, in 12 tensors of 7.5M), for SGD with momentum, Adam and AdamW+AMSGrad.
 // Memory-bound: bytes count every read and write of parameter, gradient and state.
 import { optim, randn, type Tensor } from 'medseg';
+import type { BenchCase } from './case.js';
 
-interface BenchCase {
-  name: string;
-  variant: string;
-  flops: number;
-  bytes: number;
-  setup(): Promise<() => void> | (() => void);
-  teardown?(): void;
-}
 
 const TENSORS = 12;
 const PER = 2304 * 3264; // ~7.5M
