@@ -14,8 +14,9 @@ const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
   optim: () => import('./optim.js'),
 };
 
-/** On CPU adapters, cases above this much work are skipped (and listed) unless --full. */
+/** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless --full. */
 const CPU_GFLOP_BUDGET = 4;
+const CPU_BYTES_BUDGET = 2 ** 30;
 
 interface Row {
   family: string;
@@ -78,8 +79,9 @@ async function main() {
     const { cases } = await FAMILIES[family]();
     for (const c of cases) {
       const base = { family, name: c.name, variant: c.variant };
-      if (cpu && !args.full && c.flops / 1e9 > CPU_GFLOP_BUDGET) {
-        const row: Row = { ...base, coldMs: null, warmMs: null, gflops: null, gbps: null, pctFmaPeak: null, pctCopyPeak: null, note: `skipped: ${(c.flops / 1e9).toFixed(1)} GFLOP on a CPU adapter (--full runs it)` };
+      if (cpu && !args.full && (c.flops / 1e9 > CPU_GFLOP_BUDGET || c.bytes > CPU_BYTES_BUDGET)) {
+        const work = `${(c.flops / 1e9).toFixed(1)} GFLOP, ${(c.bytes / 2 ** 30).toFixed(2)} GiB moved`;
+        const row: Row = { ...base, coldMs: null, warmMs: null, gflops: null, gbps: null, pctFmaPeak: null, pctCopyPeak: null, note: `skipped: ${work} on a CPU adapter (--full runs it)` };
         rows.push(row);
         console.log(`${c.name} [${c.variant}]: ${row.note}`);
         continue;
