@@ -137,6 +137,10 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       });
       release(g);
       if (!options.retainGraph) {
+        if (t.releaseAfterBackward && t !== root) {
+          t.dispose();
+          continue;
+        }
         t.gradFn = {
           op: node.op,
           inputs: node.inputs,

@@ -147,6 +147,18 @@ export class Tensor {
     return (await this.read())[0];
   }
 
+  /**
+   * Gives up this handle: disposes it now if no gradient graph holds it, else once backward() has
+   * run its backward rule (so model code can free activations without breaking training).
+   */
+  release(): void {
+    if (this.gradFn) this.releaseAfterBackward = true;
+    else this.dispose();
+  }
+
+  /** Set by release() on a tensor its graph still needs. */
+  releaseAfterBackward = false;
+
   /** Returns the storage reference; the tensor must not be used afterwards. Safe to call twice. */
   dispose(): void {
     if (this.disposed) return;

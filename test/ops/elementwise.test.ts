@@ -144,6 +144,23 @@ describe('autograd behaviour', () => {
     y.backward();
     expect(() => y.backward()).toThrow(/retainGraph/);
   });
+  it('release() frees a graph tensor only after backward has used it', async () => {
+    const x = tensor([0.5, 1], [2], { requiresGrad: true });
+    const a = x.exp();
+    const b = a.mul(a);
+    a.release();
+    expect(a.isDisposed).toBe(false);
+    const loss = b.sum();
+    b.release();
+    loss.backward();
+    expect(a.isDisposed).toBe(true);
+    expect(b.isDisposed).toBe(true);
+    const g = await x.grad!.read();
+    [0.5, 1].forEach((v, i) => expect(g[i]).toBeCloseTo(2 * Math.exp(2 * v), 4));
+    const plain = tensor([1, 2]);
+    plain.release();
+    expect(plain.isDisposed).toBe(true);
+  });
   it('a non-scalar backward without a gradient is refused', () => {
     const x = tensor([1, 2], [2], { requiresGrad: true });
     expect(() => x.mul(2).backward()).toThrow(/gradient/);
