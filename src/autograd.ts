@@ -9,6 +9,8 @@ export interface GradNode {
   inputs: readonly Tensor[];
   /** Returns one gradient per input (null where an input needs none). Must not dispose `grad`. */
   backward: (grad: Tensor) => (Tensor | null)[];
+  /** set once backward has run through this node without retainGraph */
+  freed?: boolean;
 }
 
 let gradEnabled = true;
@@ -48,6 +50,7 @@ export function record(op: string, out: Tensor, inputs: (Tensor | null | undefin
   if (!needsGrad(...inputs)) return out;
   out.requiresGrad = true;
   out.gradFn = { op, inputs: inputs.map((t) => t ?? (null as unknown as Tensor)), backward };
+  for (const t of inputs) if (t) t.graphUses++;
   return out;
 }
 
@@ -137,17 +140,20 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       });
       release(g);
       if (!options.retainGraph) {
-        if (t.releaseAfterBackward && t !== root) {
-          t.dispose();
-          continue;
-        }
         t.gradFn = {
           op: node.op,
-          inputs: node.inputs,
+          inputs: [],
+          freed: true,
           backward: () => {
             throw new Error(`backward(): the graph through ${node.op} was already freed; pass { retainGraph: true } to backward twice`);
           },
         };
+        for (const input of node.inputs) {
+          if (!input) continue;
+          input.graphUses--;
+          input.freeIfUnused();
+        }
+        t.freeIfUnused();
       }
     }
   } finally {

@@ -147,21 +147,25 @@ export class Tensor {
     return (await this.read())[0];
   }
 
+  /** How many recorded graph nodes take this tensor as an input (their backward rules may read it). */
+  graphUses = 0;
+  private disposeRequested = false;
+
   /**
-   * Gives up this handle: disposes it now if no gradient graph holds it, else once backward() has
-   * run its backward rule (so model code can free activations without breaking training).
+   * Gives up this handle and returns its storage reference to the pool. A tensor that a recorded
+   * gradient graph still needs (an op's output, or an input whose backward rule reads it) is
+   * freed once backward() has used it, so model code can drop activations while training; if the
+   * graph is dropped without backward, garbage collection frees it. Safe to call twice.
    */
-  release(): void {
-    if (this.gradFn) this.releaseAfterBackward = true;
-    else this.dispose();
-  }
-
-  /** Set by release() on a tensor its graph still needs. */
-  releaseAfterBackward = false;
-
-  /** Returns the storage reference; the tensor must not be used afterwards. Safe to call twice. */
   dispose(): void {
     if (this.disposed) return;
+    this.disposeRequested = true;
+    this.freeIfUnused();
+  }
+
+  /** Frees the storage if dispose() was asked for and no live graph node needs this tensor. */
+  freeIfUnused(): void {
+    if (this.disposed || !this.disposeRequested || this.graphUses > 0 || (this.gradFn && !this.gradFn.freed)) return;
     this.disposed = true;
     liveTensors--;
     collected.unregister(this);

@@ -144,21 +144,25 @@ describe('autograd behaviour', () => {
     y.backward();
     expect(() => y.backward()).toThrow(/retainGraph/);
   });
-  it('release() frees a graph tensor only after backward has used it', async () => {
+  it('dispose() of a tensor the graph needs waits until backward has used it', async () => {
     const x = tensor([0.5, 1], [2], { requiresGrad: true });
     const a = x.exp();
-    const b = a.mul(a);
-    a.release();
+    const mask = tensor([1, 3]);
+    const b = a.mul(a).mul(mask);
+    a.dispose();
+    mask.dispose();
     expect(a.isDisposed).toBe(false);
+    expect(mask.isDisposed).toBe(false);
     const loss = b.sum();
-    b.release();
+    b.dispose();
     loss.backward();
     expect(a.isDisposed).toBe(true);
     expect(b.isDisposed).toBe(true);
+    expect(mask.isDisposed).toBe(true);
     const g = await x.grad!.read();
-    [0.5, 1].forEach((v, i) => expect(g[i]).toBeCloseTo(2 * Math.exp(2 * v), 4));
+    [0.5, 1].forEach((v, i) => expect(g[i]).toBeCloseTo([1, 3][i] * 2 * Math.exp(2 * v), 4));
     const plain = tensor([1, 2]);
-    plain.release();
+    plain.dispose();
     expect(plain.isDisposed).toBe(true);
   });
   it('a non-scalar backward without a gradient is refused', () => {
