@@ -192,9 +192,9 @@ export class ZipArchive {
       out.set(chunk.subarray(0, take), got);
       got += take;
     });
-    const step = 1 << 16;
     try {
-      for (let off = 0; got < n && off < e.compressedSize; off += step) {
+      // Small steps first: a header usually sits in the first few hundred compressed bytes.
+      for (let off = 0, step = 1024; got < n && off < e.compressedSize; off += step, step = Math.min(step * 4, 1 << 20)) {
         const len = Math.min(step, e.compressedSize - off);
         inf.push(await this.source.read(start + off, len), off + len >= e.compressedSize);
       }
