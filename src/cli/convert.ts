@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { convert } from '../weights/convert.js';
 import { FileSink, fileSource } from '../weights/node-io.js';
-import { modelNames, type ModelName } from '../weights/schemas/index.js';
+import { modelNames, type ModelName, type Schema } from '../weights/schemas/index.js';
 
 export interface ConvertArgs {
   checkpoint: string;
@@ -15,6 +15,8 @@ export interface ConvertArgs {
   keepNumBatchesTracked?: boolean;
   progress?: boolean;
   log?: (line: string) => void;
+  /** Schemas to accept instead of the model's own (programmatic use, e.g. reduced-size tests). */
+  schemas?: Schema[];
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
@@ -28,6 +30,7 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
   try {
     const { plan, bytes } = await convert(src, sink, {
       model: args.model,
+      schemas: args.schemas,
       dtype: args.dtype,
       keepNumBatchesTracked: args.keepNumBatchesTracked,
       onPlan(plan) {
