@@ -265,3 +265,27 @@ describe('convert: TransUNet ImageNet-21k .npz', { timeout: 30_000 }, () => {
 });
 
 export const _unused = scaleShape;
+
+describe('schemas', () => {
+  it('hold the manifests’ key counts (V-Net ELU variant: 170 keys)', () => {
+    const count = (m: ModelName) => schemasFor(m).map((s) => [s.id, s.tensors.size]);
+    expect(count('medsam')).toEqual([['medsam_vit_b', 314]]);
+    expect(count('transunet')).toEqual([['transunet_r50_vit_b16_synapse_pth', 409]]);
+    expect(count('vnet')).toEqual([['vnet_pytorch', 202], ['vnet_pytorch_elu', 170], ['vnet_monai', 150], ['vnet_monai_prelu', 182]]);
+  });
+
+  it('map every full-size TransUNet npz array to its PyTorch shape', async () => {
+    // Shapes only (no data): a full-size npz header set through the real (unscaled) schema.
+    const npz = manifests.transunet_r50_vit_b16_imagenet21k_npz.tensors;
+    const pth = new Map(manifests.transunet_r50_vit_b16_synapse_pth.tensors);
+    const { npzTarget, npzTargetShape } = await import('../../src/weights/schemas/transunet-npz.js');
+    let mapped = 0;
+    for (const [name, shape] of npz) {
+      const t = npzTarget(name);
+      if (!t) continue;
+      mapped++;
+      expect(npzTargetShape(t.transform, shape, pth.get(t.key)), name).toEqual(pth.get(t.key));
+    }
+    expect(mapped).toBe(353);
+  });
+});

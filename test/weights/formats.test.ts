@@ -237,17 +237,24 @@ describe('npz / npy reader', () => {
 describe('safetensors', () => {
   it('round-trips F32, F16, BF16 and I64 with metadata', async () => {
     const ts = [makeTensor('a', [3, 5]), makeTensor('h', [7], 'F16'), makeTensor('b', [2, 2], 'BF16'), makeTensor('n', [], 'I64')];
+    // Little-endian bytes written here (BF16 = the top half of the f32 bits: exact for fixture values).
     const enc = (t: FixtureTensor) => {
-      const w = writeNpy(t);
-      return w.subarray(w.length - t.values.length * ({ F32: 4, F16: 2, BF16: 2, I64: 8 } as Record<string, number>)[t.dtype]);
+      const size = { F32: 4, F16: 2, BF16: 2, I64: 8 }[t.dtype as 'F32'];
+      if (t.dtype === 'F16') return writeNpy(t).subarray(-t.values.length * 2);
+      const out = new Uint8Array(t.values.length * size);
+      const dv = new DataView(out.buffer);
+      t.values.forEach((v, i) => {
+        if (t.dtype === 'F32') dv.setFloat32(i * 4, v, true);
+        else if (t.dtype === 'I64') dv.setBigInt64(i * 8, BigInt(v), true);
+        else {
+          const f = new DataView(new ArrayBuffer(4));
+          f.setFloat32(0, v, true);
+          dv.setUint16(i * 2, f.getUint16(2, true), true);
+        }
+      });
+      return out;
     };
-    // BF16 bytes are not an npy dtype: encode through the generator's pth storage instead.
-    const bfBytes = new Uint8Array(ts[2].values.length * 2);
-    ts[2].values.forEach((v, i) => new DataView(bfBytes.buffer).setUint16(i * 2, numberToBf16Bits(v), true));
-    const file = await serializeSafetensors(
-      new Map(ts.map((t) => [t.name, { dtype: t.dtype as 'F32', shape: t.shape, data: t.dtype === 'BF16' ? bfBytes : enc({ ...t, dtype: t.dtype === 'BF16' ? 'F32' : t.dtype }) }])),
-      { model: 'test', note: 'x' },
-    );
+    const file = await serializeSafetensors(new Map(ts.map((t) => [t.name, { dtype: t.dtype as 'F32', shape: t.shape, data: enc(t) }])), { model: 'test', note: 'x' });
     expect(new DataView(file.buffer).getBigUint64(0, true) % 8n).toBe(0n);
     const f = await readSafetensors(file);
     expect(f.metadata).toEqual({ model: 'test', note: 'x' });
