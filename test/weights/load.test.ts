@@ -70,4 +70,20 @@ describe('weights.load', () => {
     await expectLoaded(back.tensors, ts.slice(0, 2));
     for (const t of w.tensors.values()) t.dispose();
   });
+
+  it('converts a dropped file once and serves the cached result next time (OPFS where available)', async () => {
+    await weights.clearCache();
+    const schemas = weights.schemasFor('medsam').map((s) => weights.scaledSchema(s, 16));
+    const ts = manifestTensors(weights.manifests.medsam_vit_b.tensors, 16).slice(0, 314);
+    const file = new File([writePth(ts) as BlobPart], 'medsam_vit_b.pth', { lastModified: 1 });
+    const first = await weights.convertCached(file, { model: 'medsam', schemas });
+    expect(first.fromCache).toBe(false);
+    const second = await weights.convertCached(file, { model: 'medsam', schemas });
+    const hasOpfs = typeof navigator !== 'undefined' && !!navigator.storage?.getDirectory;
+    expect(second.fromCache).toBe(hasOpfs);
+    const w = await weights.load(second.file, { filter: (k) => k === 'mask_decoder.iou_token.weight' });
+    const want = ts.find((t) => t.name === 'mask_decoder.iou_token.weight')!;
+    await expectLoaded(w.tensors, [want]);
+    await weights.clearCache();
+  });
 });
