@@ -10,3 +10,4 @@ export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as io from './io/index.js';
 export * as optim from './optim/index.js';
+export * as weights from './weights/index.js';
