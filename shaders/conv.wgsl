@@ -16,17 +16,17 @@
 // (ACT: 0 none, 1 relu, 2 elu(alpha), 3 prelu(weight per channel or one), 4 gelu), and the
 // pre-activation value stored to `pre` when the backward pass needs it.
 //   conv_naive: one invocation per output; the reference variant, and for small problems.
-//   conv_tiled: a 16x16 workgroup computes a 64x64 output tile from TK-deep slices of A and B
-//               staged in workgroup memory; each invocation keeps 4x4 accumulators.
+//   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
+//               staged in workgroup memory; each invocation keeps TMx4 accumulators.
 // #include _strided
 
 override MODE: u32 = 0u;
 override ACT: u32 = 0u;
 override RES_FIRST: bool = false;
 override TK: u32 = 16u;
-const TM: u32 = 4u;
+override TM: u32 = 4u;     // rows per invocation: 4 (64-row tiles) or 1 (16-row tiles, for few output channels)
 const TN: u32 = 4u;
-const BM: u32 = 64u;
+override BM: u32 = 16u * TM;
 const BN: u32 = 64u;
 
 struct Params {
@@ -180,7 +180,7 @@ fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   store(g, s, m, n, acc);
 }
 
-var<workgroup> tile_a: array<array<f32, BM>, TK>; // [k][m]
+var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
 var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
 
 @compute @workgroup_size(16, 16)
@@ -193,7 +193,7 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
   let tid = lid.y * 16u + lid.x;
   let kr = k_range(s);
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<array<f32, TN>, 4>;
   for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
     for (var i = tid; i < BM * TK; i += 256u) {
       let mm = i % BM;
@@ -202,7 +202,7 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
       let k = k0 + kk;
       var v = 0.0;
       if (m < params.M && k < kr.y) { v = load_a(g, m, k); }
-      tile_a[kk][mm] = v;
+      tile_a[kk * BM + mm] = v;
     }
     for (var i = tid; i < BN * TK; i += 256u) {
       let nn = i % BN;
@@ -215,9 +215,9 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
-      var av: array<f32, TM>;
+      var av: array<f32, 4>;
       var bv: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk][lid.y + 16u * i]; }
+      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk * BM + lid.y + 16u * i]; }
       for (var j = 0u; j < TN; j++) { bv[j] = tile_b[kk][lid.x + 16u * j]; }
       for (var i = 0u; i < TM; i++) {
         for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }

@@ -5,3 +5,4 @@ export { softmax, logSoftmax } from './ops/softmax.js';
 export { matmul, linear } from './ops/matmul.js';
 export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flatten, narrow, contiguous, clone } from './ops/shape.js';
 export { conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d } from './ops/conv.js';
+export { batchNorm, groupNorm, layerNorm, layerNorm2d, weightStandardize } from './ops/norm.js';

@@ -143,7 +143,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   let splits = 1;
   if (mode === 2) {
     // Split the long reduction over batch*space so enough workgroups run; partials summed below.
-    const tiles = variant === 'tiled' ? groups * Math.ceil(M / 64) * Math.ceil(N / 64) : groups * M * Math.ceil(N / 64);
+    const tiles = variant === 'tiled' ? groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64) : groups * M * Math.ceil(N / 64);
     splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(128 / tiles)));
   }
   const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
@@ -152,7 +152,9 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   const out = Tensor.empty(outShape, L.context);
   if (out.size === 0) return out;
   if (K === 0) throw new Error(`${L.context}: empty reduction`);
-  const mtiles = Math.ceil(M / 64);
+  // Few rows (output channels) get 16-row tiles, so a tile is not mostly padding.
+  const tm = M <= 16 ? 1 : 4;
+  const mtiles = Math.ceil(M / (16 * tm));
   const a = L.a;
   const b = L.b;
   const buffers: Record<string, GPUBuffer> = {
@@ -169,7 +171,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   rt.dispatch({
     kernel: 'conv',
     entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
-    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0 },
+    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0, ...(variant === 'tiled' ? { TM: tm } : {}) },
     params: {
       in_size: v4(geom.inSize),
       out_size: v4(geom.outSize),

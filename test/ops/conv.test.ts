@@ -46,7 +46,7 @@ const convCases: ConvCase[] = [
   { name: 'ResNet 3x3 s2 p1', x: [2, 4, 9, 7], w: [4, 4, 3, 3], opts: { stride: 2, padding: 1 }, ref: { stride: [2, 2], padBefore: [1, 1] } },
   { name: 'ResNet projection 1x1 s2', x: [1, 4, 7, 9], w: [8, 4, 1, 1], opts: { stride: 2 }, ref: { stride: [2, 2] } },
   // SAM
-  { name: 'SAM patch embed 16x16 s16', x: [1, 3, 32, 32], w: [8, 3, 16, 16], bias: true, opts: { stride: 16 }, ref: { stride: [16, 16] } },
+  { name: 'SAM patch embed 16x16 s16', x: [1, 2, 32, 32], w: [4, 2, 16, 16], bias: true, opts: { stride: 16 }, ref: { stride: [16, 16] } },
   { name: 'SAM neck 1x1', x: [1, 16, 6, 5], w: [8, 16, 1, 1], opts: {}, ref: {} },
   { name: 'SAM neck 3x3 p1', x: [1, 8, 6, 5], w: [8, 8, 3, 3], opts: { padding: 1 }, ref: { padBefore: [1, 1] } },
   // groups, dilation, padding forms
