@@ -6,3 +6,4 @@ export { matmul, linear } from './ops/matmul.js';
 export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flatten, narrow, contiguous, clone } from './ops/shape.js';
 export { conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d } from './ops/conv.js';
 export { batchNorm, groupNorm, layerNorm, layerNorm2d, weightStandardize } from './ops/norm.js';
+export { maxPool2d, maxPool2dWithIndices, avgPool2d } from './ops/pool.js';
