@@ -7,3 +7,6 @@ export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flat
 export { interpolate } from './ops/interpolate.js';
 export { diceLoss, crossEntropy, binaryCrossEntropyWithLogits, oneHot } from './ops/loss.js';
 export { dropout } from './ops/dropout.js';
+export { conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d } from './ops/conv.js';
+export { batchNorm, groupNorm, layerNorm, layerNorm2d, weightStandardize } from './ops/norm.js';
+export { maxPool2d, maxPool2dWithIndices, avgPool2d } from './ops/pool.js';

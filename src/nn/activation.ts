@@ -1,6 +1,7 @@
-// Activation modules (no parameters): nn.ReLU, nn.GELU (exact erf form, PyTorch's default).
-import { gelu, relu } from '../ops/elementwise.js';
-import type { Tensor } from '../tensor.js';
+// Activation modules with torch.nn's names: ReLU, GELU (exact erf form, PyTorch's default), ELU,
+// and PReLU (weight [numParameters], initialised to 0.25 as torch.nn.PReLU).
+import { Tensor, full } from '../tensor.js';
+import { elu, gelu, prelu, relu } from '../ops/elementwise.js';
 import { Module } from './module.js';
 
 export class ReLU extends Module {
@@ -16,5 +17,30 @@ export class GELU extends Module {
   }
   forward(x: Tensor): Tensor {
     return gelu(x);
+  }
+}
+
+export class ELU extends Module {
+  constructor(readonly alpha = 1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return elu(x, this.alpha);
+  }
+}
+
+export class PReLU extends Module {
+  readonly weight: Tensor;
+
+  constructor(
+    readonly numParameters = 1,
+    init = 0.25,
+  ) {
+    super();
+    this.weight = this.param('weight', full([numParameters], init));
+  }
+
+  forward(x: Tensor): Tensor {
+    return prelu(x, this.weight);
   }
 }

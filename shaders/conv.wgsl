@@ -1,0 +1,235 @@
+// N-d convolution as an implicit GEMM, one design for conv1d/2d/3d (1d and 2d are 3d with unit
+// dims), stride, asymmetric padding, dilation and groups. Layouts as PyTorch: activations
+// [batch, C, D, H, W] contiguous, conv weight [Cout, Cin/g, kD, kH, kW], transposed-conv weight
+// [Cin, Cout/g, kD, kH, kW]. Per group g the kernel computes out[m, n] = sum_k A[m, k] * B[k, n]
+// (f32 accumulation); MODE (override) picks the loaders that build A and B on the fly:
+//   MODE 0, conv:        M = Cout/g, N = batch*outVox, K = Cin/g*kVol.
+//                        A[m, k] = W[g*M+m, ci, kp];  B[k, n] = X[b, g*Cin_g+ci, o*s - p + kp*dil]
+//   MODE 1, transposed:  the gather form (each output reads the inputs that reach it), same M,N,K.
+//                        A[m, k] = W[g*Cin_g+ci, m, kp];  B[k, n] = X[b, g*Cin_g+ci, (j + p - kp*dil)/s]
+//                        where that division is exact and in range, else 0. Also conv's dX.
+//   MODE 2, weight grad: dW[g*M+a, ci, kp] = sum_{b,o} G[b, g*M+a, o] * IN[b, g*Cin_g+ci, o*s - p + kp*dil]
+//                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); split over K
+//                        into `splits` partial results [splits, groups*M, N] that the caller sums.
+// (k = ci*kVol + kp, n = b*outVox + o; spatial indices unravel D,H,W row-major.)
+// Epilogue (MODE 0 and 1): + bias[c], optional residual add before or after the activation
+// (ACT: 0 none, 1 relu, 2 elu(alpha), 3 prelu(weight per channel or one), 4 gelu), and the
+// pre-activation value stored to `pre` when the backward pass needs it.
+//   conv_naive: one invocation per output; the reference variant, and for small problems.
+//   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
+//               staged in workgroup memory; each invocation keeps TMx4 accumulators.
+// #include _strided
+
+override MODE: u32 = 0u;
+override ACT: u32 = 0u;
+override RES_FIRST: bool = false;
+override TK: u32 = 16u;
+override TM: u32 = 4u;     // rows per invocation: 4 (64-row tiles) or 1 (16-row tiles, for few output channels)
+const TN: u32 = 4u;
+override BM: u32 = 16u * TM;
+const BN: u32 = 64u;
+
+struct Params {
+  in_size: vec4<u32>,   // D, H, W of the gathered input (X, or IN for the weight grad)
+  out_size: vec4<u32>,  // D, H, W of the output (of G for the weight grad)
+  ksize: vec4<u32>,
+  stride: vec4<u32>,
+  pad: vec4<u32>,       // leading padding per axis
+  dil: vec4<u32>,
+  groups: u32,
+  batch: u32,
+  M: u32,
+  N: u32,
+  K: u32,
+  cin_g: u32,
+  kvol: u32,
+  ivol: u32,
+  ovol: u32,
+  splits: u32,
+  k_chunk: u32,
+  mtiles: u32,
+  a_offset: u32,
+  b_offset: u32,
+  bias_offset: u32,
+  has_bias: u32,
+  has_residual: u32,
+  prelu_per_channel: u32,
+  store_pre: u32,
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a_buf: array<f32>;
+@group(0) @binding(2) var<storage, read> b_buf: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> prelu_w: array<f32>;
+@group(0) @binding(5) var<storage, read> residual: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> pre: array<f32>;
+
+fn unravel3(i: u32, size: vec4<u32>) -> vec3<u32> {
+  let t = i / size.z;
+  return vec3<u32>(t / size.y, t % size.y, i % size.z);
+}
+
+fn flat3(p: vec3<u32>, size: vec4<u32>) -> u32 {
+  return (p.x * size.y + p.y) * size.z + p.z;
+}
+
+// X[b, c, o*s - p + kp*dil] (the im2col value), 0 in the padding. `o` in out_size, X in in_size.
+fn gather_conv(b: u32, c: u32, o: u32, kp: u32) -> f32 {
+  let o3 = unravel3(o, params.out_size);
+  let k3 = unravel3(kp, params.ksize);
+  let pos = vec3<i32>(o3 * params.stride.xyz + k3 * params.dil.xyz) - vec3<i32>(params.pad.xyz);
+  if (any(pos < vec3<i32>(0)) || any(vec3<u32>(pos) >= params.in_size.xyz)) { return 0.0; }
+  let ctot = params.groups * params.cin_g;
+  return b_buf[params.b_offset + (b * ctot + c) * params.ivol + flat3(vec3<u32>(pos), params.in_size)];
+}
+
+// X[b, c, (j + p - kp*dil)/s] when that is an exact, in-range index, else 0.
+fn gather_transposed(b: u32, c: u32, j: u32, kp: u32) -> f32 {
+  let j3 = unravel3(j, params.out_size);
+  let k3 = unravel3(kp, params.ksize);
+  let t = vec3<i32>(j3 + params.pad.xyz) - vec3<i32>(k3 * params.dil.xyz);
+  if (any(t < vec3<i32>(0))) { return 0.0; }
+  let tu = vec3<u32>(t);
+  if (any(tu % params.stride.xyz != vec3<u32>(0u))) { return 0.0; }
+  let q = tu / params.stride.xyz;
+  if (any(q >= params.in_size.xyz)) { return 0.0; }
+  let ctot = params.groups * params.cin_g;
+  return b_buf[params.b_offset + (b * ctot + c) * params.ivol + flat3(q, params.in_size)];
+}
+
+fn load_a(g: u32, m: u32, k: u32) -> f32 {
+  switch MODE {
+    case 0u: { return a_buf[params.a_offset + (g * params.M + m) * params.K + k]; }
+    case 1u: {
+      let ci = k / params.kvol;
+      let kp = k % params.kvol;
+      return a_buf[params.a_offset + ((g * params.cin_g + ci) * params.M + m) * params.kvol + kp];
+    }
+    default: {
+      let b = k / params.ovol;
+      let o = k % params.ovol;
+      return a_buf[params.a_offset + (b * params.groups * params.M + g * params.M + m) * params.ovol + o];
+    }
+  }
+}
+
+fn load_b(g: u32, k: u32, n: u32) -> f32 {
+  switch MODE {
+    case 0u: { return gather_conv(n / params.ovol, g * params.cin_g + k / params.kvol, n % params.ovol, k % params.kvol); }
+    case 1u: { return gather_transposed(n / params.ovol, g * params.cin_g + k / params.kvol, n % params.ovol, k % params.kvol); }
+    default: { return gather_conv(k / params.ovol, g * params.cin_g + n / params.kvol, k % params.ovol, n % params.kvol); }
+  }
+}
+
+const SQRT1_2: f32 = 0.7071067811865476;
+
+// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf builtin.
+fn erf_f32(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return select(-y, y, x >= 0.0);
+}
+
+fn activate(v: f32, c: u32) -> f32 {
+  switch ACT {
+    case 1u: { return max(v, 0.0); }
+    case 2u: { return select(params.alpha * (exp(v) - 1.0), v, v > 0.0); }
+    case 3u: { return select(prelu_w[select(0u, c, params.prelu_per_channel != 0u)] * v, v, v > 0.0); }
+    case 4u: { return 0.5 * v * (1.0 + erf_f32(v * SQRT1_2)); }
+    default: { return v; }
+  }
+}
+
+// Writes one result: the weight grad's partial sum, or a conv output through the epilogue.
+fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
+  if (MODE == 2u) {
+    out[(s * params.groups * params.M + g * params.M + m) * params.N + n] = acc;
+    return;
+  }
+  let c = g * params.M + m;
+  let idx = ((n / params.ovol) * params.groups * params.M + c) * params.ovol + n % params.ovol;
+  var v = acc;
+  if (params.has_bias != 0u) { v += bias[params.bias_offset + c]; }
+  if (RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
+  if (params.store_pre != 0u) { pre[idx] = v; }
+  v = activate(v, c);
+  if (!RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
+  out[idx] = v;
+}
+
+// The K range of split s.
+fn k_range(s: u32) -> vec2<u32> {
+  let k0 = s * params.k_chunk;
+  return vec2<u32>(k0, min(params.K, k0 + params.k_chunk));
+}
+
+@compute @workgroup_size(64)
+fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let zs = wid.z / params.M;
+  let m = wid.z % params.M;
+  let g = zs / params.splits;
+  let s = zs % params.splits;
+  if (n >= params.N) { return; }
+  let kr = k_range(s);
+  var acc = 0.0;
+  for (var k = kr.x; k < kr.y; k++) { acc = fma(load_a(g, m, k), load_b(g, k, n), acc); }
+  store(g, s, m, n, acc);
+}
+
+var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
+var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
+
+@compute @workgroup_size(16, 16)
+fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = (wid.y * nwg.x + wid.x) * BN;
+  let zs = wid.z / params.mtiles;
+  let m0 = (wid.z % params.mtiles) * BM;
+  let g = zs / params.splits;
+  let s = zs % params.splits;
+  // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
+  let tid = lid.y * 16u + lid.x;
+  let kr = k_range(s);
+  var acc: array<array<f32, TN>, 4>;
+  for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
+    for (var i = tid; i < BM * TK; i += 256u) {
+      let mm = i % BM;
+      let kk = i / BM;
+      let m = m0 + mm;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < params.M && k < kr.y) { v = load_a(g, m, k); }
+      tile_a[kk * BM + mm] = v;
+    }
+    for (var i = tid; i < BN * TK; i += 256u) {
+      let nn = i % BN;
+      let kk = i / BN;
+      let n = n0 + nn;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (n < params.N && k < kr.y) { v = load_b(g, k, n); }
+      tile_b[kk][nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < TK; kk++) {
+      var av: array<f32, 4>;
+      var bv: array<f32, TN>;
+      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk * BM + lid.y + 16u * i]; }
+      for (var j = 0u; j < TN; j++) { bv[j] = tile_b[kk][lid.x + 16u * j]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + lid.y + 16u * i;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + lid.x + 16u * j;
+      if (m < params.M && n < params.N) { store(g, s, m, n, acc[i][j]); }
+    }
+  }
+}

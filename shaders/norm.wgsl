@@ -1,0 +1,206 @@
+// Normalisation over rows: batch norm, group norm, layer norm, LayerNorm2d and weight
+// standardisation are one kernel whose rows and affine channels are described by index maps.
+// Element e of row r sits at  x_offset + (r / R1)*sr0 + (r % R1)*sr1 + (e / E1)*se0 + (e % E1)*se1
+// and uses affine channel     (r % R1)*ch_r + (e / E1)*ch_e0 + (e % E1)*ch_e1.
+//   y = (x - mean_r) * rstd_r * weight[ch] + bias[ch],  rstd_r = 1 / sqrt(var_r + eps),
+// with the biased variance from two passes (mean, then mean of squared deviations), f32.
+// out and dx are fresh dense tensors (offset 0); x and dy carry their own offsets.
+// stats[r] = mean_r and stats[n_rows + r] = rstd_r are written for the backward pass.
+// MODE 0: batch statistics; with update_running, running_mean/var[r] (rows are channels, batch
+//         norm) move by momentum toward the mean and the unbiased variance var * n / (n - 1).
+// MODE 1: given statistics: mean and var read from running_mean/var[r] (batch norm in eval).
+// Backward, with g = dy * weight[ch] and xhat = (x - mean) * rstd, per row of n elements:
+//   MODE 0: dx = rstd * (g - mean(g) - xhat * mean(g * xhat));   MODE 1: dx = rstd * g.
+// *_serial: one invocation per row (short rows); *_workgroup: 64 invocations per row with
+// reductions in workgroup memory (long rows).
+
+override MODE: u32 = 0u;
+
+struct Params {
+  n_rows: u32,
+  row_len: u32,
+  R1: u32,
+  sr0: u32,
+  sr1: u32,
+  E1: u32,
+  se0: u32,
+  se1: u32,
+  ch_r: u32,
+  ch_e0: u32,
+  ch_e1: u32,
+  x_offset: u32,
+  dy_offset: u32,   // dy's offset minus x's (backward; dy has x's layout)
+  has_weight: u32,
+  has_bias: u32,
+  update_running: u32,
+  eps: f32,
+  momentum: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> running_var: array<f32>;
+
+// Backward bindings (entries norm_backward_*).
+@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(9) var<storage, read> saved: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+
+fn addr(r: u32, e: u32) -> u32 {
+  return params.x_offset + (r / params.R1) * params.sr0 + (r % params.R1) * params.sr1 + (e / params.E1) * params.se0 + (e % params.E1) * params.se1;
+}
+
+fn chan(r: u32, e: u32) -> u32 {
+  return (r % params.R1) * params.ch_r + (e / params.E1) * params.ch_e0 + (e % params.E1) * params.ch_e1;
+}
+
+fn scale_of(c: u32) -> f32 {
+  return select(1.0, weight[c], params.has_weight != 0u);
+}
+
+fn shift_of(c: u32) -> f32 {
+  return select(0.0, bias[c], params.has_bias != 0u);
+}
+
+// Stores the statistics of row r (and moves the running ones); returns (mean, rstd).
+fn finish_stats(r: u32, mean: f32, m2: f32) -> vec2<f32> {
+  let n = f32(params.row_len);
+  var mu = mean;
+  var v = m2 / n;
+  if (MODE == 1u) {
+    mu = running_mean[r];
+    v = running_var[r];
+  } else if (params.update_running != 0u) {
+    let m = params.momentum;
+    running_mean[r] = (1.0 - m) * running_mean[r] + m * mean;
+    running_var[r] = (1.0 - m) * running_var[r] + m * m2 / max(n - 1.0, 1.0);
+  }
+  let rstd = 1.0 / sqrt(v + params.eps);
+  stats[r] = mu;
+  stats[params.n_rows + r] = rstd;
+  return vec2<f32>(mu, rstd);
+}
+
+@compute @workgroup_size(64)
+fn norm_forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (r >= params.n_rows) { return; }
+  let n = params.row_len;
+  var s = 0.0;
+  for (var e = 0u; e < n; e++) { s += x[addr(r, e)]; }
+  let mean = s / f32(n);
+  var m2 = 0.0;
+  for (var e = 0u; e < n; e++) {
+    let d = x[addr(r, e)] - mean;
+    m2 += d * d;
+  }
+  let st = finish_stats(r, mean, m2);
+  for (var e = 0u; e < n; e++) {
+    let i = addr(r, e);
+    let c = chan(r, e);
+    out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
+  }
+}
+
+var<workgroup> red: array<vec2<f32>, 64>;
+
+// Sums v over the workgroup (every invocation gets the total).
+fn wg_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(64)
+fn norm_forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y * nwg.x + wid.x;
+  let valid = r < params.n_rows;
+  let n = select(0u, params.row_len, valid);
+  var s = 0.0;
+  for (var e = lid; e < n; e += 64u) { s += x[addr(r, e)]; }
+  let mean = wg_sum(lid, vec2<f32>(s, 0.0)).x / f32(params.row_len);
+  var m2 = 0.0;
+  for (var e = lid; e < n; e += 64u) {
+    let d = x[addr(r, e)] - mean;
+    m2 += d * d;
+  }
+  let m2t = wg_sum(lid, vec2<f32>(m2, 0.0)).x;
+  if (!valid) { return; }
+  var st: vec2<f32>;
+  if (lid == 0u) { st = finish_stats(r, mean, m2t); }
+  // Every invocation derives the same statistics (finish_stats has side effects only for lid 0).
+  if (MODE == 1u) {
+    st = vec2<f32>(running_mean[r], 1.0 / sqrt(running_var[r] + params.eps));
+  } else {
+    st = vec2<f32>(mean, 1.0 / sqrt(m2t / f32(params.row_len) + params.eps));
+  }
+  for (var e = lid; e < n; e += 64u) {
+    let i = addr(r, e);
+    let c = chan(r, e);
+    out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
+  }
+}
+
+fn saved_stats(r: u32) -> vec2<f32> {
+  return vec2<f32>(saved[r], saved[params.n_rows + r]);
+}
+
+@compute @workgroup_size(64)
+fn norm_backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (r >= params.n_rows) { return; }
+  let n = params.row_len;
+  let st = saved_stats(r);
+  var sg = 0.0;
+  var sgx = 0.0;
+  if (MODE == 0u) {
+    for (var e = 0u; e < n; e++) {
+      let i = addr(r, e);
+      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+      sg += g;
+      sgx += g * (x[i] - st.x) * st.y;
+    }
+  }
+  let mg = sg / f32(n);
+  let mgx = sgx / f32(n);
+  for (var e = 0u; e < n; e++) {
+    let i = addr(r, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let xhat = (x[i] - st.x) * st.y;
+    dx[i - params.x_offset] = st.y * (g - mg - xhat * mgx);
+  }
+}
+
+@compute @workgroup_size(64)
+fn norm_backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y * nwg.x + wid.x;
+  let valid = r < params.n_rows;
+  let n = select(0u, params.row_len, valid);
+  let st = select(vec2<f32>(0.0), saved_stats(min(r, params.n_rows - 1u)), valid);
+  var acc = vec2<f32>(0.0);
+  if (MODE == 0u) {
+    for (var e = lid; e < n; e += 64u) {
+      let i = addr(r, e);
+      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+      acc += vec2<f32>(g, g * (x[i] - st.x) * st.y);
+    }
+  }
+  let tot = wg_sum(lid, acc) / f32(params.row_len);
+  for (var e = lid; e < n; e += 64u) {
+    let i = addr(r, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let xhat = (x[i] - st.x) * st.y;
+    dx[i - params.x_offset] = st.y * (g - tot.x - xhat * tot.y);
+  }
+}

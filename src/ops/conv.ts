@@ -1,0 +1,508 @@
+// Convolution family: conv1d/2d/3d and convTranspose2d/3d (PyTorch semantics and layouts), one
+// N-d design in shaders/conv.wgsl (1d and 2d run as 3d with unit dims), with a fused epilogue
+// (bias, residual add, relu/elu/prelu/gelu), forward and backward side by side.
+//
+// Forward, per group, with i = o*s - p + k*dil (p the leading padding of each axis):
+//   conv:       y[b, co, o] = sum_{ci, k} W[co, ci, k] * x[b, ci, o*s - p + k*dil]
+//   transposed: y[b, co, j] = sum_{ci, k} W[ci, co, k] * x[b, ci, i]  over i*s - p + k*dil = j,
+//               i.e. the gather form: x[b, ci, (j + p - k*dil)/s] where the division is exact.
+// Backward of conv (differentiate y with respect to each x[b, ci, i] and W[co, ci, k]):
+//   dX[b, ci, i] = sum_{co, k : (i + p - k*dil) = o*s} W[co, ci, k] * dY[b, co, o]
+//                = a transposed conv of dY with the same W, stride, padding and dilation, whose
+//                  output size is x's (W [Cout, Cin/g, k] is already the transposed layout
+//                  [in = Cout, out/g = Cin/g, k]);
+//   dW[co, ci, k] = sum_{b, o} dY[b, co, o] * x[b, ci, o*s - p + k*dil]
+//                 = the correlation of x with dY, reduced over batch and space (f32, split over
+//                   the reduction and summed when it is long);
+//   db[co] = sum_{b, o} dY[b, co, o].
+// Backward of the transposed conv (the same sums read the other way):
+//   dX[b, ci, i] = sum_{co, k} W[ci, co, k] * dY[b, co, i*s - p + k*dil] = a conv of dY with W read
+//                  as a conv weight [Cout_c = Cin, Cin_c/g = Cout/g, k], output size x's;
+//   dW[ci, co, k] = sum_{b, i} x[b, ci, i] * dY[b, co, i*s - p + k*dil] = the same correlation
+//                   kernel with x in the role of dY and dY in the role of x.
+// Fused epilogue y = act(c + bias) + r (or act(c + bias + r) with residualBeforeActivation):
+// the kernel stores the pre-activation q when a gradient is needed; dq = act'(q) * dy, the
+// residual gets dy (or dq), and dq flows into the rules above.
+import { needsGrad, noGrad, record } from '../autograd.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, shapeStr } from '../tensor.js';
+import { Binary, Ternary, Unary, elementwise } from './dispatch.js';
+import { contiguous, reshape, sumToShape } from './shape.js';
+import { sum } from './reduce.js';
+
+export type ConvVariant = 'naive' | 'tiled';
+export type IntOrTuple = number | readonly number[];
+/** An int, one int per axis, one [before, after] pair per axis, 'same' (stride 1) or 'valid'. */
+export type ConvPadding = number | readonly number[] | readonly (readonly [number, number])[] | 'same' | 'valid';
+
+export interface ConvOptions {
+  stride?: IntOrTuple;
+  padding?: ConvPadding;
+  dilation?: IntOrTuple;
+  groups?: number;
+}
+
+export interface ConvTransposeOptions {
+  stride?: IntOrTuple;
+  padding?: IntOrTuple;
+  outputPadding?: IntOrTuple;
+  dilation?: IntOrTuple;
+  groups?: number;
+}
+
+export type ConvActivation = 'relu' | 'elu' | 'prelu' | 'gelu';
+
+/** What the conv kernel applies to its result before storing it. */
+export interface ConvEpilogue {
+  activation?: ConvActivation | null;
+  /** elu's alpha (default 1) */
+  alpha?: number;
+  /** prelu's weight: one slope or one per output channel */
+  preluWeight?: Tensor | null;
+  /** added to the output (same shape as the output) */
+  residual?: Tensor | null;
+  /** add the residual before the activation (act(conv + b + r)) instead of after (act(conv + b) + r) */
+  residualBeforeActivation?: boolean;
+}
+
+const ACT = { none: 0, relu: 1, elu: 2, prelu: 3, gelu: 4 } as const;
+
+let forcedVariant: ConvVariant | null = null;
+
+/** Forces one kernel variant (tests, benchmarks); null restores the automatic choice. */
+export function setConvVariant(v: ConvVariant | null): void {
+  forcedVariant = v;
+}
+
+function pickVariant(M: number, N: number, K: number): ConvVariant {
+  if (forcedVariant) return forcedVariant;
+  return M * N * K >= 32 * 32 * 32 && N >= 64 && K >= 16 ? 'tiled' : 'naive';
+}
+
+// ---- the kernel launcher ----
+
+type V3 = [number, number, number];
+
+/** Geometry in 3d form: spatial sizes of the gathered input and of the output, kernel, stride, leading pad, dilation. */
+interface Geometry {
+  inSize: V3;
+  outSize: V3;
+  k: V3;
+  s: V3;
+  p: V3;
+  dil: V3;
+}
+
+interface Launch {
+  mode: 0 | 1 | 2;
+  geom: Geometry;
+  groups: number;
+  batch: number;
+  /** rows per group (output channels, or G channels for the weight grad) */
+  M: number;
+  /** channels per group of the gathered operand */
+  cinG: number;
+  a: Tensor;
+  b: Tensor;
+  context: string;
+  variant?: ConvVariant;
+  /** the output's spatial dims as the caller sees them (1, 2 or 3 of them; modes 0 and 1) */
+  outSpatial?: readonly number[];
+}
+
+let scratch: Tensor | null = null;
+/** A small buffer bound where a kernel's optional read-write output is unused. */
+function dummy(): GPUBuffer {
+  if (!scratch || scratch.isDisposed) scratch = Tensor.empty([4], 'conv scratch');
+  return scratch.buffer;
+}
+
+const vol = (v: readonly number[]) => v[0] * v[1] * v[2];
+const v4 = (v: V3) => [...v, 0];
+
+interface EpilogueArgs {
+  bias: Tensor | null;
+  act: number;
+  alpha: number;
+  prelu: Tensor | null;
+  residual: Tensor | null;
+  resFirst: boolean;
+  pre: Tensor | null;
+}
+
+/** Runs one conv-family GEMM; returns out [batch, groups*M, ...outSize] (modes 0/1) or dW [groups*M, cinG*kvol] (mode 2). */
+function launch(L: Launch, ep?: EpilogueArgs): Tensor {
+  const { geom, groups, batch, M, cinG, mode } = L;
+  const kvol = vol(geom.k);
+  const ivol = vol(geom.inSize);
+  const ovol = vol(geom.outSize);
+  const N = mode === 2 ? cinG * kvol : batch * ovol;
+  const K = mode === 2 ? batch * ovol : cinG * kvol;
+  const variant = L.variant ?? pickVariant(M, N, K);
+  const rt = runtime();
+  let splits = 1;
+  if (mode === 2) {
+    // Split the long reduction over batch*space so enough workgroups run; partials summed below.
+    const tiles = variant === 'tiled' ? groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64) : groups * M * Math.ceil(N / 64);
+    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(128 / tiles)));
+  }
+  const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
+  splits = Math.max(1, Math.ceil(K / kChunk));
+  const outShape = mode === 2 ? [splits, groups * M, N] : [batch, groups * M, ...(L.outSpatial ?? geom.outSize)];
+  const out = Tensor.empty(outShape, L.context);
+  if (out.size === 0) return out;
+  if (K === 0) throw new Error(`${L.context}: empty reduction`);
+  // Few rows (output channels) get 16-row tiles, so a tile is not mostly padding.
+  const tm = M <= 16 ? 1 : 4;
+  const mtiles = Math.ceil(M / (16 * tm));
+  const a = L.a;
+  const b = L.b;
+  const buffers: Record<string, GPUBuffer> = {
+    a_buf: a.buffer,
+    b_buf: b.buffer,
+    bias: (ep?.bias ?? a).buffer,
+    prelu_w: (ep?.prelu ?? a).buffer,
+    residual: (ep?.residual ?? a).buffer,
+    out: out.buffer,
+    pre: ep?.pre ? ep.pre.buffer : dummy(),
+  };
+  const grid = rt.grid(Math.ceil(N / 64));
+  const z = variant === 'tiled' ? groups * splits * mtiles : groups * splits * M;
+  rt.dispatch({
+    kernel: 'conv',
+    entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
+    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0, ...(variant === 'tiled' ? { TM: tm } : {}) },
+    params: {
+      in_size: v4(geom.inSize),
+      out_size: v4(geom.outSize),
+      ksize: v4(geom.k),
+      stride: v4(geom.s),
+      pad: v4(geom.p),
+      dil: v4(geom.dil),
+      groups,
+      batch,
+      M,
+      N,
+      K,
+      cin_g: cinG,
+      kvol,
+      ivol,
+      ovol,
+      splits,
+      k_chunk: kChunk,
+      mtiles,
+      a_offset: a.offset,
+      b_offset: b.offset,
+      bias_offset: ep?.bias ? ep.bias.offset : 0,
+      has_bias: ep?.bias ? 1 : 0,
+      has_residual: ep?.residual ? 1 : 0,
+      prelu_per_channel: ep?.prelu && ep.prelu.size > 1 ? 1 : 0,
+      store_pre: ep?.pre ? 1 : 0,
+      alpha: ep?.alpha ?? 1,
+    },
+    buffers,
+    workgroups: [grid[0], grid[1], z],
+    context: `${L.context} [${variant}]`,
+  });
+  if (mode !== 2) return out;
+  const dw = splits > 1 ? sum(out, 0) : reshape(out, [groups * M, N]);
+  out.dispose();
+  return dw;
+}
+
+// ---- argument normalisation ----
+
+function tuple(v: IntOrTuple | undefined, n: number, dflt: number, what: string, op: string): number[] {
+  const t = v === undefined ? new Array<number>(n).fill(dflt) : typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+  if (t.length !== n || t.some((x) => !Number.isInteger(x))) throw new Error(`${op}: ${what} must be an int or ${n} ints, got ${JSON.stringify(v)}`);
+  return t;
+}
+
+/** Pads a per-axis list to 3 axes with leading unit values. */
+function to3(v: readonly number[], fill: number): V3 {
+  const out: number[] = new Array<number>(3 - v.length).fill(fill).concat(v);
+  return out as V3;
+}
+
+/** Leading and trailing padding per axis. */
+function resolvePadding(padding: ConvPadding | undefined, nd: number, k: number[], dil: number[], stride: number[], op: string): [number[], number[]] {
+  if (padding === undefined || padding === 'valid') return [new Array(nd).fill(0), new Array(nd).fill(0)];
+  if (padding === 'same') {
+    if (stride.some((s) => s !== 1)) throw new Error(`${op}: padding='same' needs stride 1 (as in PyTorch), got stride ${shapeStr(stride)}`);
+    const total = k.map((kk, i) => dil[i] * (kk - 1));
+    const before = total.map((t) => Math.floor(t / 2));
+    return [before, total.map((t, i) => t - before[i])];
+  }
+  if (typeof padding !== 'number' && padding.length && Array.isArray(padding[0])) {
+    const pairs = padding as readonly (readonly [number, number])[];
+    if (pairs.length !== nd || pairs.some((p) => p.length !== 2)) throw new Error(`${op}: padding pairs must be ${nd} [before, after] pairs, got ${JSON.stringify(padding)}`);
+    const before = pairs.map((p) => p[0]);
+    const after = pairs.map((p) => p[1]);
+    if ([...before, ...after].some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`${op}: padding must be non-negative ints, got ${JSON.stringify(padding)}`);
+    return [before, after];
+  }
+  const p = tuple(padding as IntOrTuple, nd, 0, 'padding', op);
+  if (p.some((x) => x < 0)) throw new Error(`${op}: padding must be non-negative, got ${JSON.stringify(padding)}`);
+  return [p, p];
+}
+
+function checkInputs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null): void {
+  if (x.ndim !== nd + 2) throw new Error(`${op}: input must be ${nd + 2}-d [batch, C, ${['D', 'H', 'W'].slice(3 - nd).join(', ')}], got ${shapeStr(x.shape)}`);
+  if (w.ndim !== nd + 2) throw new Error(`${op}: weight must be ${nd + 2}-d, got ${shapeStr(w.shape)}`);
+  if (b && b.ndim !== 1) throw new Error(`${op}: bias must be 1-d, got ${shapeStr(b.shape)}`);
+}
+
+/** A contiguous handle of t without recording a gradient node. */
+function dense(t: Tensor): Tensor {
+  return noGrad(() => contiguous(t));
+}
+
+function epilogueArgs(op: string, ep: ConvEpilogue, outShape: number[], bias: Tensor | null, grad: boolean): EpilogueArgs {
+  const act = ep.activation ? ACT[ep.activation] : 0;
+  if (act === undefined) throw new Error(`${op}: unknown activation '${ep.activation}'`);
+  const C = outShape[1];
+  let prelu: Tensor | null = null;
+  if (act === ACT.prelu) {
+    if (!ep.preluWeight) throw new Error(`${op}: activation 'prelu' needs preluWeight`);
+    if (ep.preluWeight.size !== 1 && ep.preluWeight.size !== C) {
+      throw new Error(`${op}: preluWeight ${shapeStr(ep.preluWeight.shape)} must have 1 or ${C} elements`);
+    }
+    prelu = dense(ep.preluWeight);
+  }
+  let residual: Tensor | null = null;
+  if (ep.residual) {
+    if (ep.residual.shape.join() !== outShape.join()) {
+      throw new Error(`${op}: residual ${shapeStr(ep.residual.shape)} must have the output's shape ${shapeStr(outShape)}`);
+    }
+    const r = ep.residual;
+    // The kernel reads the residual densely from element 0.
+    residual = r.isContiguous() && r.offset === 0 ? r.view(r.shape, r.strides) : noGrad(() => elementwise(Unary.copy, [r], {}, `${op} residual`));
+  }
+  const pre = grad && act !== 0 ? Tensor.empty(outShape, `${op} pre-activation`) : null;
+  return { bias, act, alpha: ep.alpha ?? 1, prelu, residual, resFirst: !!ep.residualBeforeActivation, pre };
+}
+
+/**
+ * The backward of the epilogue: from dy to dq (the gradient of conv + bias), the residual's and
+ * the prelu weight's gradients. Frees `pre`.
+ */
+function epilogueBackward(g: Tensor, ep: EpilogueArgs, C: number): { dq: Tensor; dres: Tensor | null; dprelu: Tensor | null } {
+  let dq = g;
+  let dprelu: Tensor | null = null;
+  const q = ep.pre;
+  if (q) {
+    const nd = q.ndim;
+    switch (ep.act) {
+      case ACT.relu:
+        dq = elementwise(Binary.reluBackward, [q, g], {}, 'conv relu backward');
+        break;
+      case ACT.gelu:
+        dq = elementwise(Binary.geluBackward, [q, g], {}, 'conv gelu backward');
+        break;
+      case ACT.elu:
+        dq = elementwise(Binary.eluBackward, [q, g], { alpha: ep.alpha }, 'conv elu backward');
+        break;
+      case ACT.prelu: {
+        const w = ep.prelu!;
+        const wb = w.size === 1 ? reshape(w, []) : reshape(w, [C, ...new Array<number>(nd - 2).fill(1)]);
+        dq = elementwise(Ternary.preluBackwardInput, [q, wb, g], {}, 'conv prelu backward');
+        const t = elementwise(Ternary.preluBackwardWeight, [q, wb, g], {}, 'conv prelu backward');
+        const r = sumToShape(t, wb.shape);
+        dprelu = reshape(r, w.shape);
+        if (r !== t) t.dispose();
+        r.dispose();
+        wb.dispose();
+        break;
+      }
+    }
+  }
+  const dres = ep.residual ? (ep.resFirst ? dq : g) : null;
+  return { dq, dres, dprelu };
+}
+
+function freeEpilogue(ep: EpilogueArgs): void {
+  ep.prelu?.dispose();
+  ep.residual?.dispose();
+  ep.pre?.dispose();
+}
+
+/** Gradient of the bias: dq summed over batch and space. */
+function biasGrad(dq: Tensor): Tensor {
+  return sum(dq, [0, ...dq.shape.slice(2).map((_, i) => i + 2)]);
+}
+
+/** Makes a fresh handle when `t` is `g` itself (a backward rule must not return its input handle). */
+function own(t: Tensor, g: Tensor): Tensor {
+  return t === g ? g.view(g.shape, g.strides) : t;
+}
+
+// ---- conv ----
+
+/**
+ * N-d convolution with a fused epilogue; `conv1d/2d/3d` are this with epilogue {}.
+ * x [batch, Cin, ...spatial], w [Cout, Cin/groups, ...k], b [Cout] or null.
+ */
+export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOptions = {}, epilogue: ConvEpilogue = {}, variant?: ConvVariant): Tensor {
+  const nd = x.ndim - 2;
+  const op = `conv${nd}d`;
+  if (nd < 1 || nd > 3) throw new Error(`conv: input must be 3-, 4- or 5-d, got ${shapeStr(x.shape)}`);
+  checkInputs(op, nd, x, w, b);
+  const groups = options.groups ?? 1;
+  const [batch, Cin, ...inSp] = x.shape;
+  const [Cout, CinG, ...k] = w.shape;
+  const name = `${op}(${shapeStr(x.shape)}, ${shapeStr(w.shape)})`;
+  if (!Number.isInteger(groups) || groups < 1 || Cin % groups || Cout % groups) {
+    throw new Error(`${name}: groups=${groups} must divide Cin=${Cin} and Cout=${Cout}`);
+  }
+  if (CinG !== Cin / groups) throw new Error(`${name}: weight expects ${CinG * groups} input channels (${CinG} per group, groups=${groups}), input has ${Cin}`);
+  if (b && b.shape[0] !== Cout) throw new Error(`${name}: bias ${shapeStr(b.shape)} must be [${Cout}]`);
+  const stride = tuple(options.stride, nd, 1, 'stride', name);
+  const dil = tuple(options.dilation, nd, 1, 'dilation', name);
+  if ([...stride, ...dil].some((v) => v < 1)) throw new Error(`${name}: stride and dilation must be >= 1`);
+  const [pb, pa] = resolvePadding(options.padding, nd, k, dil, stride, name);
+  const outSp = inSp.map((n, i) => Math.floor((n + pb[i] + pa[i] - dil[i] * (k[i] - 1) - 1) / stride[i]) + 1);
+  if (outSp.some((n) => n < 1)) throw new Error(`${name}: the kernel (dilated) is larger than the padded input; output would be ${shapeStr(outSp)}`);
+  const outShape = [batch, Cout, ...outSp];
+  const geom: Geometry = { inSize: to3(inSp, 1), outSize: to3(outSp, 1), k: to3(k, 1), s: to3(stride, 1), p: to3(pb, 0), dil: to3(dil, 1) };
+  const grad = needsGrad(x, w, b, epilogue.preluWeight, epilogue.residual);
+  const xc = dense(x);
+  const wc = dense(w);
+  const bc = b ? dense(b) : null;
+  const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
+  const out = launch({ mode: 0, geom, groups, batch, M: Cout / groups, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
+  const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
+  if (!grad) {
+    xc.dispose();
+    wc.dispose();
+    bc?.dispose();
+    freeEpilogue(ep);
+    return out;
+  }
+  const bwdGeom: Geometry = { ...geom, inSize: geom.outSize, outSize: geom.inSize };
+  return record(op, out, inputs, (g) => {
+    const gc = dense(g);
+    const { dq, dres, dprelu } = epilogueBackward(gc, ep, Cout);
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    if (x.requiresGrad) {
+      // transposed conv of dq: "x" = dq [batch, Cout, out], weight read as [Cout, Cin/g, k]
+      dx = launch({ mode: 1, geom: bwdGeom, groups, batch, M: CinG, cinG: Cout / groups, a: wc, b: dq, context: `${name} backward (input)`, outSpatial: inSp });
+    }
+    if (w.requiresGrad) {
+      const flat = launch({ mode: 2, geom, groups, batch, M: Cout / groups, cinG: CinG, a: dq, b: xc, context: `${name} backward (weight)` });
+      dw = reshape(flat, w.shape);
+      flat.dispose();
+    }
+    const db = b?.requiresGrad ? biasGrad(dq) : null;
+    const res = dres ? own(dres, g) : null;
+    if (dq !== gc && dq !== dres) dq.dispose();
+    if (gc !== dres) gc.dispose();
+    return [dx, dw, db, dprelu, res];
+  });
+}
+
+export function conv1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  if (x.ndim !== 3) throw new Error(`conv1d: input must be 3-d [batch, C, L], got ${shapeStr(x.shape)}`);
+  return conv(x, w, b, options);
+}
+
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  if (x.ndim !== 4) throw new Error(`conv2d: input must be 4-d [batch, C, H, W], got ${shapeStr(x.shape)}`);
+  return conv(x, w, b, options);
+}
+
+export function conv3d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  if (x.ndim !== 5) throw new Error(`conv3d: input must be 5-d [batch, C, D, H, W], got ${shapeStr(x.shape)}`);
+  return conv(x, w, b, options);
+}
+
+// ---- transposed conv ----
+
+/**
+ * N-d transposed convolution (gather form) with a fused epilogue.
+ * x [batch, Cin, ...spatial], w [Cin, Cout/groups, ...k], b [Cout] or null.
+ */
+export function convTranspose(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  options: ConvTransposeOptions = {},
+  epilogue: ConvEpilogue = {},
+  variant?: ConvVariant,
+): Tensor {
+  const nd = x.ndim - 2;
+  const op = `convTranspose${nd}d`;
+  if (nd < 1 || nd > 3) throw new Error(`convTranspose: input must be 3-, 4- or 5-d, got ${shapeStr(x.shape)}`);
+  checkInputs(op, nd, x, w, b);
+  const groups = options.groups ?? 1;
+  const [batch, Cin, ...inSp] = x.shape;
+  const [wIn, CoutG, ...k] = w.shape;
+  const name = `${op}(${shapeStr(x.shape)}, ${shapeStr(w.shape)})`;
+  if (!Number.isInteger(groups) || groups < 1 || Cin % groups) throw new Error(`${name}: groups=${groups} must divide Cin=${Cin}`);
+  if (wIn !== Cin) throw new Error(`${name}: weight [Cin, Cout/groups, ...k] expects ${wIn} input channels, input has ${Cin}`);
+  const Cout = CoutG * groups;
+  if (b && b.shape[0] !== Cout) throw new Error(`${name}: bias ${shapeStr(b.shape)} must be [${Cout}]`);
+  const stride = tuple(options.stride, nd, 1, 'stride', name);
+  const pad = tuple(options.padding, nd, 0, 'padding', name);
+  const outPad = tuple(options.outputPadding, nd, 0, 'outputPadding', name);
+  const dil = tuple(options.dilation, nd, 1, 'dilation', name);
+  if ([...stride, ...dil].some((v) => v < 1) || pad.some((v) => v < 0)) throw new Error(`${name}: stride/dilation must be >= 1 and padding >= 0`);
+  if (outPad.some((v, i) => v < 0 || (v >= stride[i] && v >= dil[i]))) {
+    throw new Error(`${name}: outputPadding ${shapeStr(outPad)} must be smaller than stride or dilation`);
+  }
+  const outSp = inSp.map((n, i) => (n - 1) * stride[i] - 2 * pad[i] + dil[i] * (k[i] - 1) + outPad[i] + 1);
+  if (outSp.some((n) => n < 1)) throw new Error(`${name}: output size ${shapeStr(outSp)} is empty`);
+  const outShape = [batch, Cout, ...outSp];
+  const geom: Geometry = { inSize: to3(inSp, 1), outSize: to3(outSp, 1), k: to3(k, 1), s: to3(stride, 1), p: to3(pad, 0), dil: to3(dil, 1) };
+  const grad = needsGrad(x, w, b, epilogue.preluWeight, epilogue.residual);
+  const xc = dense(x);
+  const wc = dense(w);
+  const bc = b ? dense(b) : null;
+  const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
+  const CinG = Cin / groups;
+  const out = launch({ mode: 1, geom, groups, batch, M: CoutG, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
+  const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
+  if (!grad) {
+    xc.dispose();
+    wc.dispose();
+    bc?.dispose();
+    freeEpilogue(ep);
+    return out;
+  }
+  // The conv that maps dY (spatial outSp) back to x's spatial size.
+  const bwdGeom: Geometry = { ...geom, inSize: geom.outSize, outSize: geom.inSize };
+  return record(op, out, inputs, (g) => {
+    const gc = dense(g);
+    const { dq, dres, dprelu } = epilogueBackward(gc, ep, Cout);
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = launch({ mode: 0, geom: bwdGeom, groups, batch, M: CinG, cinG: CoutG, a: wc, b: dq, context: `${name} backward (input)`, outSpatial: inSp });
+    }
+    if (w.requiresGrad) {
+      const flat = launch({ mode: 2, geom: bwdGeom, groups, batch, M: CinG, cinG: CoutG, a: xc, b: dq, context: `${name} backward (weight)` });
+      dw = reshape(flat, w.shape);
+      flat.dispose();
+    }
+    const db = b?.requiresGrad ? biasGrad(dq) : null;
+    const res = dres ? own(dres, g) : null;
+    if (dq !== gc && dq !== dres) dq.dispose();
+    if (gc !== dres) gc.dispose();
+    return [dx, dw, db, dprelu, res];
+  });
+}
+
+export function convTranspose1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvTransposeOptions = {}): Tensor {
+  if (x.ndim !== 3) throw new Error(`convTranspose1d: input must be 3-d [batch, C, L], got ${shapeStr(x.shape)}`);
+  return convTranspose(x, w, b, options);
+}
+
+export function convTranspose2d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvTransposeOptions = {}): Tensor {
+  if (x.ndim !== 4) throw new Error(`convTranspose2d: input must be 4-d [batch, C, H, W], got ${shapeStr(x.shape)}`);
+  return convTranspose(x, w, b, options);
+}
+
+export function convTranspose3d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvTransposeOptions = {}): Tensor {
+  if (x.ndim !== 5) throw new Error(`convTranspose3d: input must be 5-d [batch, C, D, H, W], got ${shapeStr(x.shape)}`);
+  return convTranspose(x, w, b, options);
+}

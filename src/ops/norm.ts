@@ -1,0 +1,356 @@
+// Normalisation ops, forward and backward: batchNorm (training with batch statistics and
+// running-stat updates, or eval with running statistics), groupNorm, layerNorm over the last dims,
+// layerNorm2d (over the channels of NCHW, SAM's LayerNorm2d) and weight standardisation
+// (TransUNet's StdConv2d). All run shaders/norm.wgsl, whose rows and affine channels are index maps
+// over the contiguous input (see its header); statistics are two-pass in f32.
+// Backward: dx by the row kernel (dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * weight;
+// with fixed statistics dx = rstd * g); dweight = sum(dy * xhat) and dbias = sum(dy) over all but
+// the channel dims, with xhat rebuilt from the saved per-row mean and rstd.
+import { needsGrad, noGrad, record } from '../autograd.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, numel, shapeStr } from '../tensor.js';
+import { contiguous, reshape } from './shape.js';
+import { Unary, elementwise } from './dispatch.js';
+import { sum } from './reduce.js';
+import { mul, sub } from './elementwise.js';
+
+/** How one norm maps onto the row kernel, and how its statistics broadcast for the parameter grads. */
+interface RowMap {
+  nRows: number;
+  rowLen: number;
+  R1: number;
+  sr0: number;
+  sr1: number;
+  E1: number;
+  se0: number;
+  se1: number;
+  chR: number;
+  chE0: number;
+  chE1: number;
+  /** x viewed so the per-row statistics broadcast against it */
+  view: number[];
+  /** the statistics' shape in that view (keepdim form) */
+  statShape: number[];
+  /** dims of `view` that the weight/bias gradients sum over */
+  paramReduce: number[];
+}
+
+let scratch: Tensor[] = [];
+/** Small distinct buffers bound where a kernel's read-write running statistics are unused. */
+function dummies(): [GPUBuffer, GPUBuffer] {
+  if (scratch.length !== 2 || scratch.some((t) => t.isDisposed)) scratch = [Tensor.empty([4], 'norm scratch'), Tensor.empty([4], 'norm scratch')];
+  return [scratch[0].buffer, scratch[1].buffer];
+}
+
+/** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */
+function dense(t: Tensor): Tensor {
+  if (t.isContiguous() && t.offset === 0) return t.view(t.shape, t.strides);
+  return noGrad(() => elementwise(Unary.copy, [t], {}, 'norm operand'));
+}
+
+interface NormSpec {
+  op: string;
+  map: RowMap;
+  weight: Tensor | null;
+  bias: Tensor | null;
+  eps: number;
+  /** fixed statistics from running buffers (batch norm eval) */
+  fixed?: boolean;
+  running?: { mean: Tensor; var: Tensor; momentum: number } | null;
+}
+
+function launchForward(x: Tensor, s: NormSpec): { out: Tensor; stats: Tensor } {
+  const m = s.map;
+  const out = Tensor.empty(x.shape, s.op);
+  const stats = Tensor.empty([2 * m.nRows], `${s.op} statistics`);
+  if (x.size === 0) return { out, stats };
+  const wide = m.rowLen >= 128;
+  const [d0, d1] = dummies();
+  const rm = s.running?.mean ?? null;
+  const rv = s.running?.var ?? null;
+  runtime().dispatch({
+    kernel: 'norm',
+    entry: wide ? 'norm_forward_workgroup' : 'norm_forward_serial',
+    overrides: { MODE: s.fixed ? 1 : 0 },
+    params: rowParams(m, x.offset, s, !s.fixed && !!s.running),
+    buffers: {
+      x: x.buffer,
+      weight: (s.weight ?? x).buffer,
+      bias: (s.bias ?? x).buffer,
+      out: out.buffer,
+      stats: stats.buffer,
+      running_mean: rm ? rm.buffer : d0,
+      running_var: rv ? rv.buffer : d1,
+    },
+    workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
+    context: `${s.op}(${shapeStr(x.shape)})`,
+  });
+  return { out, stats };
+}
+
+function rowParams(m: RowMap, offset: number, s: NormSpec, updateRunning: boolean, dyOffset = offset) {
+  return {
+    n_rows: m.nRows,
+    row_len: m.rowLen,
+    R1: m.R1,
+    sr0: m.sr0,
+    sr1: m.sr1,
+    E1: m.E1,
+    se0: m.se0,
+    se1: m.se1,
+    ch_r: m.chR,
+    ch_e0: m.chE0,
+    ch_e1: m.chE1,
+    x_offset: offset,
+    dy_offset: dyOffset,
+    has_weight: s.weight ? 1 : 0,
+    has_bias: s.bias ? 1 : 0,
+    update_running: updateRunning ? 1 : 0,
+    eps: s.eps,
+    momentum: s.running?.momentum ?? 0,
+  };
+}
+
+function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tensor {
+  const m = s.map;
+  const dx = Tensor.empty(x.shape, `${s.op} backward`);
+  if (x.size === 0) return dx;
+  const wide = m.rowLen >= 128;
+  runtime().dispatch({
+    kernel: 'norm',
+    entry: wide ? 'norm_backward_workgroup' : 'norm_backward_serial',
+    overrides: { MODE: s.fixed ? 1 : 0 },
+    params: rowParams(m, x.offset, s, false, g.offset),
+    buffers: { x: x.buffer, dy: g.buffer, weight: (s.weight ?? x).buffer, saved: stats.buffer, dx: dx.buffer },
+    workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
+    context: `${s.op} backward(${shapeStr(x.shape)})`,
+  });
+  return dx;
+}
+
+/** Runs a norm described by `s` on x with autograd through x, weight and bias. */
+function normalize(x: Tensor, s: NormSpec): Tensor {
+  const xc = dense(x);
+  const wc = s.weight ? dense(s.weight) : null;
+  const bc = s.bias ? dense(s.bias) : null;
+  const spec: NormSpec = { ...s, weight: wc, bias: bc };
+  const { out, stats } = launchForward(xc, spec);
+  const weight = s.weight;
+  const bias = s.bias;
+  if (!needsGrad(x, weight, bias)) {
+    xc.dispose();
+    wc?.dispose();
+    bc?.dispose();
+    stats.dispose();
+    return out;
+  }
+  return record(s.op, out, [x, weight, bias], (g) => {
+    const gc = contiguous(g);
+    const dx = x.requiresGrad ? launchBackward(xc, gc, stats, spec) : null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    const m = s.map;
+    if (weight?.requiresGrad) {
+      // xhat = (x - mean) * rstd in the broadcast view, then sum(dy * xhat) over the non-channel dims.
+      const n = m.nRows;
+      const mean = stats.view(m.statShape, contiguousStrides(m.statShape), stats.offset);
+      const rstd = stats.view(m.statShape, contiguousStrides(m.statShape), stats.offset + n);
+      const xv = reshape(xc, m.view);
+      const gv = reshape(gc, m.view);
+      const centred = sub(xv, mean);
+      const xhat = mul(centred, rstd);
+      const p = mul(gv, xhat);
+      const r = sum(p, m.paramReduce);
+      dw = reshape(r, weight.shape);
+      for (const t of [mean, rstd, xv, gv, centred, xhat, p, r]) t.dispose();
+    }
+    if (bias?.requiresGrad) {
+      const gv = reshape(gc, m.view);
+      const r = sum(gv, m.paramReduce);
+      db = reshape(r, bias.shape);
+      gv.dispose();
+      r.dispose();
+    }
+    gc.dispose();
+    return [dx, dw, db];
+  });
+}
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+function checkParam(op: string, t: Tensor | null, n: number, what: string, shape?: readonly number[]): void {
+  if (!t) return;
+  const ok = shape ? t.shape.join() === shape.join() : t.ndim === 1 && t.shape[0] === n;
+  if (!ok) throw new Error(`${op}: ${what} ${shapeStr(t.shape)} must be ${shapeStr(shape ?? [n])}`);
+}
+
+/**
+ * Batch normalisation over [N, C, ...]: statistics per channel over batch and space. Training uses
+ * the batch statistics and, when running buffers are given, moves them in place by `momentum`
+ * (running_var toward the unbiased variance, as PyTorch); eval uses the running statistics.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null = null,
+  bias: Tensor | null = null,
+  training = false,
+  momentum = 0.1,
+  eps = 1e-5,
+): Tensor {
+  const op = `batchNorm(${shapeStr(x.shape)})`;
+  if (x.ndim < 2) throw new Error(`${op}: input must be [N, C, ...]`);
+  const [N, C] = x.shape;
+  const S = numel(x.shape.slice(2));
+  checkParam(op, weight, C, 'weight');
+  checkParam(op, bias, C, 'bias');
+  checkParam(op, runningMean, C, 'runningMean');
+  checkParam(op, runningVar, C, 'runningVar');
+  if (!training && (!runningMean || !runningVar)) throw new Error(`${op}: eval mode needs runningMean and runningVar`);
+  if (training && N * S < 2) throw new Error(`${op}: training needs more than one value per channel, got input ${shapeStr(x.shape)}`);
+  for (const t of [runningMean, runningVar]) {
+    if (t && (!t.isContiguous() || t.offset !== 0 || t.requiresGrad)) throw new Error(`${op}: running statistics must be contiguous buffers without gradients`);
+  }
+  const map: RowMap = {
+    nRows: C,
+    rowLen: N * S,
+    R1: C,
+    sr0: 0,
+    sr1: S,
+    E1: S,
+    se0: C * S,
+    se1: 1,
+    chR: 1,
+    chE0: 0,
+    chE1: 0,
+    view: [N, C, S],
+    statShape: [1, C, 1],
+    paramReduce: [0, 2],
+  };
+  const running = runningMean && runningVar ? { mean: runningMean, var: runningVar, momentum } : null;
+  return normalize(x, { op, map, weight, bias, eps, fixed: !training, running });
+}
+
+/** Group normalisation over [N, C, ...]: statistics per sample and group of C/numGroups channels. */
+export function groupNorm(x: Tensor, numGroups: number, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  const op = `groupNorm(${shapeStr(x.shape)}, groups=${numGroups})`;
+  if (x.ndim < 2) throw new Error(`${op}: input must be [N, C, ...]`);
+  const [N, C] = x.shape;
+  if (!Number.isInteger(numGroups) || numGroups < 1 || C % numGroups) throw new Error(`${op}: ${numGroups} groups must divide C=${C}`);
+  checkParam(op, weight, C, 'weight');
+  checkParam(op, bias, C, 'bias');
+  const S = numel(x.shape.slice(2));
+  const G = numGroups;
+  const Cg = C / G;
+  const map: RowMap = {
+    nRows: N * G,
+    rowLen: Cg * S,
+    R1: G,
+    sr0: C * S,
+    sr1: Cg * S,
+    E1: S,
+    se0: S,
+    se1: 1,
+    chR: Cg,
+    chE0: 1,
+    chE1: 0,
+    view: [N, G, Cg, S],
+    statShape: [N, G, 1, 1],
+    paramReduce: [0, 3],
+  };
+  return normalize(x, { op, map, weight, bias, eps });
+}
+
+/** Layer normalisation over the trailing dims given by normalizedShape. */
+export function layerNorm(x: Tensor, normalizedShape: number | readonly number[], weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  const ns = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+  const op = `layerNorm(${shapeStr(x.shape)}, ${shapeStr(ns)})`;
+  if (ns.length > x.ndim || x.shape.slice(x.ndim - ns.length).join() !== ns.join()) {
+    throw new Error(`${op}: normalizedShape must equal the input's trailing dims`);
+  }
+  checkParam(op, weight, 0, 'weight', ns);
+  checkParam(op, bias, 0, 'bias', ns);
+  const D = numel(ns);
+  const R = numel(x.shape.slice(0, x.ndim - ns.length));
+  const map: RowMap = {
+    nRows: R,
+    rowLen: D,
+    R1: Math.max(R, 1),
+    sr0: 0,
+    sr1: D,
+    E1: D,
+    se0: 0,
+    se1: 1,
+    chR: 0,
+    chE0: 0,
+    chE1: 1,
+    view: [R, D],
+    statShape: [R, 1],
+    paramReduce: [0],
+  };
+  return normalize(x, { op, map, weight, bias, eps });
+}
+
+/** SAM's LayerNorm2d: normalises each position of [N, C, H, W] over its C channels (eps 1e-6). */
+export function layerNorm2d(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-6): Tensor {
+  const op = `layerNorm2d(${shapeStr(x.shape)})`;
+  if (x.ndim < 2) throw new Error(`${op}: input must be [N, C, ...]`);
+  const [N, C] = x.shape;
+  checkParam(op, weight, C, 'weight');
+  checkParam(op, bias, C, 'bias');
+  const S = numel(x.shape.slice(2));
+  const map: RowMap = {
+    nRows: N * S,
+    rowLen: C,
+    R1: S,
+    sr0: C * S,
+    sr1: 1,
+    E1: 1,
+    se0: S,
+    se1: 0,
+    chR: 0,
+    chE0: 1,
+    chE1: 0,
+    view: [N, C, S],
+    statShape: [N, 1, S],
+    paramReduce: [0, 2],
+  };
+  return normalize(x, { op, map, weight, bias, eps });
+}
+
+/**
+ * Weight standardisation (TransUNet's StdConv2d): per output channel o over its Cin*kh*kw
+ * entries, (W_o - mean(W_o)) / sqrt(var(W_o) + eps) with the biased variance.
+ */
+export function weightStandardize(w: Tensor, eps = 1e-5): Tensor {
+  const op = `weightStandardize(${shapeStr(w.shape)})`;
+  if (w.ndim < 2) throw new Error(`${op}: weight must be [Cout, ...]`);
+  const O = w.shape[0];
+  const K = numel(w.shape.slice(1));
+  const map: RowMap = {
+    nRows: O,
+    rowLen: K,
+    R1: Math.max(O, 1),
+    sr0: 0,
+    sr1: K,
+    E1: K,
+    se0: 0,
+    se1: 1,
+    chR: 0,
+    chE0: 0,
+    chE1: 0,
+    view: [O, K],
+    statShape: [O, 1],
+    paramReduce: [0],
+  };
+  return normalize(w, { op, map, weight: null, bias: null, eps });
+}

@@ -1,0 +1,172 @@
+// 2d max and average pooling with PyTorch's semantics (kernel, stride defaulting to the kernel,
+// padding, dilation for max, ceilMode, countIncludePad for average) over [N, C, H, W] or [C, H, W].
+// Max pooling keeps the argmax indices (h*W + w within each plane, as PyTorch's return_indices)
+// for its backward; both backwards are gathers over the windows that reach each input element
+// (shaders/pool.wgsl), so overlapping windows need no atomics.
+import { needsGrad, noGrad, record } from '../autograd.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, shapeStr } from '../tensor.js';
+import { contiguous } from './shape.js';
+
+type Pair = number | readonly [number, number] | readonly number[];
+
+export interface MaxPool2dOptions {
+  stride?: Pair | null;
+  padding?: Pair;
+  dilation?: Pair;
+  ceilMode?: boolean;
+}
+
+export interface AvgPool2dOptions {
+  stride?: Pair | null;
+  padding?: Pair;
+  ceilMode?: boolean;
+  countIncludePad?: boolean;
+}
+
+function pair(v: Pair | undefined | null, dflt: [number, number], what: string, op: string): [number, number] {
+  if (v === undefined || v === null) return dflt;
+  const p = typeof v === 'number' ? [v, v] : [...v];
+  if (p.length !== 2 || p.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`${op}: ${what} must be an int or 2 non-negative ints, got ${JSON.stringify(v)}`);
+  return p as [number, number];
+}
+
+function outSize(n: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+  const span = n + 2 * p - d * (k - 1) - 1;
+  let o = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // The last window must start inside the input or its leading padding (PyTorch).
+  if (ceil && (o - 1) * s >= n + p) o--;
+  return o;
+}
+
+interface Geometry {
+  planes: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  k: [number, number];
+  s: [number, number];
+  p: [number, number];
+  d: [number, number];
+  outShape: number[];
+}
+
+function geometry(op: string, x: Tensor, kernel: Pair, stride: Pair | null | undefined, padding: Pair | undefined, dilation: Pair | undefined, ceil: boolean): Geometry {
+  if (x.ndim !== 3 && x.ndim !== 4) throw new Error(`${op}: input must be [N, C, H, W] or [C, H, W], got ${shapeStr(x.shape)}`);
+  const k = pair(kernel, [1, 1], 'kernel', op);
+  const s = pair(stride, k, 'stride', op);
+  const p = pair(padding, [0, 0], 'padding', op);
+  const d = pair(dilation, [1, 1], 'dilation', op);
+  if (k.some((v) => v < 1) || s.some((v) => v < 1) || d.some((v) => v < 1)) throw new Error(`${op}: kernel, stride and dilation must be >= 1`);
+  if (p.some((v, i) => v > (d[i] * (k[i] - 1) + 1) / 2)) throw new Error(`${op}: padding ${shapeStr(p)} must be at most half the kernel ${shapeStr(k)}`);
+  const H = x.shape[x.ndim - 2];
+  const W = x.shape[x.ndim - 1];
+  const OH = outSize(H, k[0], s[0], p[0], d[0], ceil);
+  const OW = outSize(W, k[1], s[1], p[1], d[1], ceil);
+  if (OH < 1 || OW < 1) throw new Error(`${op}: output would be ${OH}x${OW} for input ${shapeStr(x.shape)}`);
+  const planes = x.size / (H * W);
+  return { planes, H, W, OH, OW, k, s, p, d, outShape: [...x.shape.slice(0, -2), OH, OW] };
+}
+
+function params(g: Geometry, srcOffset: number, countIncludePad: boolean) {
+  return {
+    planes: g.planes,
+    H: g.H,
+    W: g.W,
+    OH: g.OH,
+    OW: g.OW,
+    kh: g.k[0],
+    kw: g.k[1],
+    sh: g.s[0],
+    sw: g.s[1],
+    ph: g.p[0],
+    pw: g.p[1],
+    dh: g.d[0],
+    dw: g.d[1],
+    count_include_pad: countIncludePad ? 1 : 0,
+    src_offset: srcOffset,
+  };
+}
+
+function dense(t: Tensor): Tensor {
+  return noGrad(() => contiguous(t));
+}
+
+/** Max pooling that also returns the argmax indices (f32 values of h*W + w within each plane). */
+export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): [Tensor, Tensor] {
+  const op = `maxPool2d(${shapeStr(x.shape)}, kernel=${JSON.stringify(kernelSize)})`;
+  const g = geometry(op, x, kernelSize, options.stride, options.padding, options.dilation, !!options.ceilMode);
+  const xc = dense(x);
+  const out = Tensor.empty(g.outShape, op);
+  const idx = Tensor.empty(g.outShape, `${op} indices`);
+  const rt = runtime();
+  if (out.size > 0) {
+    rt.dispatch({
+      kernel: 'pool',
+      entry: 'max_forward',
+      params: params(g, xc.offset, false),
+      buffers: { x: xc.buffer, out: out.buffer, idx: idx.buffer },
+      workgroups: Math.ceil(out.size / 64),
+      context: op,
+    });
+  }
+  xc.dispose();
+  if (!needsGrad(x)) return [out, idx];
+  const y = record('maxPool2d', out, [x], (dy) => {
+    const dyc = contiguous(dy);
+    const dx = Tensor.empty(x.shape, `${op} backward`);
+    rt.dispatch({
+      kernel: 'pool',
+      entry: 'max_backward',
+      params: params(g, dyc.offset, false),
+      buffers: { dy: dyc.buffer, saved_idx: idx.buffer, dx: dx.buffer },
+      workgroups: Math.ceil(dx.size / 64),
+      context: `${op} backward`,
+    });
+    dyc.dispose();
+    return [dx];
+  });
+  return [y, idx];
+}
+
+export function maxPool2d(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): Tensor {
+  const [y, idx] = maxPool2dWithIndices(x, kernelSize, options);
+  // The backward rule holds its own reference to the indices' storage.
+  if (!y.requiresGrad) idx.dispose();
+  return y;
+}
+
+export function avgPool2d(x: Tensor, kernelSize: Pair, options: AvgPool2dOptions = {}): Tensor {
+  const op = `avgPool2d(${shapeStr(x.shape)}, kernel=${JSON.stringify(kernelSize)})`;
+  const g = geometry(op, x, kernelSize, options.stride, options.padding, 1, !!options.ceilMode);
+  const include = options.countIncludePad ?? true;
+  const xc = dense(x);
+  const out = Tensor.empty(g.outShape, op);
+  const rt = runtime();
+  if (out.size > 0) {
+    rt.dispatch({
+      kernel: 'pool',
+      entry: 'avg_forward',
+      params: params(g, xc.offset, include),
+      buffers: { x: xc.buffer, out: out.buffer },
+      workgroups: Math.ceil(out.size / 64),
+      context: op,
+    });
+  }
+  xc.dispose();
+  return record('avgPool2d', out, [x], (dy) => {
+    const dyc = contiguous(dy);
+    const dx = Tensor.empty(x.shape, `${op} backward`);
+    rt.dispatch({
+      kernel: 'pool',
+      entry: 'avg_backward',
+      params: params(g, dyc.offset, include),
+      buffers: { dy: dyc.buffer, dx: dx.buffer },
+      workgroups: Math.ceil(dx.size / 64),
+      context: `${op} backward`,
+    });
+    dyc.dispose();
+    return [dx];
+  });
+}

@@ -1,0 +1,206 @@
+// Convolution and transposed convolution: forward vs the float64 reference, gradients of input,
+// weight and bias vs finite differences, on the model shapes in small form (V-Net, TransUNet, SAM),
+// groups, dilation, asymmetric and 'same' padding, odd sizes and sizes not divisible by the tile;
+// the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { F, runtime, tensor, type Tensor } from '../../src/index.js';
+import { conv, convTranspose, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
+import { checkOp, ready } from '../helpers.js';
+import { reductionTol } from '../tolerance.js';
+import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
+import { binary, fns } from '../reference/ops.js';
+import type { Arr } from '../reference/ndarray.js';
+
+beforeAll(ready);
+vi.setConfig({ testTimeout: 60_000 });
+afterAll(() => setConvVariant(null));
+
+const kvol = (w: number[]) => w.slice(2).reduce((a, b) => a * b, 1);
+
+interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  opts: Parameters<typeof F.conv2d>[3];
+  ref: RefConvOptions;
+}
+
+interface ConvTCase {
+  name: string;
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  opts: Parameters<typeof F.convTranspose2d>[3];
+  ref: RefConvTransposeOptions;
+}
+
+const convCases: ConvCase[] = [
+  // V-Net (small volumes, odd sizes)
+  { name: 'V-Net input conv 1->16 k5 p2', x: [1, 1, 6, 7, 5], w: [16, 1, 5, 5, 5], bias: true, opts: { padding: 2 }, ref: { padBefore: [2, 2, 2] } },
+  { name: 'V-Net down conv 16->32 k2 s2', x: [2, 16, 6, 6, 4], w: [32, 16, 2, 2, 2], bias: true, opts: { stride: 2 }, ref: { stride: [2, 2, 2] } },
+  { name: 'V-Net output conv 16->2 k1', x: [1, 16, 6, 7, 5], w: [2, 16, 1, 1, 1], bias: true, opts: {}, ref: {} },
+  { name: 'conv3d 3x3x3 odd stride 2 pad 1', x: [1, 3, 7, 5, 6], w: [4, 3, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2, 2, 2], padBefore: [1, 1, 1] } },
+  // TransUNet's ResNet
+  { name: 'ResNet root 7x7 s2 p3', x: [1, 3, 13, 11], w: [8, 3, 7, 7], opts: { stride: 2, padding: 3 }, ref: { stride: [2, 2], padBefore: [3, 3] } },
+  { name: 'ResNet 3x3 s2 p1', x: [2, 4, 9, 7], w: [4, 4, 3, 3], opts: { stride: 2, padding: 1 }, ref: { stride: [2, 2], padBefore: [1, 1] } },
+  { name: 'ResNet projection 1x1 s2', x: [1, 4, 7, 9], w: [8, 4, 1, 1], opts: { stride: 2 }, ref: { stride: [2, 2] } },
+  // SAM
+  { name: 'SAM patch embed 16x16 s16', x: [1, 2, 32, 32], w: [4, 2, 16, 16], bias: true, opts: { stride: 16 }, ref: { stride: [16, 16] } },
+  { name: 'SAM neck 1x1', x: [1, 16, 6, 5], w: [8, 16, 1, 1], opts: {}, ref: {} },
+  { name: 'SAM neck 3x3 p1', x: [1, 8, 6, 5], w: [8, 8, 3, 3], opts: { padding: 1 }, ref: { padBefore: [1, 1] } },
+  // groups, dilation, padding forms
+  { name: 'groups 2 dilation 2', x: [2, 4, 7, 6], w: [6, 2, 3, 3], bias: true, opts: { groups: 2, dilation: 2, padding: 2 }, ref: { groups: 2, dilation: [2, 2], padBefore: [2, 2] } },
+  { name: 'depthwise (groups = C)', x: [1, 4, 7, 7], w: [4, 1, 3, 3], bias: true, opts: { groups: 4, padding: 1 }, ref: { groups: 4, padBefore: [1, 1] } },
+  {
+    name: 'asymmetric padding pairs, per-axis stride',
+    x: [1, 3, 6, 5],
+    w: [4, 3, 3, 2],
+    bias: true,
+    opts: { padding: [[1, 0], [2, 1]], stride: [2, 1] },
+    ref: { padBefore: [1, 2], padAfter: [0, 1], stride: [2, 1] },
+  },
+  { name: "'same' with an even kernel", x: [1, 2, 7, 6], w: [3, 2, 4, 4], opts: { padding: 'same' }, ref: { padBefore: [1, 1], padAfter: [2, 2] } },
+  { name: 'conv1d stride 2 pad 1', x: [2, 3, 11], w: [4, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2], padBefore: [1] } },
+  // more than one 64x64 tile in both M and N, K not a multiple of the tile depth
+  { name: 'M and N past one tile', x: [1, 3, 9, 11], w: [70, 3, 1, 1], bias: true, opts: {}, ref: {} },
+];
+
+const convTCases: ConvTCase[] = [
+  { name: 'V-Net up conv 32->16 k2 s2', x: [1, 32, 3, 3, 2], w: [32, 16, 2, 2, 2], bias: true, opts: { stride: 2 }, ref: { stride: [2, 2, 2] } },
+  { name: 'SAM upscaling 2x2 s2', x: [2, 8, 5, 3], w: [8, 4, 2, 2], bias: true, opts: { stride: 2 }, ref: { stride: [2, 2] } },
+  {
+    name: 'groups 2 stride 2 padding 1 outputPadding 1 dilation 2',
+    x: [1, 4, 4, 5],
+    w: [4, 3, 3, 3],
+    bias: true,
+    opts: { stride: 2, padding: 1, outputPadding: 1, dilation: 2, groups: 2 },
+    ref: { stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], dilation: [2, 2], groups: 2 },
+  },
+  {
+    name: 'conv3d k3 s2 p1 outputPadding 1',
+    x: [1, 2, 3, 4, 3],
+    w: [2, 3, 3, 3, 3],
+    opts: { stride: 2, padding: 1, outputPadding: 1 },
+    ref: { stride: [2, 2, 2], padding: [1, 1, 1], outputPadding: [1, 1, 1] },
+  },
+];
+
+function runConv(c: ConvCase) {
+  const shapes = c.bias ? [c.x, c.w, [c.w[0]]] : [c.x, c.w];
+  return checkOp({
+    name: c.name,
+    shapes,
+    gpu: (x, w, b) => (c.x.length === 5 ? F.conv3d : c.x.length === 4 ? F.conv2d : F.conv1d)(x, w, b ?? null, c.opts),
+    ref: (x, w, b) => refConv(x, w, b ?? null, c.ref),
+    tol: reductionTol(c.w[1] * kvol(c.w)),
+  });
+}
+
+function runConvT(c: ConvTCase) {
+  const groups = c.ref.groups ?? 1;
+  const shapes = c.bias ? [c.x, c.w, [c.w[1] * groups]] : [c.x, c.w];
+  return checkOp({
+    name: c.name,
+    shapes,
+    gpu: (x, w, b) => (c.x.length === 5 ? F.convTranspose3d : F.convTranspose2d)(x, w, b ?? null, c.opts),
+    ref: (x, w, b) => refConvT(x, w, b ?? null, c.ref),
+    tol: reductionTol((c.x[1] / groups) * kvol(c.w)),
+  });
+}
+
+for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
+  describe(`conv (${variant} kernels)`, () => {
+    beforeAll(() => setConvVariant(variant));
+    afterAll(() => setConvVariant(null));
+    // The naive variant runs a representative subset; the tiled one every case.
+    const subset = <T extends { name: string }>(cs: T[], names: string[]) => (variant === 'tiled' ? cs : cs.filter((c) => names.some((n) => c.name.startsWith(n))));
+    for (const c of subset(convCases, ['V-Net down', 'ResNet 3x3', 'groups 2', 'asymmetric', 'conv1d'])) it(c.name, () => runConv(c));
+    for (const c of subset(convTCases, ['V-Net up', 'groups 2'])) it(`transposed: ${c.name}`, () => runConvT(c));
+  });
+}
+
+describe('fused epilogue', () => {
+  const x = [2, 3, 5, 6];
+  const w = [4, 3, 3, 3];
+  const tol = reductionTol(27);
+  const refOpts: RefConvOptions = { padBefore: [1, 1] };
+  const prelu = (y: Arr, a: Arr) => binary(y, a.reshape([a.size, 1, 1]), fns.prelu);
+  for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
+    it(`conv + bias + prelu + residual in one dispatch, backward to all five inputs (${variant})`, () =>
+      checkOp({
+        name: 'conv+bias+prelu+residual',
+        shapes: [x, w, [4], [4], [2, 4, 5, 6]],
+        gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r }, variant),
+        ref: (xx, ww, bb, pw, r) => binary(prelu(refConv(xx, ww, bb, refOpts), pw), r, (p, q) => p + q),
+        domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
+        tol,
+      }));
+  }
+  it('residual added before the activation: prelu(conv + b + r) with one slope', () =>
+    checkOp({
+      name: 'prelu(conv+b+r)',
+      shapes: [x, w, [4], [1], [2, 4, 5, 6]],
+      gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r, residualBeforeActivation: true }),
+      ref: (xx, ww, bb, pw, r) => binary(binary(refConv(xx, ww, bb, refOpts), r, (p, q) => p + q), pw, fns.prelu),
+      domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
+      tol,
+    }));
+  const acts: [string, (y: number) => number][] = [
+    ['relu', fns.relu],
+    ['elu', fns.elu(0.7)],
+    ['gelu', fns.gelu],
+  ];
+  for (const [act, f] of acts) {
+    it(`conv3d + bias + ${act}`, () =>
+      checkOp({
+        name: `conv+${act}`,
+        shapes: [[1, 2, 4, 5, 3], [3, 2, 3, 3, 3], [3]],
+        gpu: (xx, ww, bb) => conv(xx, ww, bb, { padding: 1 }, { activation: act as 'relu', alpha: 0.7 }),
+        ref: (xx, ww, bb) => refConv(xx, ww, bb, { padBefore: [1, 1, 1] }).map(f),
+        tol: reductionTol(54),
+      }));
+  }
+  it('transposed conv + bias + relu + residual', () =>
+    checkOp({
+      name: 'convT+relu+residual',
+      shapes: [[1, 4, 3, 3, 2], [4, 2, 2, 2, 2], [2], [1, 2, 6, 6, 4]],
+      gpu: (xx, ww, bb, r) => convTranspose(xx, ww, bb, { stride: 2 }, { activation: 'relu', residual: r }),
+      ref: (xx, ww, bb, r) => binary(refConvT(xx, ww, bb, { stride: [2, 2, 2] }).map(fns.relu), r, (p, q) => p + q),
+      tol: reductionTol(32),
+    }));
+});
+
+describe('conv errors and limits', () => {
+  it('names the op and shapes on mismatched channels', () => {
+    const x = tensor(new Float32Array(2 * 3 * 4 * 4), [2, 3, 4, 4]);
+    const w = tensor(new Float32Array(4 * 2 * 3 * 3), [4, 2, 3, 3]);
+    expect(() => F.conv2d(x, w)).toThrow(/conv2d\(\[2, 3, 4, 4\], \[4, 2, 3, 3\]\).*input channels/);
+    x.dispose();
+    w.dispose();
+  });
+
+  it('refuses a tensor over the binding limit with a message naming the limit', () => {
+    const rt = runtime();
+    const real = rt.limits;
+    // A fake adapter whose storage bindings hold at most 4 KiB.
+    const fake = new Proxy(real, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? 4096 : Reflect.get(t, k, t)) });
+    const x = tensor(new Float32Array(1 * 1 * 8 * 16 * 16), [1, 1, 8, 16, 16]);
+    const w = tensor(new Float32Array(2 * 27), [2, 1, 3, 3, 3]);
+    const rtw = rt as unknown as { limits: GPUSupportedLimits };
+    rtw.limits = fake;
+    let err: Error | null = null;
+    let y: Tensor | null = null;
+    try {
+      y = F.conv3d(x, w, null, { padding: 1 });
+    } catch (e) {
+      err = e as Error;
+    } finally {
+      rtw.limits = real;
+    }
+    expect(y).toBeNull();
+    expect(err?.message).toMatch(/conv3d\(\[1, 1, 8, 16, 16\], \[2, 1, 3, 3, 3\]\).*maxStorageBufferBindingSize/);
+    x.dispose();
+    w.dispose();
+  });
+});

@@ -1,0 +1,157 @@
+// Normalisation ops: forward vs the float64 reference and gradients (input, weight, bias) vs finite
+// differences, for batch norm (training and eval, running-stat updates), group norm (one group, one
+// group per channel, TransUNet's form), layer norm over the last dims, LayerNorm2d and weight
+// standardisation; rows short (one invocation per row) and long (a workgroup per row).
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { F, ones, tensor, zeros, type Tensor } from '../../src/index.js';
+import { checkOp, expectClose, ready, upload } from '../helpers.js';
+import { reductionTol } from '../tolerance.js';
+import { randomArr } from '../reference/ndarray.js';
+import * as ref from '../reference/norm.js';
+
+beforeAll(ready);
+vi.setConfig({ testTimeout: 60_000 });
+
+describe('batchNorm', () => {
+  for (const shape of [
+    [2, 3, 4, 5, 3],
+    [4, 2, 8, 9],
+  ]) {
+    it(`training with batch statistics ${JSON.stringify(shape)}`, () =>
+      checkOp({
+        name: 'batchNorm train',
+        shapes: [shape, [shape[1]], [shape[1]]],
+        gpu: (x, w, b) => F.batchNorm(x, zeros([shape[1]]), ones([shape[1]]), w, b, true, 0.1, 1e-5),
+        ref: (x, w, b) => ref.batchNorm(x, null, null, w, b, true, 1e-5),
+        tol: reductionTol(shape[0] * shape.slice(2).reduce((a, c) => a * c, 1)),
+      }));
+  }
+
+  it('eval with running statistics', () =>
+    checkOp({
+      name: 'batchNorm eval',
+      shapes: [[2, 3, 4, 5], [3], [3], [3], [3]],
+      gpu: (x, w, b, rm, rv) => F.batchNorm(x, rm, rv, w, b, false, 0.1, 1e-5),
+      ref: (x, w, b, rm, rv) => ref.batchNorm(x, rm, rv, w, b, false, 1e-5),
+      domains: [[-1, 1], [-1, 1], [-1, 1], [-0.5, 0.5], [0.2, 2]],
+      gradInputs: [0, 1, 2],
+    }));
+
+  it('updates running mean and (unbiased) variance with momentum, in place', async () => {
+    const shape = [3, 4, 5, 6];
+    const xa = randomArr(shape, 11, -2, 3);
+    const rma = randomArr([4], 12, -1, 1);
+    const rva = randomArr([4], 13, 0.5, 2);
+    const x = upload(xa);
+    const rm = upload(rma);
+    const rv = upload(rva);
+    const y = F.batchNorm(x, rm, rv, null, null, true, 0.3, 1e-5);
+    const want = ref.batchNormRunning(xa, rma, rva, 0.3);
+    const tol = reductionTol(90);
+    expectClose(await rm.read(), want.mean.data, tol, 'batchNorm running_mean');
+    expectClose(await rv.read(), want.var.data, tol, 'batchNorm running_var');
+    // a second step moves them again from the updated values
+    const y2 = F.batchNorm(x, rm, rv, null, null, true, 0.3, 1e-5);
+    const want2 = ref.batchNormRunning(xa, want.mean, want.var, 0.3);
+    expectClose(await rm.read(), want2.mean.data, tol, 'batchNorm running_mean, step 2');
+    expectClose(await rv.read(), want2.var.data, tol, 'batchNorm running_var, step 2');
+    for (const t of [x, rm, rv, y, y2]) t.dispose();
+  });
+
+  it('eval leaves the running statistics alone', async () => {
+    const rm = tensor([0.1, -0.2], [2]);
+    const rv = tensor([1.5, 0.5], [2]);
+    const x = upload(randomArr([2, 2, 3], 5));
+    F.batchNorm(x, rm, rv, null, null, false).dispose();
+    expect([...(await rm.read())]).toEqual([Math.fround(0.1), Math.fround(-0.2)]);
+    expect([...(await rv.read())]).toEqual([1.5, 0.5]);
+  });
+});
+
+describe('groupNorm', () => {
+  const cases: [string, number[], number][] = [
+    ['3 groups of 2 channels', [2, 6, 5, 7], 3],
+    ['one group per channel', [2, 4, 3, 5], 4],
+    ['one group, long rows', [2, 4, 9, 8], 1],
+    ['3d input', [1, 4, 3, 4, 5], 2],
+  ];
+  for (const [name, shape, G] of cases) {
+    it(`${name} ${JSON.stringify(shape)}`, () =>
+      checkOp({
+        name: `groupNorm(${G})`,
+        shapes: [shape, [shape[1]], [shape[1]]],
+        gpu: (x, w, b) => F.groupNorm(x, G, w, b, 1e-6),
+        ref: (x, w, b) => ref.groupNorm(x, G, w, b, 1e-6),
+        tol: reductionTol((shape[1] / G) * shape.slice(2).reduce((a, c) => a * c, 1)),
+      }));
+  }
+  it('without affine parameters', () =>
+    checkOp({ name: 'groupNorm', shapes: [[2, 4, 5]], gpu: (x) => F.groupNorm(x, 2), ref: (x) => ref.groupNorm(x, 2, null, null) }));
+});
+
+describe('layerNorm', () => {
+  it('over the last dim', () =>
+    checkOp({
+      name: 'layerNorm',
+      shapes: [[3, 5, 7], [7], [7]],
+      gpu: (x, w, b) => F.layerNorm(x, [7], w, b),
+      ref: (x, w, b) => ref.layerNorm(x, 1, w, b),
+      tol: reductionTol(7),
+    }));
+  it('over the last two dims, long rows, from a permuted view', () =>
+    checkOp({
+      name: 'layerNorm',
+      shapes: [[2, 3, 4, 40], [4, 40], [4, 40]],
+      gpu: (x, w, b) => F.layerNorm(x, [4, 40], w, b),
+      ref: (x, w, b) => ref.layerNorm(x, 2, w, b),
+      prepare: (t, i) => (i === 0 ? F.contiguous(F.permute(F.contiguous(F.permute(t, [1, 0, 2, 3])), [1, 0, 2, 3])) : t),
+      tol: reductionTol(160),
+    }));
+  it('LayerNorm2d over the channels of NCHW', () =>
+    checkOp({
+      name: 'layerNorm2d',
+      shapes: [[2, 6, 4, 5], [6], [6]],
+      gpu: (x, w, b) => F.layerNorm2d(x, w, b),
+      ref: (x, w, b) => ref.layerNorm2d(x, w, b),
+      tol: reductionTol(6),
+    }));
+  it('from a narrowed view (non-zero offset)', () =>
+    checkOp({
+      name: 'layerNorm',
+      shapes: [[4, 9]],
+      gpu: (x) => F.layerNorm(F.narrow(x, 0, 1, 3), [9]),
+      ref: (x) => ref.layerNorm(sliceRows(x, 1, 3), 1, null, null),
+    }));
+});
+
+function sliceRows(x: import('../reference/ndarray.js').Arr, start: number, n: number) {
+  const D = x.shape[1];
+  return new (x.constructor as typeof import('../reference/ndarray.js').Arr)(x.data.slice(start * D, (start + n) * D), [n, D]);
+}
+
+describe('weight standardisation', () => {
+  for (const shape of [
+    [6, 3, 3, 3],
+    [4, 16, 3, 3],
+  ]) {
+    it(`StdConv2d weights ${JSON.stringify(shape)}`, () =>
+      checkOp({
+        name: 'weightStandardize',
+        shapes: [shape],
+        gpu: (w) => F.weightStandardize(w, 1e-5),
+        ref: (w) => ref.weightStandardize(w, 1e-5),
+        tol: reductionTol(shape.slice(1).reduce((a, c) => a * c, 1)),
+      }));
+  }
+});
+
+describe('norm errors', () => {
+  it('names the op and shapes', () => {
+    const x = upload(randomArr([2, 6, 3], 1));
+    expect(() => F.groupNorm(x, 4)).toThrow(/groupNorm\(\[2, 6, 3\], groups=4\).*divide/);
+    expect(() => F.layerNorm(x, [6])).toThrow(/layerNorm\(\[2, 6, 3\], \[6\]\)/);
+    x.dispose();
+  });
+});
+
+export type { Tensor };
