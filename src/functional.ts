@@ -4,3 +4,4 @@ export { sum, mean, max, min, variance as var, argmax, argmin } from './ops/redu
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { matmul, linear } from './ops/matmul.js';
 export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flatten, narrow, contiguous, clone } from './ops/shape.js';
+export { scaledDotProductAttention } from './ops/attention.js';
