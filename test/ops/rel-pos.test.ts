@@ -3,7 +3,7 @@
 // float64 reference and gradients to q, k, v and both tables vs its finite differences.
 import { afterAll, beforeAll, describe, it, vi } from 'vitest';
 import type { Tensor } from '../../src/index.js';
-import { setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
+import { setAttentionSpecialization, setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
 import { addDecomposedRelPos, getRelPos, relPosAttention } from '../../src/ops/rel-pos.js';
 import { checkOp, ready } from '../helpers.js';
 import * as ref from '../reference/attention.js';
@@ -11,7 +11,10 @@ import { reductionTol } from '../tolerance.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 beforeAll(ready);
-afterAll(() => setAttentionVariant(null));
+afterAll(() => {
+  setAttentionVariant(null);
+  setAttentionSpecialization(null);
+});
 
 describe('getRelPos', () => {
   const cases: [number, number, number][] = [
@@ -66,3 +69,19 @@ for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
       }));
   });
 }
+
+describe('relPosAttention (fused, pipelines specialised to the head dim)', () => {
+  beforeAll(() => {
+    setAttentionVariant('fused');
+    setAttentionSpecialization(true);
+  });
+  afterAll(() => setAttentionSpecialization(null));
+  it('with an additive mask as well: gradients to q, k, v, both tables and the mask', () =>
+    checkOp({
+      name: 'relPosAttention+mask (specialised)',
+      shapes: [[2, 12, 16], [2, 10, 16], [2, 10, 16], [7, 16], [7, 16], [12, 10]],
+      gpu: (q, k, v, th, tw, m) => relPosAttention(q, k, v, th, tw, [3, 4], [5, 2], { scale: 0.25, attnMask: m }),
+      ref: (q, k, v, th, tw, m) => ref.relPosAttention(q, k, v, th, tw, [3, 4], [5, 2], 0.25, m),
+      tol: reductionTol(10 + 16),
+    }));
+});

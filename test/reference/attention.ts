@@ -112,8 +112,8 @@ export function addDecomposedRelPos(attn: Arr, q: Arr, tableH: Arr, tableW: Arr,
   return out;
 }
 
-/** SAM's attention with rel-pos: q [B, Lq, C], k, v [B, Lk, C]; softmax(scale q k^T + rel) v. */
-export function relPosAttention(q: Arr, k: Arr, v: Arr, tableH: Arr, tableW: Arr, qSize: [number, number], kSize: [number, number], scale: number): Arr {
+/** SAM's attention with rel-pos: q [B, Lq, C], k, v [B, Lk, C]; softmax(scale q k^T + rel + mask) v, mask [Lq, Lk]. */
+export function relPosAttention(q: Arr, k: Arr, v: Arr, tableH: Arr, tableW: Arr, qSize: [number, number], kSize: [number, number], scale: number, mask?: Arr): Arr {
   const B = q.shape[0];
   const Lq = q.shape[1];
   const Lk = k.shape[1];
@@ -124,7 +124,7 @@ export function relPosAttention(q: Arr, k: Arr, v: Arr, tableH: Arr, tableW: Arr
       for (let j = 0; j < Lk; j++) {
         let dot = 0;
         for (let c = 0; c < C; c++) dot += q.data[(b * Lq + i) * C + c] * k.data[(b * Lk + j) * C + c];
-        scores.data[(b * Lq + i) * Lk + j] = scale * dot;
+        scores.data[(b * Lq + i) * Lk + j] = scale * dot + (mask ? mask.data[i * Lk + j] : 0);
       }
   const biased = addDecomposedRelPos(scores, q, tableH, tableW, qSize, kSize);
   const out = Arr.zeros([B, Lq, C]);
