@@ -126,10 +126,6 @@ function tiles(D: number): { kv: number; q: number } {
   return { kv: Math.min(64, Math.floor(2048 / D)), q: Math.min(64, Math.floor(1024 / D)) };
 }
 
-function strides4(t: Tensor, full: readonly number[]): number[] {
-  return broadcastStrides(t, full);
-}
-
 function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number, lead: number[]): Tensor {
   const D = q.shape[q.ndim - 1];
   const Lq = q.shape[q.ndim - 2];
@@ -138,8 +134,8 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
   const [B, H] = lead2;
   const BH = B * H;
   const out = Tensor.empty([...lead, Lq, D], 'attention');
-  const stats = Tensor.empty([BH * Lq * 2], 'attention lse');
   if (out.size === 0) return out;
+  const stats = Tensor.empty([BH * Lq * 2], 'attention lse');
   const ctxStr = `scaledDotProductAttention(q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}${mask ? `, attnMask ${shapeStr(mask.shape)}` : ''}${db ? `, rel ${db.kh}x${db.kw}` : ''})`;
   const rel = db ? contiguousAt0(db.rel) : null;
   const common = {
@@ -148,10 +144,10 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     Lq,
     Lk,
     has_mask: mask ? 1 : 0,
-    q_strides: strides4(q, [...lead2, Lq, D]),
-    k_strides: strides4(k, [...lead2, Lk, D]),
-    v_strides: strides4(v, [...lead2, Lk, D]),
-    m_strides: mask ? strides4(mask, [...lead2, Lq, Lk]) : [0, 0, 0, 0],
+    q_strides: broadcastStrides(q, [...lead2, Lq, D]),
+    k_strides: broadcastStrides(k, [...lead2, Lk, D]),
+    v_strides: broadcastStrides(v, [...lead2, Lk, D]),
+    m_strides: mask ? broadcastStrides(mask, [...lead2, Lq, Lk]) : [0, 0, 0, 0],
     q_offset: q.offset,
     k_offset: k.offset,
     v_offset: v.offset,
@@ -177,6 +173,11 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     context: ctxStr,
   });
 
+  if (!needsGrad(q, k, v, mask, db?.rel)) {
+    stats.dispose();
+    if (rel && rel !== db?.rel) rel.dispose();
+    return out;
+  }
   return record('scaledDotProductAttention', out, [q, k, v, mask, db?.rel], (g) => {
     const go = g.isContiguous() && g.offset === 0 ? g : clone(g);
     const bufs = { ...inputs, d_o: go.buffer, o: out.buffer, stats: stats.buffer };
