@@ -12,6 +12,7 @@ const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
   matmul: () => import('./matmul.js'),
   interpolate: () => import('./interpolate.js'),
   optim: () => import('./optim.js'),
+  attention: () => import('./attention.js'),
 };
 
 /** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless --full. */

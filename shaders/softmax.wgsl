@@ -90,12 +90,18 @@ fn forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let base = select(0u, row_base(row), valid);
   let n = select(0u, params.dim, valid);
   let s = params.inner;
-  var m = -3.4028234663852886e38;
-  for (var i = lid; i < n; i += 64u) { m = max(m, x[base + i * s]); }
-  m = wg_max(m, lid);
-  var sum = 0.0;
-  for (var i = lid; i < n; i += 64u) { sum += exp(x[base + i * s] - m); }
-  sum = wg_sum(sum, lid);
+  // One online pass per invocation (running max and rescaled sum), then the workgroup max and the
+  // sum of the partial sums rescaled to it: the row is read twice, not three times.
+  var m_own = -3.4028234663852886e38;
+  var s_own = 0.0;
+  for (var i = lid; i < n; i += 64u) {
+    let xi = x[base + i * s];
+    let m_new = max(m_own, xi);
+    s_own = s_own * exp(m_own - m_new) + exp(xi - m_new);
+    m_own = m_new;
+  }
+  let m = wg_max(m_own, lid);
+  let sum = wg_sum(s_own * exp(m_own - m), lid);
   let log_sum = log(sum);
   for (var i = lid; i < n; i += 64u) {
     let z = x[base + i * s] - m;

@@ -10,3 +10,4 @@ export { dropout } from './ops/dropout.js';
 export { conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d } from './ops/conv.js';
 export { batchNorm, groupNorm, layerNorm, layerNorm2d, weightStandardize } from './ops/norm.js';
 export { maxPool2d, maxPool2dWithIndices, avgPool2d } from './ops/pool.js';
+export { scaledDotProductAttention } from './ops/attention.js';

@@ -4,3 +4,4 @@ export { init, runtime, Runtime, type DispatchSpec } from './runtime.js';
 export { KernelRegistry, type Pipeline } from './kernels.js';
 export { BufferPool, bucketSize, fmtBytes } from './buffer-pool.js';
 export { matmulKernel, setMatmulVariant, type MatmulVariant } from '../ops/matmul.js';
+export { setAttentionVariant, setAttentionSpecialization, type AttentionVariant } from '../ops/attention.js';
