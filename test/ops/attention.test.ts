@@ -2,7 +2,7 @@
 // gradients to q, k, v and the mask vs its finite differences; Lq != Lk, lengths not divisible by
 // the tiles, D from 16 to 128, broadcast masks and operands, strided (permuted) inputs; and the
 // fused kernel's memory: it never allocates the Lq x Lk score matrix.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
 import { setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
 import { checkOp, ready } from '../helpers.js';
@@ -11,7 +11,6 @@ import { Arr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
 
 // SwiftShader compiles each attention pipeline in seconds.
-vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 beforeAll(ready);
 afterAll(() => setAttentionVariant(null));
 

@@ -1,7 +1,7 @@
 // SAM's decomposed relative position: get_rel_pos (with and without resampling the table),
 // add_decomposed_rel_pos, and attention with the rel-pos bias (fused and composed), forward vs the
 // float64 reference and gradients to q, k, v and both tables vs its finite differences.
-import { afterAll, beforeAll, describe, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { Tensor } from '../../src/index.js';
 import { setAttentionSpecialization, setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
 import { addDecomposedRelPos, getRelPos, relPosAttention } from '../../src/ops/rel-pos.js';
@@ -9,7 +9,6 @@ import { checkOp, ready } from '../helpers.js';
 import * as ref from '../reference/attention.js';
 import { reductionTol } from '../tolerance.js';
 
-vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 beforeAll(ready);
 afterAll(() => {
   setAttentionVariant(null);
