@@ -45,6 +45,24 @@ fn sigmoid_f32(x: f32) -> f32 {
   return e / (1.0 + e);
 }
 
+// d/dx x^e = e * x^(e-1), for negative x with integer exponents and at x = 0 too.
+fn pow_grad(x: f32, e: f32) -> f32 {
+  if (e == 0.0) { return 0.0; }
+  if (e == 1.0) { return 1.0; }
+  if (e == 2.0) { return 2.0 * x; }
+  let p = e - 1.0;
+  var m: f32;
+  if (x == 0.0) {
+    m = select(select(0.0, 1.0, p == 0.0), 1.0 / abs(x), p < 0.0); // 1/|0| = +inf
+  } else if (x < 0.0 && p == round(p)) {
+    m = pow(-x, p);
+    if ((i32(p) & 1) == 1) { m = -m; }
+  } else {
+    m = pow(x, p);
+  }
+  return e * m;
+}
+
 fn unary_op(x: f32) -> f32 {
   let alpha = params.alpha;
   let beta = params.beta;
@@ -110,19 +128,7 @@ fn binary_op(x: f32, y: f32) -> f32 {
     case 15u: { return y * (1.0 - x * x); }                  // tanh backward: (out, dy)
     case 17u: { return x + alpha * y; }                      // x + alpha*y (axpy)
     case 18u: { return select(0.0, x, y > 0.0); }            // mask: x where y > 0
-    case 19u: {                                              // pow backward to base: (x, dy), exponent alpha
-      if (alpha == 2.0) { return 2.0 * x * y; }
-      if (alpha == 1.0) { return y; }
-      let p = alpha - 1.0;
-      var m: f32;
-      if (p == round(p) && x < 0.0) {
-        m = pow(-x, p);
-        if ((i32(p) & 1) == 1) { m = -m; }
-      } else {
-        m = pow(x, p);
-      }
-      return y * alpha * m;
-    }
+    case 19u: { return y * pow_grad(x, alpha); }             // pow backward to base: (x, dy), exponent alpha
     default: { return x; }
   }
 }
@@ -133,6 +139,7 @@ fn ternary_op(x: f32, y: f32, z: f32) -> f32 {
     case 1u: { return select(z * y, z, x > 0.0); }           // prelu backward to x: (x, weight, dy)
     case 2u: { return select(z * x, 0.0, x > 0.0); }         // prelu backward to weight, elementwise: (x, weight, dy)
     case 3u: { return x * y + z; }                           // fused multiply-add
+    case 4u: { return z * pow_grad(x, y); }                  // pow backward to base: (x, exponent, dy)
     default: { return x; }
   }
 }

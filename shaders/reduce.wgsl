@@ -18,18 +18,17 @@ struct Params {
   n_inner: u32,
   offset: u32,
   scale: f32,
+  identity: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
+// The identity of the reduction, from the uniform (WGSL has no infinite constants): 0 for sum,
+// -inf for max (so a row of -inf still has a maximum, at index 0), +inf for min.
 fn init_value() -> f32 {
-  switch OP {
-    case 1u, 3u: { return -3.4028234663852886e38; }
-    case 2u, 4u: { return 3.4028234663852886e38; }
-    default: { return 0.0; }
-  }
+  return params.identity;
 }
 
 // Combines (acc, acc_index) with (v, v_index); NaN propagates through max/min like PyTorch.

@@ -1,4 +1,5 @@
-// Softmax and log-softmax along one dim of a contiguous tensor seen as [outer, D, inner]:
+// Softmax and log-softmax along one dim of a contiguous tensor (starting at an element offset)
+// seen as [outer, D, inner]:
 // y = exp(x - max) / sum(exp(x - max)), log_y = x - max - log(sum(exp(x - max))), f32 throughout.
 // Backward: dx = y * (dy - sum(dy * y)) for softmax, dx = dy - exp(log_y) * sum(dy) for log-softmax.
 // One invocation per row (`*_serial`), or 64 per row with workgroup reductions (`*_workgroup`, long rows).
@@ -11,6 +12,8 @@ struct Params {
   outer: u32,
   dim: u32,
   inner: u32,
+  x_offset: u32,
+  dy_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,12 +32,12 @@ fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let base = row_base(row);
   let s = params.inner;
   var m = -3.4028234663852886e38;
-  for (var i = 0u; i < params.dim; i++) { m = max(m, x[base + i * s]); }
+  for (var i = 0u; i < params.dim; i++) { m = max(m, x[params.x_offset + base + i * s]); }
   var sum = 0.0;
-  for (var i = 0u; i < params.dim; i++) { sum += exp(x[base + i * s] - m); }
+  for (var i = 0u; i < params.dim; i++) { sum += exp(x[params.x_offset + base + i * s] - m); }
   let log_sum = log(sum);
   for (var i = 0u; i < params.dim; i++) {
-    let z = x[base + i * s] - m;
+    let z = x[params.x_offset + base + i * s] - m;
     out[base + i * s] = select(exp(z) / sum, z - log_sum, LOG);
   }
 }
@@ -48,11 +51,11 @@ fn backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let s = params.inner;
   var dot = 0.0;
   for (var i = 0u; i < params.dim; i++) {
-    dot += select(dy[base + i * s] * x[base + i * s], dy[base + i * s], LOG);
+    dot += select(dy[params.dy_offset + base + i * s] * x[params.x_offset + base + i * s], dy[params.dy_offset + base + i * s], LOG);
   }
   for (var i = 0u; i < params.dim; i++) {
-    let y = x[base + i * s];
-    let g = dy[base + i * s];
+    let y = x[params.x_offset + base + i * s];
+    let g = dy[params.dy_offset + base + i * s];
     out[base + i * s] = select(y * (g - dot), g - exp(y) * dot, LOG);
   }
 }
@@ -95,7 +98,7 @@ fn forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   var m_own = -3.4028234663852886e38;
   var s_own = 0.0;
   for (var i = lid; i < n; i += 64u) {
-    let xi = x[base + i * s];
+    let xi = x[params.x_offset + base + i * s];
     let m_new = max(m_own, xi);
     s_own = s_own * exp(m_own - m_new) + exp(xi - m_new);
     m_own = m_new;
@@ -104,7 +107,7 @@ fn forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   let sum = wg_sum(s_own * exp(m_own - m), lid);
   let log_sum = log(sum);
   for (var i = lid; i < n; i += 64u) {
-    let z = x[base + i * s] - m;
+    let z = x[params.x_offset + base + i * s] - m;
     out[base + i * s] = select(exp(z) / sum, z - log_sum, LOG);
   }
 }
@@ -118,12 +121,12 @@ fn backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
   let s = params.inner;
   var dot = 0.0;
   for (var i = lid; i < n; i += 64u) {
-    dot += select(dy[base + i * s] * x[base + i * s], dy[base + i * s], LOG);
+    dot += select(dy[params.dy_offset + base + i * s] * x[params.x_offset + base + i * s], dy[params.dy_offset + base + i * s], LOG);
   }
   dot = wg_sum(dot, lid);
   for (var i = lid; i < n; i += 64u) {
-    let y = x[base + i * s];
-    let g = dy[base + i * s];
+    let y = x[params.x_offset + base + i * s];
+    let g = dy[params.dy_offset + base + i * s];
     out[base + i * s] = select(y * (g - dot), g - exp(y) * dot, LOG);
   }
 }

@@ -11,6 +11,8 @@ export interface GradNode {
   backward: (grad: Tensor) => (Tensor | null)[];
   /** set once backward has run through this node without retainGraph */
   freed?: boolean;
+  /** frees what the backward rule saved (temporaries not listed in inputs), once it has run */
+  release?: () => void;
 }
 
 let gradEnabled = true;
@@ -45,11 +47,18 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
   return gradEnabled && inputs.some((t) => t?.requiresGrad);
 }
 
-/** Attaches a backward rule to `out` if any input requires grad. Returns `out`. */
-export function record(op: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: GradNode['backward']): Tensor {
-  if (!needsGrad(...inputs)) return out;
+/**
+ * Attaches a backward rule to `out` if any input requires grad, and returns `out`. `release`
+ * frees tensors the rule saved besides its inputs; it runs after the rule has run, or at once when
+ * nothing is recorded.
+ */
+export function record(op: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: GradNode['backward'], release?: () => void): Tensor {
+  if (!needsGrad(...inputs)) {
+    release?.();
+    return out;
+  }
   out.requiresGrad = true;
-  out.gradFn = { op, inputs: inputs.map((t) => t ?? (null as unknown as Tensor)), backward };
+  out.gradFn = { op, inputs: inputs.map((t) => t ?? (null as unknown as Tensor)), backward, release };
   for (const t of inputs) if (t) t.graphUses++;
   return out;
 }
@@ -140,6 +149,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       });
       release(g);
       if (!options.retainGraph) {
+        node.release?.();
         t.gradFn = {
           op: node.op,
           inputs: [],

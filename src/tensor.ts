@@ -135,7 +135,12 @@ export class Tensor {
   /** Copies the tensor to the CPU. The only sync point. */
   async read(): Promise<Float32Array> {
     this.assertAlive();
-    const t = this.isContiguous() ? this : (this as unknown as { contiguous(): Tensor }).contiguous();
+    let t: Tensor = this;
+    if (!this.isContiguous()) {
+      const handle = this.view(this.shape, this.strides); // no graph: the copy records nothing
+      t = (handle as unknown as { contiguous(): Tensor }).contiguous();
+      handle.dispose();
+    }
     const bytes = await runtime().readBuffer(t.storage.buffer, t.offset * 4, t.size * 4);
     if (t !== this) t.dispose();
     return new Float32Array(bytes);

@@ -18,7 +18,7 @@ export class Dropout extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return x;
+    if (!this.training || this.p === 0) return dropout(x, 0, false);
     return dropout(x, this.p, true, { seed: Math.floor(this.next() * 4294967296) });
   }
 }

@@ -3,6 +3,7 @@
 // checks. Subclasses register with `param()`, `buffer()` and `child()`, which return what they
 // register, so fields can hold them: `this.weight = this.param('weight', randn([4, 3]))`.
 // loadStateDict copies values into the registered tensors, so such fields stay valid.
+import { noGrad } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from '../ops/shape.js';
@@ -142,7 +143,7 @@ export class Module {
 /** Copies src's values into dst (same shape; dst contiguous), on the GPU. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (!dst.isContiguous()) throw new Error(`copyInto: destination ${dst.name ?? shapeStr(dst.shape)} is not contiguous`);
-  const s = src.isContiguous() ? src : contiguous(src);
+  const s = src.isContiguous() ? src : noGrad(() => contiguous(src));
   runtime().copy(s.buffer, s.offset * 4, dst.buffer, dst.offset * 4, dst.size * 4);
   if (s !== src) s.dispose();
 }

@@ -57,7 +57,7 @@ export const Binary = {
   powScalarBackward: 19,
 } as const;
 
-export const Ternary = { where: 0, preluBackwardInput: 1, preluBackwardWeight: 2, fma: 3 } as const;
+export const Ternary = { where: 0, preluBackwardInput: 1, preluBackwardWeight: 2, fma: 3, powBackward: 4 } as const;
 
 const ENTRY = ['unary', 'binary', 'ternary'] as const;
 const NAMES = ['a', 'b', 'c'] as const;

@@ -1,7 +1,7 @@
 // F.dropout: zeroes each element with probability p and scales the rest by 1/(1-p) in training;
 // the identity otherwise. The mask is a hash of (seed, index) computed in shaders/dropout.wgsl, so
 // the backward (dy masked and scaled the same way) reruns the kernel with the same seed.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, rng, shapeStr, zeros } from '../tensor.js';
 import { contiguous } from './shape.js';
@@ -35,14 +35,15 @@ function launch(src: Tensor, p: number, seed: number, context: string): Tensor {
 
 export function dropout(x: Tensor, p = 0.5, training = true, options: DropoutOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout: p must be in [0, 1], got ${p}`);
-  if (!training || p === 0) return x;
+  // identity: a new handle (recorded), so disposing the input never invalidates the output
+  if (!training || p === 0) return record('dropout', x.view(x.shape, x.strides), [x], (g) => [g]);
   if (p === 1) {
     const z = zeros(x.shape);
     return record('dropout', z, [x], (g) => [zeros(g.shape)]);
   }
   const seed = options.seed ?? Math.floor(stream() * 4294967296);
   const name = `dropout(${shapeStr(x.shape)}, p=${p})`;
-  const xc = x.isContiguous() ? x : contiguous(x);
+  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
   const out = launch(xc, p, seed, name);
   if (xc !== x) xc.dispose();
   return record('dropout', out, [x], (g) => {

@@ -1,6 +1,6 @@
 // Elementwise ops with broadcasting, each forward next to its backward rule.
 // Binary ops accept a number as the second operand (folded into a scalar kernel).
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { Tensor, ones, shapeStr, zeros } from '../tensor.js';
 import { Binary, Ternary, Unary, ctx, elementwise, type TensorOrScalar } from './dispatch.js';
 import { sumToShape, reshape } from './shape.js';
@@ -118,12 +118,9 @@ export function pow(x: Tensor, exponent: TensorOrScalar): Tensor {
     let gx: Tensor | null = null;
     let ge: Tensor | null = null;
     if (x.requiresGrad) {
-      // e * x^(e-1) = e * out / x
-      const t = bin(Binary.div, out, x, 'pow backward');
-      const u = elementwise(Ternary.fma, [t, exponent, zerosLike(t)], {}, 'pow backward');
-      t.dispose();
-      gx = mulReduced(g, u, x);
-      u.dispose();
+      const t = elementwise(Ternary.powBackward, [x, exponent, g], {}, 'pow backward');
+      gx = reduced(t, x);
+      if (gx !== t) t.dispose();
     }
     if (exponent.requiresGrad) {
       const l = un(Unary.log, x, 'pow backward');
@@ -216,8 +213,8 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
     if (x.ndim < 2 || weight.size !== x.shape[1]) {
       throw new Error(`prelu: weight ${shapeStr(weight.shape)} must have 1 or C=${x.shape[1] ?? '?'} elements for input ${shapeStr(x.shape)}`);
     }
-    w = reshape(weight, [x.shape[1], ...new Array(x.ndim - 2).fill(1)]);
-  } else w = reshape(weight, []);
+    w = noGrad(() => reshape(weight, [x.shape[1], ...new Array(x.ndim - 2).fill(1)]));
+  } else w = noGrad(() => reshape(weight, []));
   const out = bin(Binary.prelu, x, w, 'prelu');
   return record('prelu', out, [x, weight], (g) => {
     const gx = x.requiresGrad ? elementwise(Ternary.preluBackwardInput, [x, w, g], {}, 'prelu backward') : null;
@@ -230,7 +227,7 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
       r.dispose();
     }
     return [gx, gw];
-  });
+  }, () => w.dispose());
 }
 
 /** Comparison masks (1 where true, else 0); not differentiable. */

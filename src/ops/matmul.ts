@@ -2,7 +2,7 @@
 // (x @ W^T + b with the bias fused into the kernel's epilogue). Transposed operands are stride
 // swaps, never copies. Backward: dA = dC @ B^T, dB = A^T @ dC, summed over broadcast batch dims;
 // db = sum of dC over all but the last dim.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { broadcastShapes, dims8 } from './dispatch.js';
@@ -89,6 +89,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const r = matmul(a2, b2);
     const r1 = a.ndim === 1 ? squeeze(r, -2) : r;
     const r2 = b.ndim === 1 ? squeeze(r1, -1) : r1;
+    // dispose() defers while the graph needs them
+    for (const t of new Set([a2 !== a ? a2 : null, b2 !== b ? b2 : null, r !== r2 ? r : null, r1 !== r2 ? r1 : null])) t?.dispose();
     return r2;
   }
   const out = matmulKernel(a, b, null);
@@ -120,8 +122,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (x.shape[x.ndim - 1] !== inF) throw new Error(`linear: input ${shapeStr(x.shape)} has ${x.shape[x.ndim - 1]} features, weight expects ${inF}`);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) throw new Error(`linear: bias ${shapeStr(bias.shape)} must be [${outF}]`);
   const lead = x.shape.slice(0, -1);
-  const x2 = reshape(x, [numel(lead), inF]);
-  const wt = transpose(weight, 0, 1);
+  // internal views: not recorded (the linear node below is the graph's record of this op)
+  const x2 = noGrad(() => reshape(x, [numel(lead), inF]));
+  const wt = noGrad(() => transpose(weight, 0, 1));
   const bc = bias && bias.strides[0] !== 1 ? contiguous(bias) : bias;
   const y2 = matmulKernel(x2, wt, bc);
   wt.dispose();
@@ -146,5 +149,5 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     if (bias?.requiresGrad) gbias = sum(g2, 0);
     g2.dispose();
     return [gx, gw, gbias];
-  });
+  }, () => x2.dispose());
 }

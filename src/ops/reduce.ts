@@ -1,7 +1,7 @@
 // Reductions over any dims (sum, mean, amax/amin, var, argmax/argmin), keepdim as in PyTorch.
 // Backward: sum/mean broadcast the gradient back; max/min split it evenly among the tied maxima
 // (torch.amax's rule); var is composed from differentiable ops. Arg-reductions return f32 indices.
-import { needsGrad, record } from '../autograd.js';
+import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
 import { Binary, Unary, ctx, dims8, elementwise } from './dispatch.js';
@@ -52,6 +52,7 @@ function reduceKernel(x: Tensor, dims: number[], keepdim: boolean, op: number, s
       n_inner: nInner,
       offset: x.offset,
       scale,
+      identity: op === Op.max || op === Op.argmax ? -Infinity : op === Op.min || op === Op.argmin ? Infinity : 0,
     },
     buffers: { x: x.storage.buffer, out: out.storage.buffer },
     workgroups: useWorkgroup ? nOut : Math.ceil(nOut / 64),
@@ -155,10 +156,6 @@ export function variance(x: Tensor, dim?: Dims, options: VarOptions = {}): Tenso
   const sq = elementwise(Binary.mul, [d, d], {}, ctx('var', x));
   const out = reduceKernel(sq, dims, options.keepdim ?? false, Op.sum, 1 / Math.max(n - correction, 0), 'var');
   sq.dispose();
-  if (!needsGrad(x)) {
-    d.dispose();
-    return out;
-  }
   // d/dx sum((x - mean)^2) = 2 (x - mean): the mean's own path contributes zero.
   return record('var', out, [x], (g) => {
     const s = spread(g, x, dims);
@@ -167,5 +164,5 @@ export function variance(x: Tensor, dim?: Dims, options: VarOptions = {}): Tenso
     const r = elementwise(Unary.affine, [t], { alpha: 2 / Math.max(n - correction, 0) }, 'var backward');
     t.dispose();
     return [r];
-  });
+  }, () => d.dispose());
 }

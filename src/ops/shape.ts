@@ -2,15 +2,14 @@
 // narrow) and copies (contiguous, cat, constant pad), each with its backward rule:
 // reshape <-> reshape back, permute <-> inverse permute, expand <-> sum over the expanded dims,
 // narrow <-> pad with zeros, cat <-> narrow per input, pad <-> narrow.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { Tensor, contiguousStrides, full, normDim, numel, shapeStr } from '../tensor.js';
 import { Unary, ctx, elementwise } from './dispatch.js';
 import { sum } from './reduce.js';
 
 export function contiguous(x: Tensor): Tensor {
   x.assertAlive();
-  if (x.isContiguous()) return x.view(x.shape, contiguousStrides(x.shape));
-  const out = elementwise(Unary.copy, [x], {}, ctx('contiguous', x));
+  const out = x.isContiguous() ? x.view(x.shape, contiguousStrides(x.shape)) : elementwise(Unary.copy, [x], {}, ctx('contiguous', x));
   return record('contiguous', out, [x], (g) => [g]);
 }
 
@@ -32,7 +31,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (numel(s) !== n || s.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new Error(`reshape: cannot view ${shapeStr(x.shape)} (${n} elements) as ${shapeStr(shape)}`);
   }
-  const base = x.isContiguous() ? x : contiguous(x);
+  const base = x.isContiguous() ? x : noGrad(() => contiguous(x));
   const out = base.view(s, contiguousStrides(s));
   if (base !== x) base.dispose();
   return record('reshape', out, [x], (g) => [reshape(g, x.shape)]);
@@ -161,7 +160,15 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
     starts.push(acc);
     acc += t.shape[d];
   }
-  return record('cat', out, [...tensors], (g) => tensors.map((t, i) => (t.requiresGrad ? contiguous(narrow(g, d, starts[i], t.shape[d])) : null)));
+  return record('cat', out, [...tensors], (g) =>
+    tensors.map((t, i) => {
+      if (!t.requiresGrad) return null;
+      const slice = narrow(g, d, starts[i], t.shape[d]);
+      const own = contiguous(slice);
+      slice.dispose();
+      return own;
+    }),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 // softmax / logSoftmax along one dim, forward and backward (rules in shaders/softmax.wgsl).
 // Rows of 256 or more use the workgroup-per-row kernels, shorter rows one invocation per row.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
@@ -19,7 +19,7 @@ function launch(entry: 'forward' | 'backward', log: boolean, x: Tensor, dy: Tens
     kernel: 'softmax',
     entry: `${entry}_${wide ? 'workgroup' : 'serial'}`,
     overrides: { LOG: log ? 1 : 0 },
-    params: { outer, dim: D, inner },
+    params: { outer, dim: D, inner, x_offset: x.offset, dy_offset: dy ? dy.offset : 0 },
     buffers,
     workgroups: wide ? rows : Math.ceil(rows / 64),
     context: `${name}(${shapeStr(x.shape)}, dim=${dim})`,
@@ -30,12 +30,12 @@ function launch(entry: 'forward' | 'backward', log: boolean, x: Tensor, dy: Tens
 function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   const name = log ? 'logSoftmax' : 'softmax';
   const d = normDim(dim, x.ndim);
-  // The kernel reads rows at offset 0 with contiguous strides.
-  const xc = x.isContiguous() && x.offset === 0 ? x : contiguous(x);
+  // The kernel reads contiguous rows (at any element offset).
+  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
   const out = launch('forward', log, xc, null, d, name);
   if (xc !== x) xc.dispose();
   return record(name, out, [x], (g) => {
-    const gc = g.isContiguous() && g.offset === 0 ? g : contiguous(g);
+    const gc = g.isContiguous() ? g : contiguous(g);
     const r = launch('backward', log, out, gc, d, `${name} backward`);
     if (gc !== g) gc.dispose();
     return [r];

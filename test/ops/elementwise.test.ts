@@ -54,6 +54,14 @@ describe('binary ops with broadcasting', () => {
       it(`${name} ${JSON.stringify(s)}`, () => checkOp({ name, shapes: s, gpu, ref: (a, b) => binary(a, b, f), domains: [da, db] }));
     }
   }
+  it('pow with a tensor exponent has finite gradients at a zero base', async () => {
+    const x = tensor([0, 1, -2, 0], [4], { requiresGrad: true });
+    const e = tensor([2, 2, 3, 0.5]);
+    F.pow(x, e).sum().backward();
+    const g = await x.grad!.read();
+    expect([...g.slice(0, 3)]).toEqual([0, 2, 12]);
+    expect(g[3]).toBe(Infinity); // d/dx sqrt(x) at 0, as PyTorch
+  });
   it('scalar operands', () =>
     checkOp({
       name: 'scalar chain',

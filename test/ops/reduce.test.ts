@@ -3,8 +3,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, tensor } from '../../src/index.js';
 import { checkOp, expectClose, ready, upload } from '../helpers.js';
-import { amax, amin, argmax, mean, softmax, sum, variance } from '../reference/ops.js';
-import { randomArr } from '../reference/ndarray.js';
+import { amax, amin, argmax, cat, mean, softmax, sum, variance } from '../reference/ops.js';
+import { Arr, randomArr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
 
 beforeAll(ready);
@@ -43,6 +43,15 @@ describe('sum / mean / var / max / min', () => {
     x.max().backward();
     expect([...(await x.grad!.read())]).toEqual([0, 0.5, 0.5, 0]);
   });
+  it('max/argmax of a row of -inf is -inf at index 0, and its gradient is finite', async () => {
+    const x = tensor([-Infinity, -Infinity, -Infinity, 1, -Infinity, 2], [2, 3], { requiresGrad: true });
+    expect([...(await x.max(1).read())]).toEqual([-Infinity, 2]);
+    expect([...(await x.argmax(1).read())]).toEqual([0, 2]);
+    expect([...(await x.min(1).read())]).toEqual([-Infinity, -Infinity]);
+    x.max(1).sum().backward();
+    const g = await x.grad!.read();
+    [1 / 3, 1 / 3, 1 / 3, 0, 0, 1].forEach((v, i) => expect(g[i]).toBeCloseTo(v, 6));
+  });
   it('argmax along a dim and over all elements, first index on ties', async () => {
     const a = randomArr([13, 17, 3], 5);
     const t = upload(a);
@@ -73,6 +82,23 @@ describe('softmax / logSoftmax', () => {
         tol: reductionTol(4),
       }));
   }
+  it('reads a view at an element offset, forward and backward (softmax inside cat)', async () => {
+    await checkOp({
+      name: 'softmax(narrow)',
+      shapes: [[5, 7]],
+      prepare: (t) => t.narrow(0, 2, 3),
+      gpu: (x) => F.softmax(x, 1),
+      ref: (a) => softmax(new Arr(a.data.slice(14), [3, 7]), 1),
+      tol: reductionTol(7),
+    });
+    await checkOp({
+      name: 'cat(a, logSoftmax(b))',
+      shapes: [[2, 4], [3, 4]],
+      gpu: (a, b) => F.cat([a, F.logSoftmax(b, 1)], 0),
+      ref: (a, b) => cat([a, softmax(b, 1, true)], 0),
+      tol: reductionTol(4),
+    });
+  });
   it('is stable for large logits', async () => {
     const a = randomArr([5, 10], 9, 500, 1000);
     const got = await F.softmax(upload(a), 1).read();

@@ -41,6 +41,11 @@ describe('views', () => {
         return out;
       },
     }));
+  it('contiguous() of a contiguous tensor stays in the graph', async () => {
+    const x = tensor([1, 2, 3], [3], { requiresGrad: true });
+    x.contiguous().mul(2).sum().backward();
+    expect([...(await x.grad!.read())]).toEqual([2, 2, 2]);
+  });
   it('bad reshapes and permutes are refused with the shapes named', () => {
     const x = tensor(new Float32Array(6), [2, 3]);
     expect(() => x.reshape(4, 2)).toThrow(/\[2, 3\].*\[4, 2\]/);
@@ -92,6 +97,31 @@ describe('memory', () => {
     // but no intermediate gradient may survive: only x.grad (16 KiB) beyond the forward tensors.
     expect(extra).toBeLessThanOrEqual(16384 + 16384 * 2 + 4096 + 1024);
     x.grad!.dispose();
+  });
+  it('a training step through linear, reshape of a view and cat leaves nothing behind', async () => {
+    const { F: Fn, randn } = await import('../../src/index.js');
+    const w = randn([6, 5], { requiresGrad: true });
+    const step = async () => {
+      const x = randn([4, 5]);
+      const xt = x.transpose(0, 1);
+      const xr = xt.reshape(4, 5);
+      const y = Fn.linear(xr, w);
+      const y2 = y.mul(2);
+      const z = Fn.cat([y, y2], 1);
+      const loss = z.sum();
+      loss.backward();
+      await w.grad!.read();
+      for (const t of [x, xt, xr, y, y2, z, loss]) t.dispose();
+      w.zeroGrad();
+    };
+    await step();
+    const before = memoryStats();
+    await step();
+    await step();
+    const after = memoryStats();
+    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(after.liveTensors).toBe(before.liveTensors);
+    expect(w.graphUses).toBe(0);
   });
   it('use after dispose is an error naming the tensor', () => {
     const x = tensor([1, 2, 3]);
