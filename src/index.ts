@@ -8,3 +8,4 @@ export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, mem
 export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
 export * as F from './functional.js';
 export * as nn from './nn/index.js';
+export { setConvVariant, type ConvVariant } from './ops/conv.js';

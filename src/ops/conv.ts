@@ -141,9 +141,9 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   const variant = L.variant ?? pickVariant(M, N, K);
   const rt = runtime();
   let splits = 1;
-  if (mode === 2) {
+  if (mode === 2 && variant === 'tiled') {
     // Split the long reduction over batch*space so enough workgroups run; partials summed below.
-    const tiles = variant === 'tiled' ? groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64) : groups * M * Math.ceil(N / 64);
+    const tiles = groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64);
     splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(128 / tiles)));
   }
   const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
@@ -167,7 +167,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
     pre: ep?.pre ? ep.pre.buffer : dummy(),
   };
   const grid = rt.grid(Math.ceil(N / 64));
-  const z = variant === 'tiled' ? groups * splits * mtiles : groups * splits * M;
+  const z = variant === 'tiled' ? groups * splits * mtiles : groups * M;
   rt.dispatch({
     kernel: 'conv',
     entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
