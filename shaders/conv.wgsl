@@ -8,11 +8,15 @@
 //   MODE 1, transposed:  the gather form (each output reads the inputs that reach it), same M,N,K.
 //                        A[m, k] = W[g*Cin_g+ci, m, kp];  B[k, n] = X[b, g*Cin_g+ci, (j + p - kp*dil)/s]
 //                        where that division is exact and in range, else 0. Also conv's dX.
+//   MODE 3, transposed by phases (stride > 1, dilation 1): outputs j with (j + p) % s == r (per
+//                        axis, the phase r) are reached only by taps k = r + s*t, from inputs
+//                        i = (j + p - r)/s - t, so each phase is a dense conv with no wasted taps
+//                        and no division: z also runs over the s_d*s_h*s_w phases (`splits`).
 //   MODE 2, weight grad: dW[g*M+a, ci, kp] = sum_{b,o} G[b, g*M+a, o] * IN[b, g*Cin_g+ci, o*s - p + kp*dil]
 //                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); the tiled
 //                        variant splits K into `splits` partials [splits, groups*M, N] the caller sums.
 // (k = ci*kVol + kp, n = b*outVox + o; spatial indices unravel D,H,W row-major.)
-// Epilogue (MODE 0 and 1): + bias[c], optional residual add before or after the activation
+// Epilogue (MODE 0, 1 and 3): + bias[c], optional residual add before or after the activation
 // (ACT: 0 none, 1 relu, 2 elu(alpha), 3 prelu(weight per channel or one), 4 gelu), and the
 // pre-activation value stored to `pre` when the backward pass needs it.
 //   conv_naive: one invocation per output, the reduction as nested loops; the reference variant,
@@ -92,10 +96,36 @@ struct Col {
   pos: vec3<i32>,
 }
 
+// MODE 3's phase (set at the start of each entry point): taps per axis, columns per axis, the
+// first output of the phase, the input index of column 0 / tap 0, and the phase's N and K.
+var<private> ph_r: vec3<u32>;
+var<private> ph_taps: vec4<u32>;
+var<private> ph_cols: vec4<u32>;
+var<private> ph_first: vec3<u32>;
+var<private> ph_base: vec3<i32>;
+
+// Returns the phase's (N, K) computed from uniform values only (barrier loops depend on K).
+fn set_phase(phase: u32) -> vec2<u32> {
+  let s = params.stride.xyz;
+  let r = unravel3(phase, params.stride);
+  let k = params.ksize.xyz;
+  let out = params.out_size.xyz;
+  let first = (r + s - params.pad.xyz % s) % s;
+  let taps = select(vec3<u32>(0u), (k - r + s - 1u) / s, k > r);
+  let cols = select(vec3<u32>(0u), (out - first + s - 1u) / s, out > first);
+  ph_r = r;
+  ph_taps = vec4<u32>(taps, 1u);
+  ph_first = first;
+  ph_cols = vec4<u32>(cols, 1u);
+  ph_base = vec3<i32>((first + params.pad.xyz - r) / s);
+  return vec2<u32>(params.batch * cols.x * cols.y * cols.z, params.cin_g * taps.x * taps.y * taps.z);
+}
+
 fn tap_of(u: u32, e: vec3<u32>) -> Tap {
   switch MODE {
     case 0u: { return Tap(u * params.kvol + flat3(e, params.ksize), u * params.ivol, vec3<i32>(e * params.dil.xyz)); }
     case 1u: { return Tap(u * params.M * params.kvol + flat3(e, params.ksize), u * params.ivol, vec3<i32>(e * params.dil.xyz)); }
+    case 3u: { return Tap(u * params.M * params.kvol + flat3(ph_r + e * params.stride.xyz, params.ksize), u * params.ivol, vec3<i32>(e)); }
     default: {
       return Tap(u * params.groups * params.M * params.ovol + flat3(e, params.out_size), u * params.groups * params.cin_g * params.ivol,
                  vec3<i32>(e * params.stride.xyz) - vec3<i32>(params.pad.xyz));
@@ -106,6 +136,7 @@ fn tap_of(u: u32, e: vec3<u32>) -> Tap {
 // The extent of the reduction's 3d part: the kernel, or the output for the weight grad.
 fn tap_extent() -> vec4<u32> {
   if (MODE == 2u) { return params.out_size; }
+  if (MODE == 3u) { return ph_taps; }
   return params.ksize;
 }
 
@@ -119,7 +150,7 @@ fn tap_at(k: u32) -> Tap {
 fn row_off(g: u32, m: u32) -> u32 {
   switch MODE {
     case 0u: { return params.a_offset + (g * params.M + m) * params.K; }
-    case 1u: { return params.a_offset + g * params.cin_g * params.M * params.kvol + m * params.kvol; }
+    case 1u, 3u: { return params.a_offset + g * params.cin_g * params.M * params.kvol + m * params.kvol; }
     default: { return params.a_offset + (g * params.M + m) * params.ovol; }
   }
 }
@@ -133,6 +164,12 @@ fn col_of(g: u32, n: u32) -> Col {
       let off = params.b_offset + (b * params.groups + g) * params.cin_g * params.ivol;
       if (MODE == 0u) { return Col(off, o3 * vec3<i32>(params.stride.xyz) - vec3<i32>(params.pad.xyz)); }
       return Col(off, o3 + vec3<i32>(params.pad.xyz));
+    }
+    case 3u: {
+      let per = ph_cols.x * ph_cols.y * ph_cols.z;
+      let b = n / per;
+      let q = vec3<i32>(unravel3(n % per, ph_cols));
+      return Col(params.b_offset + (b * params.groups + g) * params.cin_g * params.ivol, ph_base + q);
     }
     default: {
       let ci = n / params.kvol;
@@ -156,6 +193,8 @@ fn load_b(c: Col, t: Tap) -> f32 {
     let s = vec3<i32>(params.stride.xyz);
     if (any(d % s != vec3<i32>(0))) { return 0.0; }
     q = d / s;
+  } else if (MODE == 3u) {
+    q = c.pos - t.pos;
   } else {
     q = c.pos + t.pos;
   }
@@ -189,7 +228,14 @@ fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
     return;
   }
   let c = g * params.M + m;
-  let idx = ((n / params.ovol) * params.groups * params.M + c) * params.ovol + n % params.ovol;
+  var b = n / params.ovol;
+  var o = n % params.ovol;
+  if (MODE == 3u) {
+    let per = ph_cols.x * ph_cols.y * ph_cols.z;
+    b = n / per;
+    o = flat3(ph_first + unravel3(n % per, ph_cols) * params.stride.xyz, params.out_size);
+  }
+  let idx = (b * params.groups * params.M + c) * params.ovol + o;
   var v = acc;
   if (params.has_bias != 0u) { v += bias[params.bias_offset + c]; }
   if (RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
@@ -209,9 +255,12 @@ fn k_range(s: u32) -> vec2<u32> {
 @compute @workgroup_size(64)
 fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = (wid.y * nwg.x + wid.x) * 64u + lid;
-  let g = wid.z / params.M;
+  let zs = wid.z / params.M;
   let m = wid.z % params.M;
-  if (n >= params.N) { return; }
+  let g = zs / params.splits;
+  var N = params.N;
+  if (MODE == 3u) { N = set_phase(zs % params.splits).x; }
+  if (n >= N) { return; }
   let row = row_off(g, m);
   let col = col_of(g, n);
   let U = select(params.cin_g, params.batch, MODE == 2u);
@@ -227,7 +276,7 @@ fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
       }
     }
   }
-  store(g, 0u, m, n, acc);
+  store(g, zs % params.splits, m, n, acc);
 }
 
 var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
@@ -241,15 +290,21 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let m0 = (wid.z % params.mtiles) * BM;
   let g = zs / params.splits;
   let s = zs % params.splits;
+  var N = params.N;
+  var kr = k_range(s);
+  if (MODE == 3u) {
+    let nk = set_phase(s);
+    N = nk.x;
+    kr = vec2<u32>(0u, nk.y);
+  }
   // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
   let tid = lid.y * 16u + lid.x;
-  let kr = k_range(s);
   // Each invocation stages the same A row and B column at every K step (256 is a multiple of BM
   // and BN), so their index parts are computed once.
   let am = m0 + tid % BM;
   let bn = n0 + tid % BN;
   let row = row_off(g, min(am, params.M - 1u));
-  let col = col_of(g, min(bn, params.N - 1u));
+  let col = col_of(g, min(bn, max(N, 1u) - 1u));
   if (tid < TK) { taps[tid] = tap_at(kr.x + tid); }
   workgroupBarrier();
   var acc: array<array<f32, TN>, 4>;
@@ -261,7 +316,7 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     for (var kk = tid / BN; kk < TK; kk += 256u / BN) {
       var v = 0.0;
-      if (bn < params.N && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
+      if (bn < N && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
       tile_b[kk][tid % BN] = v;
     }
     workgroupBarrier();
@@ -282,7 +337,7 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let m = m0 + lid.y + 16u * i;
     for (var j = 0u; j < TN; j++) {
       let n = n0 + lid.x + 16u * j;
-      if (m < params.M && n < params.N) { store(g, s, m, n, acc[i][j]); }
+      if (m < params.M && n < N) { store(g, s, m, n, acc[i][j]); }
     }
   }
 }

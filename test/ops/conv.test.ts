@@ -4,7 +4,7 @@
 // the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { F, runtime, tensor, type Tensor } from '../../src/index.js';
-import { conv, convTranspose, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
+import { conv, convTranspose, setConvTransposePhases, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
 import { checkOp, ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
@@ -119,6 +119,13 @@ for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
     for (const c of subset(convTCases, ['V-Net up', 'groups 2'])) it(`transposed: ${c.name}`, () => runConvT(c));
   });
 }
+
+describe('strided transposed conv without the phase decomposition (plain gather)', () => {
+  beforeAll(() => setConvTransposePhases(false));
+  afterAll(() => setConvTransposePhases(true));
+  for (const c of convTCases.filter((t) => t.name.startsWith('V-Net up') || t.name.startsWith('conv3d k3'))) it(c.name, () => runConvT(c));
+  it('conv backward to the input through a stride-2 conv', () => runConv(convCases.find((c) => c.name.startsWith('ResNet 3x3'))!));
+});
 
 describe('fused epilogue', () => {
   const x = [2, 3, 5, 6];
