@@ -1,7 +1,9 @@
 // Convolution benchmarks: conv3d / convTranspose3d / conv2d forward at the shapes the models run
 // (V-Net's 5x5x5 convs and stride-2 down/up convs per stage, ResNet-50's stage convs at 224x224,
 // SAM's neck), each in the naive (one invocation per output) and tiled (implicit GEMM) variants.
-// FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output once.
+// Training cases run forward and backward (input and weight gradients: three times the forward's
+// work). FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output
+// once (for training, also their gradients).
 import { F, randn, setConvVariant, type ConvVariant, type Tensor } from 'medseg';
 
 export interface BenchCase {
@@ -23,6 +25,8 @@ interface Shape {
   stride?: number;
   padding?: number;
   transposed?: boolean;
+  /** forward + backward to input and weight */
+  training?: boolean;
 }
 
 function outSpatial(s: Shape): number[] {
@@ -39,15 +43,17 @@ function makeCase(s: Shape, variant: ConvVariant): BenchCase {
   const kvol = prod(s.w.slice(2));
   // The transposed conv's dense work: every input meets every kernel tap of every output channel.
   const macs = s.transposed ? prod(s.x) * cout * kvol : prod(outShape) * cinPerOut * kvol;
+  const training = !!s.training;
   return {
     name: s.name,
     variant,
-    flops: 2 * macs,
-    bytes: 4 * (prod(s.x) + prod(s.w) + prod(outShape)),
+    flops: 2 * macs * (training ? 3 : 1),
+    bytes: 4 * (prod(s.x) + prod(s.w) + prod(outShape)) * (training ? 2 : 1),
     setup() {
-      const x = randn(s.x);
-      const w = randn(s.w);
+      const x = randn(s.x, { requiresGrad: training });
+      const w = randn(s.w, { requiresGrad: training });
       const b = randn([cout]);
+      const g = training ? randn(outShape) : null;
       const nd = s.x.length - 2;
       const op = (xx: Tensor): Tensor => {
         if (s.transposed) return (nd === 3 ? F.convTranspose3d : F.convTranspose2d)(xx, w, b, { stride: s.stride ?? 1, padding: s.padding ?? 0 });
@@ -56,7 +62,13 @@ function makeCase(s: Shape, variant: ConvVariant): BenchCase {
       return () => {
         setConvVariant(variant);
         try {
-          op(x).dispose();
+          const y = op(x);
+          if (g) {
+            y.backward(g);
+            x.zeroGrad();
+            w.zeroGrad();
+          }
+          y.dispose();
         } finally {
           setConvVariant(null);
         }
@@ -81,6 +93,10 @@ const shapes: Shape[] = [
   { name: 'V-Net up 256->64 k2 s2 @ 8x16x16', x: [1, 256, 8, 16, 16], w: [256, 64, 2, 2, 2], stride: 2, transposed: true },
   { name: 'V-Net up 128->32 k2 s2 @ 16x32x32', x: [1, 128, 16, 32, 32], w: [128, 32, 2, 2, 2], stride: 2, transposed: true },
   { name: 'V-Net up 64->16 k2 s2 @ 32x64x64', x: [1, 64, 32, 64, 64], w: [64, 16, 2, 2, 2], stride: 2, transposed: true },
+  // V-Net training steps (forward + input and weight gradients)
+  { name: 'train conv3d 16->16 k5 @ 32x64x64', x: [1, 16, 32, 64, 64], w: [16, 16, 5, 5, 5], padding: 2, training: true },
+  { name: 'train V-Net down 16->32 k2 s2 @ 64x128x128', x: [1, 16, 64, 128, 128], w: [32, 16, 2, 2, 2], stride: 2, training: true },
+  { name: 'train V-Net up 64->16 k2 s2 @ 32x64x64', x: [1, 64, 32, 64, 64], w: [64, 16, 2, 2, 2], stride: 2, transposed: true, training: true },
   // ResNet-50 at 224x224
   { name: 'ResNet-50 stem 3->64 7x7 s2 @ 224', x: [1, 3, 224, 224], w: [64, 3, 7, 7], stride: 2, padding: 3 },
   { name: 'ResNet-50 stage1 64->64 3x3 @ 56', x: [1, 64, 56, 56], w: [64, 64, 3, 3], padding: 1 },

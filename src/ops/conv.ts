@@ -157,9 +157,10 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   const rt = runtime();
   let splits = 1;
   if (mode === 2 && variant === 'tiled') {
-    // Split the long reduction over batch*space so enough workgroups run; partials summed below.
+    // Split the long reduction over batch*space so about 1024 workgroups run (each at least 256
+    // deep); the partials are summed below.
     const tiles = groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64);
-    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(128 / tiles)));
+    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(1024 / tiles)));
   }
   const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
   splits = mode === 3 ? phases : Math.max(1, Math.ceil(K / kChunk));
