@@ -60,6 +60,7 @@ const convCases: ConvCase[] = [
     opts: { padding: [[1, 0], [2, 1]], stride: [2, 1] },
     ref: { padBefore: [1, 2], padAfter: [0, 1], stride: [2, 1] },
   },
+  { name: 'kernel smaller than the stride (inputs no window reaches)', x: [1, 2, 8, 7], w: [3, 2, 2, 2], bias: true, opts: { stride: 3, padding: 1 }, ref: { stride: [3, 3], padBefore: [1, 1] } },
   { name: "'same' with an even kernel", x: [1, 2, 7, 6], w: [3, 2, 4, 4], opts: { padding: 'same' }, ref: { padBefore: [1, 1], padAfter: [2, 2] } },
   { name: 'conv1d stride 2 pad 1', x: [2, 3, 11], w: [4, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2], padBefore: [1] } },
   // more than one 64x64 tile in both M and N, K not a multiple of the tile depth
@@ -76,6 +77,14 @@ const convTCases: ConvTCase[] = [
     bias: true,
     opts: { stride: 2, padding: 1, outputPadding: 1, dilation: 2, groups: 2 },
     ref: { stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], dilation: [2, 2], groups: 2 },
+  },
+  {
+    name: 'per-axis stride [3, 2], kernel 2 (phases without taps), padding 1',
+    x: [2, 3, 3, 4],
+    w: [3, 2, 2, 2],
+    bias: true,
+    opts: { stride: [3, 2], padding: 1, outputPadding: [2, 1] },
+    ref: { stride: [3, 2], padding: [1, 1], outputPadding: [2, 1] },
   },
   {
     name: 'conv3d k3 s2 p1 outputPadding 1',
