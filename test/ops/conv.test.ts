@@ -3,7 +3,7 @@
 // groups, dilation, asymmetric and 'same' padding, odd sizes and sizes not divisible by the tile;
 // the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { F, runtime, tensor, type Tensor } from '../../src/index.js';
+import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
 import { conv, convTranspose, setConvTransposePhases, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
 import { checkOp, ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
@@ -185,6 +185,33 @@ describe('fused epilogue', () => {
       ref: (xx, ww, bb, r) => binary(refConvT(xx, ww, bb, { stride: [2, 2, 2] }).map(fns.relu), r, (p, q) => p + q),
       tol: reductionTol(32),
     }));
+});
+
+describe('conv memory', () => {
+  it('forwards without gradients free every temporary', async () => {
+    const x = tensor(new Float32Array(2 * 4 * 5 * 6).map((_, i) => Math.sin(i)), [2, 4, 5, 6]);
+    const w = tensor(new Float32Array(4 * 4 * 9).map((_, i) => Math.cos(i)), [4, 4, 3, 3]);
+    const wt = tensor(new Float32Array(4 * 2 * 4).map((_, i) => Math.cos(i)), [4, 2, 2, 2]);
+    const pw = tensor([0.1, 0.2, 0.3, 0.4], [4]);
+    const run = () =>
+      noGrad(() => {
+        conv(x, w, pw, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: x }).dispose();
+        F.convTranspose2d(x, wt, null, { stride: 2 }).dispose();
+        // strided operands (copied to dense temporaries inside)
+        const xs = F.narrow(x, 1, 1, 2);
+        const ws = F.narrow(w, 1, 0, 2);
+        F.conv2d(xs, ws, null).dispose();
+        xs.dispose();
+        ws.dispose();
+      });
+    run(); // first use creates the shared scratch buffers
+    await runtime().sync();
+    const before = memoryStats().liveTensors;
+    run();
+    await runtime().sync();
+    expect(memoryStats().liveTensors).toBe(before);
+    for (const t of [x, w, wt, pw]) t.dispose();
+  });
 });
 
 describe('conv errors and limits', () => {

@@ -4,7 +4,7 @@
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { setNormChunk } from '../../src/ops/norm.js';
-import { F, ones, tensor, zeros, type Tensor } from '../../src/index.js';
+import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';
@@ -186,6 +186,34 @@ describe('rows split into chunks (few long rows)', () => {
       ref: (x, w, b) => ref.groupNorm(x, 1, w, b),
       tol: reductionTol(120),
     }));
+});
+
+describe('norm and pool memory', () => {
+  it('forwards without gradients free every temporary', async () => {
+    const x = upload(randomArr([2, 4, 6, 5], 4));
+    const rm = zeros([4]);
+    const rv = ones([4]);
+    const run = () =>
+      noGrad(() => {
+        F.batchNorm(x, rm, rv, null, null, true).dispose();
+        setNormChunk(16);
+        F.batchNorm(x, rm, rv, null, null, true).dispose();
+        setNormChunk(null);
+        F.batchNorm(x, rm, rv, null, null, false).dispose();
+        F.groupNorm(x, 2).dispose();
+        F.layerNorm(x, [5]).dispose();
+        F.layerNorm2d(x).dispose();
+        F.maxPool2d(x, 2).dispose();
+        F.avgPool2d(x, 2).dispose();
+      });
+    run();
+    await runtime().sync();
+    const before = memoryStats().liveTensors;
+    run();
+    await runtime().sync();
+    expect(memoryStats().liveTensors).toBe(before);
+    for (const t of [x, rm, rv]) t.dispose();
+  });
 });
 
 describe('norm errors', () => {
