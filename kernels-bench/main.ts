@@ -13,6 +13,8 @@ const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
   interpolate: () => import('./interpolate.js'),
   optim: () => import('./optim.js'),
   attention: () => import('./attention.js'),
+  conv: () => import('./conv.js'),
+  norm: () => import('./norm.js'),
 };
 
 /** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless --full. */

@@ -8,14 +8,19 @@
 //   MODE 1, transposed:  the gather form (each output reads the inputs that reach it), same M,N,K.
 //                        A[m, k] = W[g*Cin_g+ci, m, kp];  B[k, n] = X[b, g*Cin_g+ci, (j + p - kp*dil)/s]
 //                        where that division is exact and in range, else 0. Also conv's dX.
+//   MODE 3, transposed by phases (stride > 1, dilation 1): outputs j with (j + p) % s == r (per
+//                        axis, the phase r) are reached only by taps k = r + s*t, from inputs
+//                        i = (j + p - r)/s - t, so each phase is a dense conv with no wasted taps
+//                        and no division: z also runs over the s_d*s_h*s_w phases (`splits`).
 //   MODE 2, weight grad: dW[g*M+a, ci, kp] = sum_{b,o} G[b, g*M+a, o] * IN[b, g*Cin_g+ci, o*s - p + kp*dil]
-//                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); split over K
-//                        into `splits` partial results [splits, groups*M, N] that the caller sums.
+//                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); the tiled
+//                        variant splits K into `splits` partials [splits, groups*M, N] the caller sums.
 // (k = ci*kVol + kp, n = b*outVox + o; spatial indices unravel D,H,W row-major.)
-// Epilogue (MODE 0 and 1): + bias[c], optional residual add before or after the activation
+// Epilogue (MODE 0, 1 and 3): + bias[c], optional residual add before or after the activation
 // (ACT: 0 none, 1 relu, 2 elu(alpha), 3 prelu(weight per channel or one), 4 gelu), and the
 // pre-activation value stored to `pre` when the backward pass needs it.
-//   conv_naive: one invocation per output; the reference variant, and for small problems.
+//   conv_naive: one invocation per output, the reduction as nested loops; the reference variant,
+//               and for small problems.
 //   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
 //               staged in workgroup memory; each invocation keeps TMx4 accumulators.
 // #include _strided
@@ -76,52 +81,125 @@ fn flat3(p: vec3<u32>, size: vec4<u32>) -> u32 {
   return (p.x * size.y + p.y) * size.z + p.z;
 }
 
-// X[b, c, o*s - p + kp*dil] (the im2col value), 0 in the padding. `o` in out_size, X in in_size.
-fn gather_conv(b: u32, c: u32, o: u32, kp: u32) -> f32 {
-  let o3 = unravel3(o, params.out_size);
-  let k3 = unravel3(kp, params.ksize);
-  let pos = vec3<i32>(o3 * params.stride.xyz + k3 * params.dil.xyz) - vec3<i32>(params.pad.xyz);
-  if (any(pos < vec3<i32>(0)) || any(vec3<u32>(pos) >= params.in_size.xyz)) { return 0.0; }
-  let ctot = params.groups * params.cin_g;
-  return b_buf[params.b_offset + (b * ctot + c) * params.ivol + flat3(vec3<u32>(pos), params.in_size)];
+// The reduction index k splits into an outer part u (input channel ci; batch b for the weight grad)
+// and a 3d part e (kernel tap; output position for the weight grad). A `Tap` holds what element k
+// contributes to A's and B's indices and to B's spatial position, independent of row m and column n;
+// a `Col` holds column n's part, a row offset row m's part. So the inner loops need no divisions.
+struct Tap {
+  a: u32,          // added to the row offset to index A
+  b: u32,          // added to the column offset to index B
+  pos: vec3<i32>,  // modes 0, 2: added to the column's position; mode 1: subtracted from it
 }
 
-// X[b, c, (j + p - kp*dil)/s] when that is an exact, in-range index, else 0.
-fn gather_transposed(b: u32, c: u32, j: u32, kp: u32) -> f32 {
-  let j3 = unravel3(j, params.out_size);
-  let k3 = unravel3(kp, params.ksize);
-  let t = vec3<i32>(j3 + params.pad.xyz) - vec3<i32>(k3 * params.dil.xyz);
-  if (any(t < vec3<i32>(0))) { return 0.0; }
-  let tu = vec3<u32>(t);
-  if (any(tu % params.stride.xyz != vec3<u32>(0u))) { return 0.0; }
-  let q = tu / params.stride.xyz;
-  if (any(q >= params.in_size.xyz)) { return 0.0; }
-  let ctot = params.groups * params.cin_g;
-  return b_buf[params.b_offset + (b * ctot + c) * params.ivol + flat3(q, params.in_size)];
+struct Col {
+  off: u32,
+  pos: vec3<i32>,
 }
 
-fn load_a(g: u32, m: u32, k: u32) -> f32 {
+// MODE 3's phase (set at the start of each entry point): taps per axis, columns per axis, the
+// first output of the phase, the input index of column 0 / tap 0, and the phase's N and K.
+var<private> ph_r: vec3<u32>;
+var<private> ph_taps: vec4<u32>;
+var<private> ph_cols: vec4<u32>;
+var<private> ph_first: vec3<u32>;
+var<private> ph_base: vec3<i32>;
+
+// Returns the phase's (N, K) computed from uniform values only (barrier loops depend on K).
+fn set_phase(phase: u32) -> vec2<u32> {
+  let s = params.stride.xyz;
+  let r = unravel3(phase, params.stride);
+  let k = params.ksize.xyz;
+  let out = params.out_size.xyz;
+  let first = (r + s - params.pad.xyz % s) % s;
+  let taps = select(vec3<u32>(0u), (k - r + s - 1u) / s, k > r);
+  let cols = select(vec3<u32>(0u), (out - first + s - 1u) / s, out > first);
+  ph_r = r;
+  ph_taps = vec4<u32>(taps, 1u);
+  ph_first = first;
+  ph_cols = vec4<u32>(cols, 1u);
+  ph_base = vec3<i32>((first + params.pad.xyz - r) / s);
+  return vec2<u32>(params.batch * cols.x * cols.y * cols.z, params.cin_g * taps.x * taps.y * taps.z);
+}
+
+fn tap_of(u: u32, e: vec3<u32>) -> Tap {
   switch MODE {
-    case 0u: { return a_buf[params.a_offset + (g * params.M + m) * params.K + k]; }
-    case 1u: {
-      let ci = k / params.kvol;
-      let kp = k % params.kvol;
-      return a_buf[params.a_offset + ((g * params.cin_g + ci) * params.M + m) * params.kvol + kp];
+    case 0u: { return Tap(u * params.kvol + flat3(e, params.ksize), u * params.ivol, vec3<i32>(e * params.dil.xyz)); }
+    case 1u: { return Tap(u * params.M * params.kvol + flat3(e, params.ksize), u * params.ivol, vec3<i32>(e * params.dil.xyz)); }
+    case 3u: { return Tap(u * params.M * params.kvol + flat3(ph_r + e * params.stride.xyz, params.ksize), u * params.ivol, vec3<i32>(e)); }
+    default: {
+      return Tap(u * params.groups * params.M * params.ovol + flat3(e, params.out_size), u * params.groups * params.cin_g * params.ivol,
+                 vec3<i32>(e * params.stride.xyz) - vec3<i32>(params.pad.xyz));
+    }
+  }
+}
+
+// The extent of the reduction's 3d part: the kernel, or the output for the weight grad.
+fn tap_extent() -> vec4<u32> {
+  if (MODE == 2u) { return params.out_size; }
+  if (MODE == 3u) { return ph_taps; }
+  return params.ksize;
+}
+
+fn tap_at(k: u32) -> Tap {
+  let ext = tap_extent();
+  let per = ext.x * ext.y * ext.z;
+  return tap_of(k / per, unravel3(k % per, ext));
+}
+
+// Row m's part of A's index.
+fn row_off(g: u32, m: u32) -> u32 {
+  switch MODE {
+    case 0u: { return params.a_offset + (g * params.M + m) * params.K; }
+    case 1u, 3u: { return params.a_offset + g * params.cin_g * params.M * params.kvol + m * params.kvol; }
+    default: { return params.a_offset + (g * params.M + m) * params.ovol; }
+  }
+}
+
+// Column n's part of B's index and position.
+fn col_of(g: u32, n: u32) -> Col {
+  switch MODE {
+    case 0u, 1u: {
+      let b = n / params.ovol;
+      let o3 = vec3<i32>(unravel3(n % params.ovol, params.out_size));
+      let off = params.b_offset + (b * params.groups + g) * params.cin_g * params.ivol;
+      if (MODE == 0u) { return Col(off, o3 * vec3<i32>(params.stride.xyz) - vec3<i32>(params.pad.xyz)); }
+      return Col(off, o3 + vec3<i32>(params.pad.xyz));
+    }
+    case 3u: {
+      let per = ph_cols.x * ph_cols.y * ph_cols.z;
+      let b = n / per;
+      let q = vec3<i32>(unravel3(n % per, ph_cols));
+      return Col(params.b_offset + (b * params.groups + g) * params.cin_g * params.ivol, ph_base + q);
     }
     default: {
-      let b = k / params.ovol;
-      let o = k % params.ovol;
-      return a_buf[params.a_offset + (b * params.groups * params.M + g * params.M + m) * params.ovol + o];
+      let ci = n / params.kvol;
+      let k3 = unravel3(n % params.kvol, params.ksize);
+      return Col(params.b_offset + (g * params.cin_g + ci) * params.ivol, vec3<i32>(k3 * params.dil.xyz));
     }
   }
 }
 
-fn load_b(g: u32, k: u32, n: u32) -> f32 {
-  switch MODE {
-    case 0u: { return gather_conv(n / params.ovol, g * params.cin_g + k / params.kvol, n % params.ovol, k % params.kvol); }
-    case 1u: { return gather_transposed(n / params.ovol, g * params.cin_g + k / params.kvol, n % params.ovol, k % params.kvol); }
-    default: { return gather_conv(k / params.ovol, g * params.cin_g + n / params.kvol, k % params.ovol, n % params.kvol); }
+fn load_a(row: u32, t: Tap) -> f32 {
+  return a_buf[row + t.a];
+}
+
+// B[k, n]: the input at the column's position plus the tap (modes 0, 2), or, for the transposed
+// gather, at (position - tap) / stride where that division is exact; 0 outside the input.
+fn load_b(c: Col, t: Tap) -> f32 {
+  var q: vec3<i32>;
+  if (MODE == 1u) {
+    let d = c.pos - t.pos;
+    if (any(d < vec3<i32>(0))) { return 0.0; }
+    let s = vec3<i32>(params.stride.xyz);
+    if (any(d % s != vec3<i32>(0))) { return 0.0; }
+    q = d / s;
+  } else if (MODE == 3u) {
+    q = c.pos - t.pos;
+  } else {
+    q = c.pos + t.pos;
   }
+  if (any(q < vec3<i32>(0)) || any(vec3<u32>(q) >= params.in_size.xyz)) { return 0.0; }
+  return b_buf[c.off + t.b + flat3(vec3<u32>(q), params.in_size)];
 }
 
 const SQRT1_2: f32 = 0.7071067811865476;
@@ -150,7 +228,14 @@ fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
     return;
   }
   let c = g * params.M + m;
-  let idx = ((n / params.ovol) * params.groups * params.M + c) * params.ovol + n % params.ovol;
+  var b = n / params.ovol;
+  var o = n % params.ovol;
+  if (MODE == 3u) {
+    let per = ph_cols.x * ph_cols.y * ph_cols.z;
+    b = n / per;
+    o = flat3(ph_first + unravel3(n % per, ph_cols) * params.stride.xyz, params.out_size);
+  }
+  let idx = (b * params.groups * params.M + c) * params.ovol + o;
   var v = acc;
   if (params.has_bias != 0u) { v += bias[params.bias_offset + c]; }
   if (RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
@@ -166,22 +251,37 @@ fn k_range(s: u32) -> vec2<u32> {
   return vec2<u32>(k0, min(params.K, k0 + params.k_chunk));
 }
 
+// One invocation per output; the reduction runs as nested loops (no index division inside).
 @compute @workgroup_size(64)
 fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = (wid.y * nwg.x + wid.x) * 64u + lid;
   let zs = wid.z / params.M;
   let m = wid.z % params.M;
   let g = zs / params.splits;
-  let s = zs % params.splits;
-  if (n >= params.N) { return; }
-  let kr = k_range(s);
+  var N = params.N;
+  if (MODE == 3u) { N = set_phase(zs % params.splits).x; }
+  if (n >= N) { return; }
+  let row = row_off(g, m);
+  let col = col_of(g, n);
+  let U = select(params.cin_g, params.batch, MODE == 2u);
+  let ext = tap_extent();
   var acc = 0.0;
-  for (var k = kr.x; k < kr.y; k++) { acc = fma(load_a(g, m, k), load_b(g, k, n), acc); }
-  store(g, s, m, n, acc);
+  for (var u = 0u; u < U; u++) {
+    for (var e0 = 0u; e0 < ext.x; e0++) {
+      for (var e1 = 0u; e1 < ext.y; e1++) {
+        for (var e2 = 0u; e2 < ext.z; e2++) {
+          let t = tap_of(u, vec3<u32>(e0, e1, e2));
+          acc = fma(load_a(row, t), load_b(col, t), acc);
+        }
+      }
+    }
+  }
+  store(g, zs % params.splits, m, n, acc);
 }
 
 var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
 var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
+var<workgroup> taps: array<Tap, TK>;            // the current K slice's taps
 
 @compute @workgroup_size(16, 16)
 fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -190,28 +290,34 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let m0 = (wid.z % params.mtiles) * BM;
   let g = zs / params.splits;
   let s = zs % params.splits;
+  var N = params.N;
+  var kr = k_range(s);
+  if (MODE == 3u) {
+    let nk = set_phase(s);
+    N = nk.x;
+    kr = vec2<u32>(0u, nk.y);
+  }
   // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
   let tid = lid.y * 16u + lid.x;
-  let kr = k_range(s);
+  // Each invocation stages the same A row and B column at every K step (256 is a multiple of BM
+  // and BN), so their index parts are computed once.
+  let am = m0 + tid % BM;
+  let bn = n0 + tid % BN;
+  let row = row_off(g, min(am, params.M - 1u));
+  let col = col_of(g, min(bn, max(N, 1u) - 1u));
+  if (tid < TK) { taps[tid] = tap_at(kr.x + tid); }
+  workgroupBarrier();
   var acc: array<array<f32, TN>, 4>;
   for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
-    for (var i = tid; i < BM * TK; i += 256u) {
-      let mm = i % BM;
-      let kk = i / BM;
-      let m = m0 + mm;
-      let k = k0 + kk;
+    for (var kk = tid / BM; kk < TK; kk += 256u / BM) {
       var v = 0.0;
-      if (m < params.M && k < kr.y) { v = load_a(g, m, k); }
-      tile_a[kk * BM + mm] = v;
+      if (am < params.M && k0 + kk < kr.y) { v = load_a(row, taps[kk]); }
+      tile_a[kk * BM + tid % BM] = v;
     }
-    for (var i = tid; i < BN * TK; i += 256u) {
-      let nn = i % BN;
-      let kk = i / BN;
-      let n = n0 + nn;
-      let k = k0 + kk;
+    for (var kk = tid / BN; kk < TK; kk += 256u / BN) {
       var v = 0.0;
-      if (n < params.N && k < kr.y) { v = load_b(g, k, n); }
-      tile_b[kk][nn] = v;
+      if (bn < N && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
+      tile_b[kk][tid % BN] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
@@ -223,13 +329,15 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
       }
     }
+    // The next slice's taps (nothing reads `taps` between the two barriers).
+    if (tid < TK) { taps[tid] = tap_at(k0 + TK + tid); }
     workgroupBarrier();
   }
   for (var i = 0u; i < TM; i++) {
     let m = m0 + lid.y + 16u * i;
     for (var j = 0u; j < TN; j++) {
       let n = n0 + lid.x + 16u * j;
-      if (m < params.M && n < params.N) { store(g, s, m, n, acc[i][j]); }
+      if (m < params.M && n < N) { store(g, s, m, n, acc[i][j]); }
     }
   }
 }

@@ -12,7 +12,8 @@
 // Backward, with g = dy * weight[ch] and xhat = (x - mean) * rstd, per row of n elements:
 //   MODE 0: dx = rstd * (g - mean(g) - xhat * mean(g * xhat));   MODE 1: dx = rstd * g.
 // *_serial: one invocation per row (short rows); *_workgroup: 64 invocations per row with
-// reductions in workgroup memory (long rows).
+// reductions in workgroup memory (long rows); norm_chunk_*: rows split over many workgroups
+// (few, very long rows), see below.
 
 override MODE: u32 = 0u;
 
@@ -35,6 +36,8 @@ struct Params {
   update_running: u32,
   eps: f32,
   momentum: f32,
+  chunk: u32,    // elements per chunk (norm_chunk_* entries)
+  chunks: u32,   // chunks per row
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -198,6 +201,121 @@ fn norm_backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
   }
   let tot = wg_sum(lid, acc) / f32(params.row_len);
   for (var e = lid; e < n; e += 64u) {
+    let i = addr(r, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let xhat = (x[i] - st.x) * st.y;
+    dx[i - params.x_offset] = st.y * (g - tot.x - xhat * tot.y);
+  }
+}
+
+// ---- long rows split into chunks (few rows, e.g. batch norm over a volume) ----
+// Each workgroup (row r, chunk p of `chunk` elements) first writes the chunk's count, mean and sum
+// of squared deviations (two passes over the chunk); the apply pass merges a row's chunk
+// statistics (mean = sum(n_q mean_q) / n, M2 = sum(M2_q + n_q (mean_q - mean)^2), the parallel
+// form of Chan's update), chunk 0 stores them (and moves the running statistics), and every
+// workgroup normalises its chunk. The backward splits its two row sums the same way.
+
+@group(0) @binding(11) var<storage, read_write> partial: array<f32>;
+
+fn chunk_range(p: u32) -> vec2<u32> {
+  let e0 = p * params.chunk;
+  return vec2<u32>(e0, min(params.row_len, e0 + params.chunk));
+}
+
+@compute @workgroup_size(64)
+fn norm_chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y;
+  let p = wid.x;
+  let cr = chunk_range(p);
+  var s = 0.0;
+  for (var e = cr.x + lid; e < cr.y; e += 64u) { s += x[addr(r, e)]; }
+  let cnt = f32(cr.y - cr.x);
+  let mean = wg_sum(lid, vec2<f32>(s, 0.0)).x / cnt;
+  var m2 = 0.0;
+  for (var e = cr.x + lid; e < cr.y; e += 64u) {
+    let d = x[addr(r, e)] - mean;
+    m2 += d * d;
+  }
+  let m2t = wg_sum(lid, vec2<f32>(m2, 0.0)).x;
+  if (lid == 0u) {
+    let o = (r * params.chunks + p) * 3u;
+    partial[o] = cnt;
+    partial[o + 1u] = mean;
+    partial[o + 2u] = m2t;
+  }
+}
+
+@compute @workgroup_size(64)
+fn norm_chunk_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y;
+  let p = wid.x;
+  var st: vec2<f32>;
+  if (MODE == 1u) {
+    st = vec2<f32>(running_mean[r], 1.0 / sqrt(running_var[r] + params.eps));
+    if (p == 0u && lid == 0u) { stats[r] = st.x; stats[params.n_rows + r] = st.y; }
+  } else {
+    // mean = sum(n_q * mean_q) / n, M2 = sum(M2_q + n_q * (mean_q - mean)^2): both sums spread
+    // over the workgroup, each invocation taking every 64th chunk.
+    var s1 = 0.0;
+    for (var q = lid; q < params.chunks; q += 64u) {
+      let o = (r * params.chunks + q) * 3u;
+      s1 += partial[o] * partial[o + 1u];
+    }
+    let mean = wg_sum(lid, vec2<f32>(s1, 0.0)).x / f32(params.row_len);
+    var s2 = 0.0;
+    for (var q = lid; q < params.chunks; q += 64u) {
+      let o = (r * params.chunks + q) * 3u;
+      let d = partial[o + 1u] - mean;
+      s2 += partial[o + 2u] + partial[o] * d * d;
+    }
+    let m2 = wg_sum(lid, vec2<f32>(s2, 0.0)).x;
+    st = vec2<f32>(mean, 1.0 / sqrt(m2 / f32(params.row_len) + params.eps));
+    if (p == 0u && lid == 0u) { st = finish_stats(r, mean, m2); }
+  }
+  let cr = chunk_range(p);
+  for (var e = cr.x + lid; e < cr.y; e += 64u) {
+    let i = addr(r, e);
+    let c = chan(r, e);
+    out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
+  }
+}
+
+@compute @workgroup_size(64)
+fn norm_chunk_backward_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y;
+  let p = wid.x;
+  let st = saved_stats(r);
+  let cr = chunk_range(p);
+  var acc = vec2<f32>(0.0);
+  for (var e = cr.x + lid; e < cr.y; e += 64u) {
+    let i = addr(r, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    acc += vec2<f32>(g, g * (x[i] - st.x) * st.y);
+  }
+  let tot = wg_sum(lid, acc);
+  if (lid == 0u) {
+    let o = (r * params.chunks + p) * 2u;
+    partial[o] = tot.x;
+    partial[o + 1u] = tot.y;
+  }
+}
+
+@compute @workgroup_size(64)
+fn norm_chunk_backward_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = wid.y;
+  let p = wid.x;
+  let st = saved_stats(r);
+  var tot = vec2<f32>(0.0);
+  if (MODE == 0u) {
+    var acc = vec2<f32>(0.0);
+    for (var q = lid; q < params.chunks; q += 64u) {
+      let o = (r * params.chunks + q) * 2u;
+      acc += vec2<f32>(partial[o], partial[o + 1u]);
+    }
+    tot = wg_sum(lid, acc) / f32(params.row_len);
+  }
+  let cr = chunk_range(p);
+  for (var e = cr.x + lid; e < cr.y; e += 64u) {
     let i = addr(r, e);
     let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
     let xhat = (x[i] - st.x) * st.y;

@@ -130,24 +130,40 @@ interface EpilogueArgs {
   pre: Tensor | null;
 }
 
-/** Runs one conv-family GEMM; returns out [batch, groups*M, ...outSize] (modes 0/1) or dW [groups*M, cinG*kvol] (mode 2). */
+let phaseSplit = true;
+
+/** Turns the phase decomposition of strided transposed convs off (tests, benchmarks): plain gather. */
+export function setConvTransposePhases(on: boolean): void {
+  phaseSplit = on;
+}
+
+/**
+ * Runs one conv-family GEMM; returns out [batch, groups*M, ...outSize] (modes 0/1) or
+ * dW [groups*M, cinG*kvol] (mode 2). A strided transposed gather with dilation 1 runs by phases
+ * (mode 3), which skips the taps that cannot reach an output.
+ */
 function launch(L: Launch, ep?: EpilogueArgs): Tensor {
-  const { geom, groups, batch, M, cinG, mode } = L;
+  const { geom, groups, batch, M, cinG } = L;
+  const phases = vol(geom.s);
+  const mode = L.mode === 1 && phaseSplit && phases > 1 && geom.dil.every((d) => d === 1) ? 3 : L.mode;
   const kvol = vol(geom.k);
   const ivol = vol(geom.inSize);
   const ovol = vol(geom.outSize);
-  const N = mode === 2 ? cinG * kvol : batch * ovol;
-  const K = mode === 2 ? batch * ovol : cinG * kvol;
+  // For mode 3, N and K of the largest phase.
+  const perPhase = (n: number, a: number) => Math.ceil(n / geom.s[a]);
+  const N = mode === 2 ? cinG * kvol : mode === 3 ? batch * vol(geom.outSize.map(perPhase)) : batch * ovol;
+  const K = mode === 2 ? batch * ovol : mode === 3 ? cinG * vol(geom.k.map(perPhase)) : cinG * kvol;
   const variant = L.variant ?? pickVariant(M, N, K);
   const rt = runtime();
   let splits = 1;
-  if (mode === 2) {
-    // Split the long reduction over batch*space so enough workgroups run; partials summed below.
-    const tiles = variant === 'tiled' ? groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64) : groups * M * Math.ceil(N / 64);
-    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(128 / tiles)));
+  if (mode === 2 && variant === 'tiled') {
+    // Split the long reduction over batch*space so about 1024 workgroups run (each at least 256
+    // deep); the partials are summed below.
+    const tiles = groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64);
+    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(1024 / tiles)));
   }
   const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
-  splits = Math.max(1, Math.ceil(K / kChunk));
+  splits = mode === 3 ? phases : Math.max(1, Math.ceil(K / kChunk));
   const outShape = mode === 2 ? [splits, groups * M, N] : [batch, groups * M, ...(L.outSpatial ?? geom.outSize)];
   const out = Tensor.empty(outShape, L.context);
   if (out.size === 0) return out;
@@ -167,7 +183,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
     pre: ep?.pre ? ep.pre.buffer : dummy(),
   };
   const grid = rt.grid(Math.ceil(N / 64));
-  const z = variant === 'tiled' ? groups * splits * mtiles : groups * splits * M;
+  const z = variant === 'tiled' ? groups * splits * mtiles : groups * (mode === 3 ? splits : 1) * M;
   rt.dispatch({
     kernel: 'conv',
     entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',

@@ -3,6 +3,7 @@
 // layerNorm2d (over the channels of NCHW, SAM's LayerNorm2d) and weight standardisation
 // (TransUNet's StdConv2d). All run shaders/norm.wgsl, whose rows and affine channels are index maps
 // over the contiguous input (see its header); statistics are two-pass in f32.
+// Few very long rows (batch norm over a volume) are split into chunks over many workgroups.
 // Backward: dx by the row kernel (dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * weight;
 // with fixed statistics dx = rstd * g); dweight = sum(dy * xhat) and dbias = sum(dy) over all but
 // the channel dims, with xhat rebuilt from the saved per-row mean and rstd.
@@ -36,10 +37,25 @@ interface RowMap {
 }
 
 let scratch: Tensor[] = [];
-/** Small distinct buffers bound where a kernel's read-write running statistics are unused. */
-function dummies(): [GPUBuffer, GPUBuffer] {
-  if (scratch.length !== 2 || scratch.some((t) => t.isDisposed)) scratch = [Tensor.empty([4], 'norm scratch'), Tensor.empty([4], 'norm scratch')];
-  return [scratch[0].buffer, scratch[1].buffer];
+/** Small distinct buffers bound where a kernel's read-write buffers (running statistics, chunk partials) are unused. */
+function dummies(): [GPUBuffer, GPUBuffer, GPUBuffer] {
+  if (scratch.length !== 3 || scratch.some((t) => t.isDisposed)) scratch = [0, 1, 2].map(() => Tensor.empty([4], 'norm scratch'));
+  return [scratch[0].buffer, scratch[1].buffer, scratch[2].buffer];
+}
+
+let forcedChunk: number | null = null;
+
+/** Forces rows to be split into chunks of this many elements (tests); null restores the automatic choice. */
+export function setNormChunk(elements: number | null): void {
+  forcedChunk = elements;
+}
+
+/** Elements per chunk when few long rows would leave most of the GPU idle, else 0 (one workgroup per row). */
+function chunkOf(m: RowMap): number {
+  if (forcedChunk) return m.rowLen > forcedChunk ? forcedChunk : 0;
+  if (m.nRows >= 128 || m.rowLen < 16384) return 0;
+  // At most 256 chunks per row, each at least 4096 elements.
+  return Math.max(4096, Math.ceil(m.rowLen / 256));
 }
 
 /** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */
@@ -65,30 +81,46 @@ function launchForward(x: Tensor, s: NormSpec): { out: Tensor; stats: Tensor } {
   const stats = Tensor.empty([2 * m.nRows], `${s.op} statistics`);
   if (x.size === 0) return { out, stats };
   const wide = m.rowLen >= 128;
-  const [d0, d1] = dummies();
+  const chunk = chunkOf(m);
+  const chunks = chunk ? Math.ceil(m.rowLen / chunk) : 0;
+  const [d0, d1, d2] = dummies();
   const rm = s.running?.mean ?? null;
   const rv = s.running?.var ?? null;
-  runtime().dispatch({
+  const rt = runtime();
+  const params = rowParams(m, x.offset, s, !s.fixed && !!s.running, x.offset, chunk, chunks);
+  const context = `${s.op}(${shapeStr(x.shape)})`;
+  const overrides = { MODE: s.fixed ? 1 : 0 };
+  const buffers: Record<string, GPUBuffer> = {
+    x: x.buffer,
+    weight: (s.weight ?? x).buffer,
+    bias: (s.bias ?? x).buffer,
+    out: out.buffer,
+    stats: stats.buffer,
+    running_mean: rm ? rm.buffer : d0,
+    running_var: rv ? rv.buffer : d1,
+  };
+  if (chunk) {
+    const partial = s.fixed ? null : Tensor.empty([m.nRows * chunks * 3], `${s.op} chunk statistics`);
+    if (partial) {
+      rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_stats', overrides, params, buffers: { x: x.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
+    }
+    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : d2 }, workgroups: [chunks, m.nRows, 1], context });
+    partial?.dispose();
+    return { out, stats };
+  }
+  rt.dispatch({
     kernel: 'norm',
     entry: wide ? 'norm_forward_workgroup' : 'norm_forward_serial',
-    overrides: { MODE: s.fixed ? 1 : 0 },
-    params: rowParams(m, x.offset, s, !s.fixed && !!s.running),
-    buffers: {
-      x: x.buffer,
-      weight: (s.weight ?? x).buffer,
-      bias: (s.bias ?? x).buffer,
-      out: out.buffer,
-      stats: stats.buffer,
-      running_mean: rm ? rm.buffer : d0,
-      running_var: rv ? rv.buffer : d1,
-    },
+    overrides,
+    params,
+    buffers,
     workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
-    context: `${s.op}(${shapeStr(x.shape)})`,
+    context,
   });
   return { out, stats };
 }
 
-function rowParams(m: RowMap, offset: number, s: NormSpec, updateRunning: boolean, dyOffset = offset) {
+function rowParams(m: RowMap, offset: number, s: NormSpec, updateRunning: boolean, dyOffset = offset, chunk = 0, chunks = 0) {
   return {
     n_rows: m.nRows,
     row_len: m.rowLen,
@@ -108,6 +140,8 @@ function rowParams(m: RowMap, offset: number, s: NormSpec, updateRunning: boolea
     update_running: updateRunning ? 1 : 0,
     eps: s.eps,
     momentum: s.running?.momentum ?? 0,
+    chunk,
+    chunks,
   };
 }
 
@@ -116,14 +150,30 @@ function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tenso
   const dx = Tensor.empty(x.shape, `${s.op} backward`);
   if (x.size === 0) return dx;
   const wide = m.rowLen >= 128;
-  runtime().dispatch({
+  const chunk = chunkOf(m);
+  const chunks = chunk ? Math.ceil(m.rowLen / chunk) : 0;
+  const rt = runtime();
+  const params = rowParams(m, x.offset, s, false, g.offset, chunk, chunks);
+  const overrides = { MODE: s.fixed ? 1 : 0 };
+  const context = `${s.op} backward(${shapeStr(x.shape)})`;
+  const buffers: Record<string, GPUBuffer> = { x: x.buffer, dy: g.buffer, weight: (s.weight ?? x).buffer, saved: stats.buffer, dx: dx.buffer };
+  if (chunk) {
+    const partial = s.fixed ? null : Tensor.empty([m.nRows * chunks * 2], `${s.op} backward chunk sums`);
+    if (partial) {
+      rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_sums', overrides, params, buffers: { x: x.buffer, dy: g.buffer, weight: buffers.weight, saved: stats.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
+    }
+    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : dummies()[2] }, workgroups: [chunks, m.nRows, 1], context });
+    partial?.dispose();
+    return dx;
+  }
+  rt.dispatch({
     kernel: 'norm',
     entry: wide ? 'norm_backward_workgroup' : 'norm_backward_serial',
-    overrides: { MODE: s.fixed ? 1 : 0 },
-    params: rowParams(m, x.offset, s, false, g.offset),
-    buffers: { x: x.buffer, dy: g.buffer, weight: (s.weight ?? x).buffer, saved: stats.buffer, dx: dx.buffer },
+    overrides,
+    params,
+    buffers,
     workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
-    context: `${s.op} backward(${shapeStr(x.shape)})`,
+    context,
   });
   return dx;
 }

@@ -3,8 +3,8 @@
 // groups, dilation, asymmetric and 'same' padding, odd sizes and sizes not divisible by the tile;
 // the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { F, runtime, tensor, type Tensor } from '../../src/index.js';
-import { conv, convTranspose, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
+import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
+import { conv, convTranspose, setConvTransposePhases, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
 import { checkOp, ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
@@ -60,6 +60,7 @@ const convCases: ConvCase[] = [
     opts: { padding: [[1, 0], [2, 1]], stride: [2, 1] },
     ref: { padBefore: [1, 2], padAfter: [0, 1], stride: [2, 1] },
   },
+  { name: 'kernel smaller than the stride (inputs no window reaches)', x: [1, 2, 8, 7], w: [3, 2, 2, 2], bias: true, opts: { stride: 3, padding: 1 }, ref: { stride: [3, 3], padBefore: [1, 1] } },
   { name: "'same' with an even kernel", x: [1, 2, 7, 6], w: [3, 2, 4, 4], opts: { padding: 'same' }, ref: { padBefore: [1, 1], padAfter: [2, 2] } },
   { name: 'conv1d stride 2 pad 1', x: [2, 3, 11], w: [4, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2], padBefore: [1] } },
   // more than one 64x64 tile in both M and N, K not a multiple of the tile depth
@@ -76,6 +77,14 @@ const convTCases: ConvTCase[] = [
     bias: true,
     opts: { stride: 2, padding: 1, outputPadding: 1, dilation: 2, groups: 2 },
     ref: { stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], dilation: [2, 2], groups: 2 },
+  },
+  {
+    name: 'per-axis stride [3, 2], kernel 2 (phases without taps), padding 1',
+    x: [2, 3, 3, 4],
+    w: [3, 2, 2, 2],
+    bias: true,
+    opts: { stride: [3, 2], padding: 1, outputPadding: [2, 1] },
+    ref: { stride: [3, 2], padding: [1, 1], outputPadding: [2, 1] },
   },
   {
     name: 'conv3d k3 s2 p1 outputPadding 1',
@@ -119,6 +128,13 @@ for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
     for (const c of subset(convTCases, ['V-Net up', 'groups 2'])) it(`transposed: ${c.name}`, () => runConvT(c));
   });
 }
+
+describe('strided transposed conv without the phase decomposition (plain gather)', () => {
+  beforeAll(() => setConvTransposePhases(false));
+  afterAll(() => setConvTransposePhases(true));
+  for (const c of convTCases.filter((t) => t.name.startsWith('V-Net up') || t.name.startsWith('conv3d k3'))) it(c.name, () => runConvT(c));
+  it('conv backward to the input through a stride-2 conv', () => runConv(convCases.find((c) => c.name.startsWith('ResNet 3x3'))!));
+});
 
 describe('fused epilogue', () => {
   const x = [2, 3, 5, 6];
@@ -169,6 +185,33 @@ describe('fused epilogue', () => {
       ref: (xx, ww, bb, r) => binary(refConvT(xx, ww, bb, { stride: [2, 2, 2] }).map(fns.relu), r, (p, q) => p + q),
       tol: reductionTol(32),
     }));
+});
+
+describe('conv memory', () => {
+  it('forwards without gradients free every temporary', async () => {
+    const x = tensor(new Float32Array(2 * 4 * 5 * 6).map((_, i) => Math.sin(i)), [2, 4, 5, 6]);
+    const w = tensor(new Float32Array(4 * 4 * 9).map((_, i) => Math.cos(i)), [4, 4, 3, 3]);
+    const wt = tensor(new Float32Array(4 * 2 * 4).map((_, i) => Math.cos(i)), [4, 2, 2, 2]);
+    const pw = tensor([0.1, 0.2, 0.3, 0.4], [4]);
+    const run = () =>
+      noGrad(() => {
+        conv(x, w, pw, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: x }).dispose();
+        F.convTranspose2d(x, wt, null, { stride: 2 }).dispose();
+        // strided operands (copied to dense temporaries inside)
+        const xs = F.narrow(x, 1, 1, 2);
+        const ws = F.narrow(w, 1, 0, 2);
+        F.conv2d(xs, ws, null).dispose();
+        xs.dispose();
+        ws.dispose();
+      });
+    run(); // first use creates the shared scratch buffers
+    await runtime().sync();
+    const before = memoryStats().liveTensors;
+    run();
+    await runtime().sync();
+    expect(memoryStats().liveTensors).toBe(before);
+    for (const t of [x, w, wt, pw]) t.dispose();
+  });
 });
 
 describe('conv errors and limits', () => {

@@ -2,8 +2,9 @@
 // differences, for batch norm (training and eval, running-stat updates), group norm (one group, one
 // group per channel, TransUNet's form), layer norm over the last dims, LayerNorm2d and weight
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { F, ones, tensor, zeros, type Tensor } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { setNormChunk } from '../../src/ops/norm.js';
+import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';
@@ -143,6 +144,76 @@ describe('weight standardisation', () => {
         tol: reductionTol(shape.slice(1).reduce((a, c) => a * c, 1)),
       }));
   }
+});
+
+describe('rows split into chunks (few long rows)', () => {
+  beforeAll(() => setNormChunk(50));
+  afterAll(() => setNormChunk(null));
+  it('batchNorm training, a last chunk shorter than the others', () =>
+    checkOp({
+      name: 'batchNorm train (chunks)',
+      shapes: [[2, 3, 4, 5, 3], [3], [3]],
+      gpu: (x, w, b) => F.batchNorm(x, zeros([3]), ones([3]), w, b, true, 0.1, 1e-5),
+      ref: (x, w, b) => ref.batchNorm(x, null, null, w, b, true, 1e-5),
+      domains: [[2, 4], [-1, 1], [-1, 1]],
+      tol: reductionTol(120),
+    }));
+  it('batchNorm eval', () =>
+    checkOp({
+      name: 'batchNorm eval (chunks)',
+      shapes: [[2, 3, 4, 9], [3], [3], [3], [3]],
+      gpu: (x, w, b, rm, rv) => F.batchNorm(x, rm, rv, w, b, false, 0.1, 1e-5),
+      ref: (x, w, b, rm, rv) => ref.batchNorm(x, rm, rv, w, b, false, 1e-5),
+      domains: [[-1, 1], [-1, 1], [-1, 1], [-0.5, 0.5], [0.2, 2]],
+      gradInputs: [0, 1, 2],
+    }));
+  it('running statistics', async () => {
+    const xa = randomArr([3, 2, 7, 5], 21, -1, 2);
+    const rma = randomArr([2], 22);
+    const rva = randomArr([2], 23, 0.5, 2);
+    const rm = upload(rma);
+    const rv = upload(rva);
+    F.batchNorm(upload(xa), rm, rv, null, null, true, 0.1, 1e-5).dispose();
+    const want = ref.batchNormRunning(xa, rma, rva, 0.1);
+    expectClose(await rm.read(), want.mean.data, reductionTol(105), 'running_mean (chunks)');
+    expectClose(await rv.read(), want.var.data, reductionTol(105), 'running_var (chunks)');
+  });
+  it('groupNorm with one group', () =>
+    checkOp({
+      name: 'groupNorm(1) (chunks)',
+      shapes: [[2, 4, 5, 6], [4], [4]],
+      gpu: (x, w, b) => F.groupNorm(x, 1, w, b),
+      ref: (x, w, b) => ref.groupNorm(x, 1, w, b),
+      tol: reductionTol(120),
+    }));
+});
+
+describe('norm and pool memory', () => {
+  it('forwards without gradients free every temporary', async () => {
+    const x = upload(randomArr([2, 4, 6, 5], 4));
+    const rm = zeros([4]);
+    const rv = ones([4]);
+    const run = () =>
+      noGrad(() => {
+        F.batchNorm(x, rm, rv, null, null, true).dispose();
+        setNormChunk(16);
+        F.batchNorm(x, rm, rv, null, null, true).dispose();
+        setNormChunk(null);
+        F.batchNorm(x, rm, rv, null, null, false).dispose();
+        F.groupNorm(x, 2).dispose();
+        F.layerNorm(x, [5]).dispose();
+        F.layerNorm2d(x).dispose();
+        F.maxPool2d(x, 2).dispose();
+        F.avgPool2d(x, 2).dispose();
+      });
+    run();
+    await runtime().sync();
+    const before = memoryStats().liveTensors;
+    run();
+    await runtime().sync();
+    expect(memoryStats().liveTensors).toBe(before);
+    for (const t of [x, rm, rv]) t.dispose();
+  });
 });
 
 describe('norm errors', () => {
