@@ -7,15 +7,8 @@
 // scores, so it is left out where they pass the default 128 MiB binding limit (the global blocks).
 import { F, randn, type Tensor } from 'medseg';
 import { setAttentionVariant } from 'medseg/gpu';
+import type { BenchCase } from './case.js';
 
-export interface BenchCase {
-  name: string;
-  variant: string;
-  flops: number;
-  bytes: number;
-  setup(): Promise<() => void> | (() => void);
-  teardown?(): void;
-}
 
 interface Shape {
   label: string;

@@ -5,14 +5,8 @@
 // work). FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output
 // once (for training, also their gradients).
 import { F, randn, setConvVariant, type ConvVariant, type Tensor } from 'medseg';
+import type { BenchCase } from './case.js';
 
-export interface BenchCase {
-  name: string;
-  variant: string;
-  flops: number;
-  bytes: number;
-  setup(): Promise<() => void> | (() => void);
-}
 
 const prod = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
 

@@ -4,14 +4,8 @@
 // Bytes: input read twice (statistics) and once more with the output written (the row kernels);
 // FLOPs: about 8 per element (two statistics passes and the affine normalisation).
 import { F, ones, randn, zeros, type Tensor } from 'medseg';
+import type { BenchCase } from './case.js';
 
-export interface BenchCase {
-  name: string;
-  variant: string;
-  flops: number;
-  bytes: number;
-  setup(): Promise<() => void> | (() => void);
-}
 
 const prod = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
 
