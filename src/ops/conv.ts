@@ -213,6 +213,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
       has_bias: ep?.bias ? 1 : 0,
       has_residual: ep?.residual ? 1 : 0,
       prelu_per_channel: ep?.prelu && ep.prelu.size > 1 ? 1 : 0,
+      prelu_offset: ep?.prelu ? ep.prelu.offset : 0,
       store_pre: ep?.pre ? 1 : 0,
       alpha: ep?.alpha ?? 1,
     },

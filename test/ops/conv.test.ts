@@ -9,7 +9,7 @@ import { checkOp, ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
 import { binary, fns } from '../reference/ops.js';
-import type { Arr } from '../reference/ndarray.js';
+import { Arr } from '../reference/ndarray.js';
 
 beforeAll(ready);
 vi.setConfig({ testTimeout: 60_000 });
@@ -160,6 +160,16 @@ describe('fused epilogue', () => {
       gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r, residualBeforeActivation: true }),
       ref: (xx, ww, bb, pw, r) => binary(binary(refConv(xx, ww, bb, refOpts), r, (p, q) => p + q), pw, fns.prelu),
       domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
+      tol,
+    }));
+  it('a prelu weight that is a slice of a larger tensor (read at its offset)', () =>
+    checkOp({
+      name: 'conv+prelu(narrowed weight)',
+      shapes: [x, w, [4], [7]],
+      gpu: (xx, ww, bb, pw) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw }),
+      ref: (xx, ww, bb, pw) => prelu(refConv(xx, ww, bb, refOpts), new Arr(pw.data.slice(2, 6), [4])),
+      prepare: (t, i) => (i === 3 ? F.narrow(t, 0, 2, 4) : t),
+      domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5]],
       tol,
     }));
   const acts: [string, (y: number) => number][] = [
