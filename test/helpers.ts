@@ -2,7 +2,7 @@
 // policy, and `checkOp`, which checks an op's forward against a float64 reference and its
 // gradients against the reference's finite differences.
 import { expect } from 'vitest';
-import { init, tensor, Tensor } from '../src/index.js';
+import { init, memoryStats, runtime, tensor, Tensor } from '../src/index.js';
 import { Arr, randomArr } from './reference/ndarray.js';
 import { finiteDifference, sampleIndices, type RefFn } from './reference/gradcheck.js';
 import { elementwiseTol, gradTol, type Tolerance } from './tolerance.js';
@@ -82,4 +82,21 @@ export async function checkOp(c: OpCase): Promise<void> {
     t.grad?.dispose();
     t.dispose();
   }
+}
+
+/**
+ * Leak check: runs `step` (one training step that disposes every handle it makes) once to create
+ * shared scratch buffers and caches, then twice more; live bytes and tensor handles must come back
+ * to their value after the first run.
+ */
+export async function expectStepLeavesNothing(step: () => Promise<void>): Promise<void> {
+  await step();
+  await runtime().sync();
+  const before = memoryStats();
+  await step();
+  await step();
+  await runtime().sync();
+  const after = memoryStats();
+  expect(after.liveTensors, 'live tensor handles after the step').toBe(before.liveTensors);
+  expect(after.liveBytes, 'live bytes after the step').toBe(before.liveBytes);
 }
