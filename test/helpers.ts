@@ -87,16 +87,21 @@ export async function checkOp(c: OpCase): Promise<void> {
 /**
  * Leak check: runs `step` (one training step that disposes every handle it makes) once to create
  * shared scratch buffers and caches, then twice more; live bytes and tensor handles must come back
- * to their value after the first run.
+ * to their value after the first run. Garbage collection of handles that earlier tests dropped
+ * only lowers the counts, so a measurement that went down is taken again (at most 3 times).
  */
 export async function expectStepLeavesNothing(step: () => Promise<void>): Promise<void> {
   await step();
   await runtime().sync();
-  const before = memoryStats();
-  await step();
-  await step();
-  await runtime().sync();
-  const after = memoryStats();
-  expect(after.liveTensors, 'live tensor handles after the step').toBe(before.liveTensors);
-  expect(after.liveBytes, 'live bytes after the step').toBe(before.liveBytes);
+  for (let attempt = 1; ; attempt++) {
+    const before = memoryStats();
+    await step();
+    await step();
+    await runtime().sync();
+    const after = memoryStats();
+    if ((after.liveTensors < before.liveTensors || after.liveBytes < before.liveBytes) && attempt < 3) continue;
+    expect(after.liveTensors, 'live tensor handles after the step').toBe(before.liveTensors);
+    expect(after.liveBytes, 'live bytes after the step').toBe(before.liveBytes);
+    return;
+  }
 }
