@@ -59,6 +59,7 @@ struct Params {
   has_bias: u32,
   has_residual: u32,
   prelu_per_channel: u32,
+  prelu_offset: u32,
   store_pre: u32,
   alpha: f32,
 }
@@ -215,7 +216,7 @@ fn activate(v: f32, c: u32) -> f32 {
   switch ACT {
     case 1u: { return max(v, 0.0); }
     case 2u: { return select(params.alpha * (exp(v) - 1.0), v, v > 0.0); }
-    case 3u: { return select(prelu_w[select(0u, c, params.prelu_per_channel != 0u)] * v, v, v > 0.0); }
+    case 3u: { return select(prelu_w[params.prelu_offset + select(0u, c, params.prelu_per_channel != 0u)] * v, v, v > 0.0); }
     case 4u: { return 0.5 * v * (1.0 + erf_f32(v * SQRT1_2)); }
     default: { return v; }
   }

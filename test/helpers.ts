@@ -2,7 +2,7 @@
 // policy, and `checkOp`, which checks an op's forward against a float64 reference and its
 // gradients against the reference's finite differences.
 import { expect } from 'vitest';
-import { init, tensor, Tensor } from '../src/index.js';
+import { init, memoryStats, runtime, tensor, Tensor } from '../src/index.js';
 import { Arr, randomArr } from './reference/ndarray.js';
 import { finiteDifference, sampleIndices, type RefFn } from './reference/gradcheck.js';
 import { elementwiseTol, gradTol, type Tolerance } from './tolerance.js';
@@ -81,5 +81,27 @@ export async function checkOp(c: OpCase): Promise<void> {
   for (const t of [...leaves, ...inputs, y]) {
     t.grad?.dispose();
     t.dispose();
+  }
+}
+
+/**
+ * Leak check: runs `step` (one training step that disposes every handle it makes) once to create
+ * shared scratch buffers and caches, then twice more; live bytes and tensor handles must come back
+ * to their value after the first run. Garbage collection of handles that earlier tests dropped
+ * only lowers the counts, so a measurement that went down is taken again (at most 3 times).
+ */
+export async function expectStepLeavesNothing(step: () => Promise<void>): Promise<void> {
+  await step();
+  await runtime().sync();
+  for (let attempt = 1; ; attempt++) {
+    const before = memoryStats();
+    await step();
+    await step();
+    await runtime().sync();
+    const after = memoryStats();
+    if ((after.liveTensors < before.liveTensors || after.liveBytes < before.liveBytes) && attempt < 3) continue;
+    expect(after.liveTensors, 'live tensor handles after the step').toBe(before.liveTensors);
+    expect(after.liveBytes, 'live bytes after the step').toBe(before.liveBytes);
+    return;
   }
 }

@@ -81,7 +81,7 @@ export class StdConv2d extends Conv2d {
   override forward(x: Tensor): Tensor {
     const w = weightStandardize(this.weight, this.eps);
     const y = conv(x, w, this.bias, this.options);
-    if (!y.requiresGrad) w.dispose();
+    w.dispose(); // freed once a recorded graph no longer needs it
     return y;
   }
 }

@@ -7,7 +7,7 @@
 // shaders/attention_backward.wgsl recomputes scores tile by tile from the saved row log-sum-exp) and
 // 'composed' (matmul + softmax + matmul from the existing ops; the reference for tests and
 // benchmarks, and the fallback for head dims over 128).
-import { needsGrad, record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
 import { broadcastShapes, broadcastStrides } from './dispatch.js';
@@ -101,7 +101,6 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
 
 /** The reference composition: softmax(scale * q k^T + bias) v from matmul, softmax and adds. */
 function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number): Tensor {
-  const keep = needsGrad(q, k, v, mask, db?.rel);
   const temps: Tensor[] = [];
   const t = (x: Tensor) => (temps.push(x), x);
   const kt = t(transpose(k, -1, -2));
@@ -117,7 +116,8 @@ function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Deco
   }
   const p = t(softmax(s, -1));
   const out = matmul(p, v);
-  if (!keep) for (const x of temps) x.dispose();
+  // A recorded graph keeps what its backward needs until backward has run.
+  for (const x of temps) x.dispose();
   return out;
 }
 
@@ -173,11 +173,11 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     context: ctxStr,
   });
 
-  if (!needsGrad(q, k, v, mask, db?.rel)) {
+  // Frees what the backward reads besides its inputs: the row statistics and rel's dense copy.
+  const release = () => {
     stats.dispose();
     if (rel && rel !== db?.rel) rel.dispose();
-    return out;
-  }
+  };
   return record('scaledDotProductAttention', out, [q, k, v, mask, db?.rel], (g) => {
     const go = g.isContiguous() && g.offset === 0 ? g : clone(g);
     const bufs = { ...inputs, d_o: go.buffer, o: out.buffer, stats: stats.buffer };
@@ -225,12 +225,12 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     }
     if (go !== g) go.dispose();
     return [gq, gk, gv, gmask, grel];
-  });
+  }, release);
 }
 
-/** A contiguous handle starting at element 0 of its storage (what the kernels index). */
+/** A contiguous handle starting at element 0 of its storage (what the kernels index); a copy records no node. */
 function contiguousAt0(t: Tensor): Tensor {
-  return t.isContiguous() && t.offset === 0 ? t : clone(t);
+  return t.isContiguous() && t.offset === 0 ? t : noGrad(() => clone(t));
 }
 
 /** Sums a full-shape gradient over broadcast dims to `shape`, freeing the full one when reduced. */

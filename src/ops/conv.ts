@@ -213,6 +213,7 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
       has_bias: ep?.bias ? 1 : 0,
       has_residual: ep?.residual ? 1 : 0,
       prelu_per_channel: ep?.prelu && ep.prelu.size > 1 ? 1 : 0,
+      prelu_offset: ep?.prelu ? ep.prelu.offset : 0,
       store_pre: ep?.pre ? 1 : 0,
       alpha: ep?.alpha ?? 1,
     },
@@ -300,7 +301,7 @@ function epilogueArgs(op: string, ep: ConvEpilogue, outShape: number[], bias: Te
 
 /**
  * The backward of the epilogue: from dy to dq (the gradient of conv + bias), the residual's and
- * the prelu weight's gradients. Frees `pre`.
+ * the prelu weight's gradients. `pre` is freed by freeEpilogue, in the node's release.
  */
 function epilogueBackward(g: Tensor, ep: EpilogueArgs, C: number): { dq: Tensor; dres: Tensor | null; dprelu: Tensor | null } {
   let dq = g;
@@ -387,11 +388,15 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
   const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
   const out = launch({ mode: 0, geom, groups, batch, M: Cout / groups, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
   const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
-  if (!grad) {
+  // The dense operands and epilogue tensors, freed once the backward has used them.
+  const release = () => {
     xc.dispose();
     wc.dispose();
     bc?.dispose();
     freeEpilogue(ep);
+  };
+  if (!grad) {
+    release();
     return out;
   }
   const bwdGeom: Geometry = { ...geom, inSize: geom.outSize, outSize: geom.inSize };
@@ -414,7 +419,7 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
     if (dq !== gc && dq !== dres) dq.dispose();
     if (gc !== dres) gc.dispose();
     return [dx, dw, db, dprelu, res];
-  });
+  }, release);
 }
 
 export function conv1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvOptions = {}): Tensor {
@@ -478,11 +483,15 @@ export function convTranspose(
   const CinG = Cin / groups;
   const out = launch({ mode: 1, geom, groups, batch, M: CoutG, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
   const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
-  if (!grad) {
+  // The dense operands and epilogue tensors, freed once the backward has used them.
+  const release = () => {
     xc.dispose();
     wc.dispose();
     bc?.dispose();
     freeEpilogue(ep);
+  };
+  if (!grad) {
+    release();
     return out;
   }
   // The conv that maps dY (spatial outSp) back to x's spatial size.
@@ -505,7 +514,7 @@ export function convTranspose(
     if (dq !== gc && dq !== dres) dq.dispose();
     if (gc !== dres) gc.dispose();
     return [dx, dw, db, dprelu, res];
-  });
+  }, release);
 }
 
 export function convTranspose1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvTransposeOptions = {}): Tensor {

@@ -2,7 +2,7 @@
 // PyTorch's output sizes (floor(in * scaleFactor)) and coordinate rules for both alignCorners
 // values (shaders/interpolate.wgsl). The map is linear in x, so the backward is its adjoint,
 // computed as a gather per input element (deterministic, no atomics).
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
@@ -104,7 +104,8 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const k = x.ndim - 2;
   const outShape = [x.shape[0], x.shape[1], ...p.outSize.slice(3 - k)];
   const name = `interpolate[${options.mode ?? 'nearest'}${p.align ? ', alignCorners' : ''}](${shapeStr(x.shape)} -> ${shapeStr(outShape)})`;
-  const xc = x.isContiguous() ? x : contiguous(x);
+  // The copy is internal: the node below is recorded against x itself.
+  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
   const out = launch('forward', p, xc, outShape, name);
   if (xc !== x) xc.dispose();
   return record('interpolate', out, [x], (g) => {

@@ -81,7 +81,7 @@ export interface DiceLossOptions {
 export function diceLoss(probs: Tensor, target: Tensor, options: DiceLossOptions = {}): Tensor {
   if (probs.ndim < 2) throw new Error(`diceLoss: probs must be [N, C, ...], got ${shapeStr(probs.shape)}`);
   const C = probs.shape[1];
-  // Intermediates are freed at the end unless the tape holds them for the backward.
+  // Intermediates are freed at the end (a recorded graph keeps what its backward needs until then).
   const tmp: Tensor[] = [];
   const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
   let g: Tensor;
@@ -116,7 +116,7 @@ export function diceLoss(probs: Tensor, target: Tensor, options: DiceLossOptions
     f = t(mul(f, t(reshape(w, [nc]))));
   }
   const out = reduce(f, options.reduction ?? 'mean', 'diceLoss');
-  if (!out.requiresGrad) for (const x of tmp) if (x !== out) x.dispose();
+  for (const x of tmp) if (x !== out) x.dispose();
   return out;
 }
 
@@ -141,7 +141,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   const tmp: Tensor[] = [];
   const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
   const finish = (out: Tensor) => {
-    if (!out.requiresGrad) for (const x of tmp) if (x !== out) x.dispose();
+    for (const x of tmp) if (x !== out) x.dispose();
     return out;
   };
   const ls = t(logSoftmax(logits, 1));
@@ -208,13 +208,12 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
     }
     for (const z of tmp) z.dispose();
     return [gx, gt];
-  });
-  if (!rec.requiresGrad) {
+  }, () => {
     sp.dispose();
     lw?.dispose();
-  }
+  });
   const weighted = options.weight ? mul(rec, options.weight) : rec;
   const out = reduce(weighted, options.reduction ?? 'mean', 'binaryCrossEntropyWithLogits');
-  if (!out.requiresGrad) for (const z of [rec, weighted]) if (z !== out) z.dispose();
+  for (const z of [rec, weighted]) if (z !== out) z.dispose();
   return out;
 }

@@ -125,7 +125,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   // internal views: not recorded (the linear node below is the graph's record of this op)
   const x2 = noGrad(() => reshape(x, [numel(lead), inF]));
   const wt = noGrad(() => transpose(weight, 0, 1));
-  const bc = bias && bias.strides[0] !== 1 ? contiguous(bias) : bias;
+  const bc = bias && bias.strides[0] !== 1 ? noGrad(() => contiguous(bias)) : bias;
   const y2 = matmulKernel(x2, wt, bc);
   wt.dispose();
   if (bc !== bias) bc?.dispose();

@@ -9,7 +9,7 @@
 // the channel dims, with xhat rebuilt from the saved per-row mean and rstd.
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
-import { Tensor, numel, shapeStr } from '../tensor.js';
+import { Tensor, contiguousStrides, numel, shapeStr } from '../tensor.js';
 import { contiguous, reshape } from './shape.js';
 import { Unary, elementwise } from './dispatch.js';
 import { sum } from './reduce.js';
@@ -187,11 +187,15 @@ function normalize(x: Tensor, s: NormSpec): Tensor {
   const { out, stats } = launchForward(xc, spec);
   const weight = s.weight;
   const bias = s.bias;
-  if (!needsGrad(x, weight, bias)) {
+  // The dense operands and the saved statistics, freed once the backward has used them.
+  const release = () => {
     xc.dispose();
     wc?.dispose();
     bc?.dispose();
     stats.dispose();
+  };
+  if (!needsGrad(x, weight, bias)) {
+    release();
     return out;
   }
   return record(s.op, out, [x, weight, bias], (g) => {
@@ -223,17 +227,7 @@ function normalize(x: Tensor, s: NormSpec): Tensor {
     }
     gc.dispose();
     return [dx, dw, db];
-  });
-}
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
+  }, release);
 }
 
 function checkParam(op: string, t: Tensor | null, n: number, what: string, shape?: readonly number[]): void {

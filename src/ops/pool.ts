@@ -113,6 +113,8 @@ export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, options: MaxPo
   }
   xc.dispose();
   if (!needsGrad(x)) return [out, idx];
+  // The backward's own handle on the indices: the caller may dispose the returned one.
+  const saved = idx.view(idx.shape, idx.strides);
   const y = record('maxPool2d', out, [x], (dy) => {
     const dyc = contiguous(dy);
     const dx = Tensor.empty(x.shape, `${op} backward`);
@@ -120,20 +122,20 @@ export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, options: MaxPo
       kernel: 'pool',
       entry: 'max_backward',
       params: params(g, dyc.offset, false),
-      buffers: { dy: dyc.buffer, saved_idx: idx.buffer, dx: dx.buffer },
+      buffers: { dy: dyc.buffer, saved_idx: saved.buffer, dx: dx.buffer },
       workgroups: Math.ceil(dx.size / 64),
       context: `${op} backward`,
     });
     dyc.dispose();
     return [dx];
-  });
+  }, () => saved.dispose());
   return [y, idx];
 }
 
 export function maxPool2d(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): Tensor {
   const [y, idx] = maxPool2dWithIndices(x, kernelSize, options);
-  // The backward rule holds its own reference to the indices' storage.
-  if (!y.requiresGrad) idx.dispose();
+  // The backward rule holds its own handle on the indices.
+  idx.dispose();
   return y;
 }
 

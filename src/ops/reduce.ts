@@ -1,7 +1,7 @@
 // Reductions over any dims (sum, mean, amax/amin, var, argmax/argmin), keepdim as in PyTorch.
 // Backward: sum/mean broadcast the gradient back; max/min split it evenly among the tied maxima
 // (torch.amax's rule); var is composed from differentiable ops. Arg-reductions return f32 indices.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
 import { Binary, Unary, ctx, dims8, elementwise } from './dispatch.js';
@@ -121,7 +121,7 @@ export function min(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 /** Index of the maximum along one dim (or over the flattened tensor), first on ties; f32 values. */
 export function argmax(x: Tensor, dim?: number | null, keepdim = false): Tensor {
   if (dim === undefined || dim === null) {
-    const flat = reshape(x, [x.size]);
+    const flat = noGrad(() => reshape(x, [x.size])); // internal view: argmax has no gradient
     const out = reduceKernel(flat, [0], false, Op.argmax, 1, 'argmax');
     flat.dispose();
     return out;
@@ -131,7 +131,7 @@ export function argmax(x: Tensor, dim?: number | null, keepdim = false): Tensor 
 
 export function argmin(x: Tensor, dim?: number | null, keepdim = false): Tensor {
   if (dim === undefined || dim === null) {
-    const flat = reshape(x, [x.size]);
+    const flat = noGrad(() => reshape(x, [x.size])); // internal view: argmax has no gradient
     const out = reduceKernel(flat, [0], false, Op.argmin, 1, 'argmin');
     flat.dispose();
     return out;

@@ -63,7 +63,7 @@ export function getRelPos(qSize: number, kSize: number, relPos: Tensor): Tensor 
   const [L, C] = relPos.shape;
   const r = matmul(lookupMatrix(qSize, kSize, L), relPos);
   const out = reshape(r, [qSize, kSize, C]);
-  if (!out.requiresGrad) r.dispose(); // a recorded graph still needs it
+  r.dispose(); // freed once a recorded graph no longer needs it
   return out;
 }
 
@@ -90,7 +90,7 @@ export function decomposedRelPos(q: Tensor, relPosH: Tensor, relPosW: Tensor, qS
   const relW = permute(relWx, [0, 2, 1, 3]);
   const both = cat([relH, relW], -1); // [B, qh, qw, kh + kw]
   const out = reshape(both, [...lead, qh * qw, kh + kw]);
-  if (!out.requiresGrad) for (const t of [Rh, Rw, q4, RhT, relH, qx, RwT, relWx, relW, both]) t.dispose();
+  for (const t of [Rh, Rw, q4, RhT, relH, qx, RwT, relWx, relW, both]) t.dispose();
   return out;
 }
 
@@ -102,10 +102,15 @@ export function addDecomposedRelPos(attn: Tensor, q: Tensor, relPosH: Tensor, re
   const [kh, kw] = kSize;
   const rel = decomposedRelPos(q, relPosH, relPosW, qSize, kSize);
   const lead = rel.shape.slice(0, -1);
-  const rh = reshape(rel.narrow(-1, 0, kh), [...lead, kh, 1]);
-  const rw = reshape(rel.narrow(-1, kh, kw), [...lead, 1, kw]);
-  const bias = reshape(add(rh, rw), [...lead, kh * kw]);
-  return add(attn, bias);
+  const nh = rel.narrow(-1, 0, kh);
+  const nw = rel.narrow(-1, kh, kw);
+  const rh = reshape(nh, [...lead, kh, 1]);
+  const rw = reshape(nw, [...lead, 1, kw]);
+  const sum = add(rh, rw);
+  const bias = reshape(sum, [...lead, kh * kw]);
+  const out = add(attn, bias);
+  for (const t of [rel, nh, nw, rh, rw, sum, bias]) t.dispose();
+  return out;
 }
 
 /**
@@ -124,6 +129,6 @@ export function relPosAttention(
 ): Tensor {
   const rel = decomposedRelPos(q, relPosH, relPosW, qSize, kSize);
   const out = scaledDotProductAttention(q, k, v, { ...options, decomposedBias: { rel, kh: kSize[0], kw: kSize[1] } });
-  if (!out.requiresGrad) rel.dispose();
+  rel.dispose();
   return out;
 }

@@ -1,16 +1,15 @@
 // Convolution modules: PyTorch's state_dict keys and shapes, default initialisation bounds
 // (kaiming_uniform with a = sqrt(5) and the matching bias bound), seeded reproducibility, and the
 // forward against the float64 reference with the module's own weights.
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { manualSeed, nn, type Tensor } from '../../src/index.js';
-import { expectClose, ready, upload } from '../helpers.js';
+import { expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { conv as refConv, convTranspose as refConvT } from '../reference/conv.js';
 import { weightStandardize } from '../reference/norm.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 60_000 });
 
 const keysAndShapes = (m: nn.Module) => [...m.stateDict()].map(([k, t]) => [k, [...t.shape]]);
 const arr = async (t: Tensor) => Arr.from(await t.read(), t.shape);
@@ -83,5 +82,22 @@ describe('Conv modules', () => {
     expectClose(await y.read(), want.data, reductionTol(27), 'StdConv2d forward');
     y.sum().backward();
     expect(m.weight.grad?.shape).toEqual([4, 3, 3, 3]);
+  });
+  it('a StdConv2d training step leaves nothing behind', async () => {
+    const m = new nn.StdConv2d(3, 4, 3, { padding: 1 });
+    const x = upload(randomArr([1, 3, 5, 6], 4));
+    await expectStepLeavesNothing(async () => {
+      const y = m.forward(x);
+      const loss = y.sum();
+      loss.backward();
+      await m.weight.grad!.read();
+      for (const t of [y, loss]) t.dispose();
+      m.zeroGrad();
+    });
+    for (const p of m.parameters()) {
+      expect(p.graphUses).toBe(0);
+      p.dispose();
+    }
+    x.dispose();
   });
 });

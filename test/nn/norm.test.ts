@@ -1,7 +1,7 @@
 // Normalisation, activation and pooling modules: PyTorch's state_dict keys, shapes and initial
 // values; BatchNorm's running statistics and num_batches_tracked across training steps and its
 // eval mode; forwards against the float64 references.
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { nn } from '../../src/index.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { elementwiseTol, reductionTol } from '../tolerance.js';
@@ -11,7 +11,6 @@ import { maxPool2d as refMax } from '../reference/conv.js';
 import { binary, fns } from '../reference/ops.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 60_000 });
 
 const keysAndShapes = (m: nn.Module) => [...m.stateDict()].map(([k, t]) => [k, [...t.shape]]);
 

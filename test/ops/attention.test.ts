@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
 import { setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { attention } from '../reference/attention.js';
 import { Arr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
@@ -123,4 +123,30 @@ describe('scaledDotProductAttention (fused) special cases', () => {
     const k2 = randn([2, 6, 16]);
     expect(() => sdpa(q, k2, k2, randn([4, 6]))).toThrow(/broadcast/);
   });
+});
+
+describe('attention memory', () => {
+  for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+    it(`a training step with a strided decomposed bias leaves nothing behind (${variant})`, async () => {
+      setAttentionVariant(variant);
+      const [kh, kw] = [3, 2];
+      const leaves = [randn([2, 5, 8]), randn([2, 6, 8]), randn([2, 6, 8]), randn([2, 5, kh + kw + 2])];
+      for (const t of leaves) t.requiresGrad = true;
+      const [q, k, v, relBig] = leaves;
+      await expectStepLeavesNothing(async () => {
+        // rel at an offset with a row stride: the fused kernel reads a dense copy
+        const rel = relBig.narrow(-1, 1, kh + kw);
+        const o = F.scaledDotProductAttention(q, k, v, { decomposedBias: { rel, kh, kw } });
+        const loss = o.sum();
+        loss.backward();
+        for (const t of leaves) await t.grad!.read();
+        for (const t of [rel, o, loss]) t.dispose();
+        for (const t of leaves) t.zeroGrad();
+      });
+      for (const t of leaves) {
+        expect(t.graphUses).toBe(0);
+        t.dispose();
+      }
+    });
+  }
 });

@@ -2,17 +2,16 @@
 // weight and bias vs finite differences, on the model shapes in small form (V-Net, TransUNet, SAM),
 // groups, dilation, asymmetric and 'same' padding, odd sizes and sizes not divisible by the tile;
 // the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
 import { conv, convTranspose, setConvTransposePhases, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
 import { binary, fns } from '../reference/ops.js';
-import type { Arr } from '../reference/ndarray.js';
+import { Arr } from '../reference/ndarray.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 60_000 });
 afterAll(() => setConvVariant(null));
 
 const kvol = (w: number[]) => w.slice(2).reduce((a, b) => a * b, 1);
@@ -162,6 +161,16 @@ describe('fused epilogue', () => {
       domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
       tol,
     }));
+  it('a prelu weight that is a slice of a larger tensor (read at its offset)', () =>
+    checkOp({
+      name: 'conv+prelu(narrowed weight)',
+      shapes: [x, w, [4], [7]],
+      gpu: (xx, ww, bb, pw) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw }),
+      ref: (xx, ww, bb, pw) => prelu(refConv(xx, ww, bb, refOpts), new Arr(pw.data.slice(2, 6), [4])),
+      prepare: (t, i) => (i === 3 ? F.narrow(t, 0, 2, 4) : t),
+      domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5]],
+      tol,
+    }));
   const acts: [string, (y: number) => number][] = [
     ['relu', fns.relu],
     ['elu', fns.elu(0.7)],
@@ -211,6 +220,37 @@ describe('conv memory', () => {
     await runtime().sync();
     expect(memoryStats().liveTensors).toBe(before);
     for (const t of [x, w, wt, pw]) t.dispose();
+  });
+
+  it('a training step through conv and transposed conv with fused epilogues leaves nothing behind', async () => {
+    const x = tensor(new Float32Array(2 * 4 * 5 * 6).map((_, i) => Math.sin(i)), [2, 4, 5, 6], { requiresGrad: true });
+    const w = tensor(new Float32Array(4 * 4 * 9).map((_, i) => Math.cos(i)), [4, 4, 3, 3], { requiresGrad: true });
+    const wt = tensor(new Float32Array(4 * 2 * 4).map((_, i) => Math.cos(i)), [4, 2, 2, 2], { requiresGrad: true });
+    const b = tensor([0.1, -0.2, 0.3, 0.4], [4], { requiresGrad: true });
+    const pw = tensor([0.1, 0.2, 0.3, 0.4], [4], { requiresGrad: true });
+    const leaves = [x, w, wt, b, pw];
+    await expectStepLeavesNothing(async () => {
+      // a strided input and a strided residual (copied to dense temporaries inside)
+      const xs = F.narrow(x, 1, 1, 2);
+      const ws = F.narrow(w, 1, 0, 2);
+      const xt = x.transpose(2, 3);
+      const r = xt.transpose(2, 3);
+      const bs = b.narrow(0, 0, 2);
+      const y1 = conv(x, w, b, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r });
+      const y2 = conv(xs, ws, null, {}, { activation: 'gelu' });
+      const y3 = convTranspose(x, wt, bs, { stride: 2 }, { activation: 'relu' });
+      const parts = [y1.sum(), y2.sum(), y3.sum()];
+      const s1 = parts[0].add(parts[1]);
+      const loss = s1.add(parts[2]);
+      loss.backward();
+      for (const t of leaves) await t.grad!.read();
+      for (const t of [xs, ws, xt, r, bs, y1, y2, y3, ...parts, s1, loss]) t.dispose();
+      for (const t of leaves) t.zeroGrad();
+    });
+    for (const t of leaves) {
+      expect(t.graphUses).toBe(0);
+      t.dispose();
+    }
   });
 });
 

@@ -2,9 +2,9 @@
 // size and by scaleFactor, odd sizes, non-contiguous input; forward vs the float64 reference and
 // gradients vs its finite differences.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { F, tensor, type Tensor } from '../../src/index.js';
+import { F, randn, tensor, type Tensor } from '../../src/index.js';
 import type { InterpolateOptions } from '../../src/ops/interpolate.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { interpolateRef } from '../reference/interpolate.js';
 import { reductionTol } from '../tolerance.js';
 
@@ -69,6 +69,23 @@ describe('nearest', () => {
     { shape: [1, 2, 6, 3, 5], opts: { size: [4, 7, 5], mode: 'nearest' } },
   ];
   for (const c of cases) it(`${JSON.stringify(c.shape)} ${JSON.stringify(c.opts.size ?? c.opts.scaleFactor)}`, () => run(c));
+});
+
+describe('interpolate memory', () => {
+  it('a training step on a non-contiguous input leaves nothing behind', async () => {
+    const x = randn([1, 2, 5, 4], { requiresGrad: true });
+    await expectStepLeavesNothing(async () => {
+      const xt = x.transpose(2, 3);
+      const y = F.interpolate(xt, { size: [6, 7], mode: 'bilinear' });
+      const loss = y.sum();
+      loss.backward();
+      await x.grad!.read();
+      for (const t of [xt, y, loss]) t.dispose();
+      x.zeroGrad();
+    });
+    expect(x.graphUses).toBe(0);
+    x.dispose();
+  });
 });
 
 describe('argument checks', () => {

@@ -3,7 +3,7 @@
 // logits) and oneHot; values vs float64 references and gradients vs their finite differences.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, tensor, type Tensor } from '../../src/index.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { Arr, size } from '../reference/ndarray.js';
 import { bceWithLogitsRef, crossEntropyProbRef, crossEntropyRef, diceRef, oneHotDim1Ref } from '../reference/loss.js';
 import { reductionTol } from '../tolerance.js';
@@ -199,5 +199,31 @@ describe('memory', () => {
     expect(memoryStats().liveStorages - before).toBe(losses.length);
     for (const l of losses) l.dispose();
     expect(memoryStats().liveStorages).toBe(before);
+  });
+  it('a training step through every loss leaves nothing behind', async () => {
+    const x = tensor(new Float32Array(2 * 3 * 4 * 5).map((_, i) => Math.sin(i)), [2, 3, 4, 5], { requiresGrad: true });
+    const lab = up(labels([2, 4, 5], 3, 1, -100));
+    const w = tensor([1, 2, 3], [3]);
+    const tgt = tensor(new Float32Array(120).map((_, i) => i % 2), [2, 3, 4, 5]);
+    const pw = tensor([1, 2, 3, 4, 5], [5]);
+    await expectStepLeavesNothing(async () => {
+      const p = F.softmax(x, 1);
+      const losses = [
+        F.diceLoss(p, lab, { weight: [2, 3], includeBackground: false, batch: true }),
+        F.diceLoss(p, tgt, { reduction: 'sum' }),
+        F.crossEntropy(x, lab, { weight: w }),
+        F.crossEntropy(x, p),
+        F.binaryCrossEntropyWithLogits(x, tgt, { posWeight: pw, weight: pw }),
+      ];
+      const sums: Tensor[] = [];
+      let total = losses[0];
+      for (const l of losses.slice(1)) sums.push((total = total.add(l)));
+      total.backward();
+      await x.grad!.read();
+      for (const t of [p, ...losses, ...sums]) t.dispose();
+      x.zeroGrad();
+    });
+    expect(x.graphUses).toBe(0);
+    for (const t of [x, lab, w, tgt, pw]) t.dispose();
   });
 });

@@ -2,9 +2,9 @@
 // shapes, broadcast batch dims, transposed operands (no copies), vectors, the fused bias, and
 // gradients against finite differences.
 import { afterEach, beforeAll, describe, it, expect } from 'vitest';
-import { F, type Tensor } from '../../src/index.js';
+import { F, randn, type Tensor } from '../../src/index.js';
 import { setMatmulVariant, type MatmulVariant } from '../../src/gpu/index.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { linear, matmul, permute } from '../reference/ops.js';
 import { reductionTol } from '../tolerance.js';
 
@@ -62,6 +62,25 @@ describe('linear', () => {
     checkOp({ name: 'linear', shapes: [[3, 37, 53], [29, 53], [29]], gpu: (x, w, b) => F.linear(x, w, b), ref: (x, w, b) => linear(x, w, b), tol: reductionTol(53) }));
   it('without bias, large enough for the tiled kernel', () =>
     checkOp({ name: 'linear', shapes: [[70, 96], [80, 96]], gpu: (x, w) => F.linear(x, w), ref: (x, w) => linear(x, w, null), tol: reductionTol(96) }));
+  it('a training step with a strided (broadcast) bias leaves nothing behind', async () => {
+    const x = randn([3, 5], { requiresGrad: true });
+    const w = randn([4, 5], { requiresGrad: true });
+    const b0 = randn([1], { requiresGrad: true });
+    const leaves = [x, w, b0];
+    await expectStepLeavesNothing(async () => {
+      const b = F.expand(b0, [4]); // stride 0: copied to a dense bias inside
+      const y = F.linear(x, w, b);
+      const loss = y.sum();
+      loss.backward();
+      for (const t of leaves) await t.grad!.read();
+      for (const t of [b, y, loss]) t.dispose();
+      for (const t of leaves) t.zeroGrad();
+    });
+    for (const t of leaves) {
+      expect(t.graphUses).toBe(0);
+      t.dispose();
+    }
+  });
   it('names the shapes when they do not fit', async () => {
     const { randn } = await import('../../src/index.js');
     expect(() => F.linear(randn([2, 5]), randn([3, 4]))).toThrow(/\[2, 5\].*4/);

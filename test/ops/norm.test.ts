@@ -2,16 +2,15 @@
 // differences, for batch norm (training and eval, running-stat updates), group norm (one group, one
 // group per channel, TransUNet's form), layer norm over the last dims, LayerNorm2d and weight
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setNormChunk } from '../../src/ops/norm.js';
 import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
-import { checkOp, expectClose, ready, upload } from '../helpers.js';
+import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';
 import * as ref from '../reference/norm.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 60_000 });
 
 describe('batchNorm', () => {
   for (const shape of [
@@ -213,6 +212,42 @@ describe('norm and pool memory', () => {
     await runtime().sync();
     expect(memoryStats().liveTensors).toBe(before);
     for (const t of [x, rm, rv]) t.dispose();
+  });
+
+  it('a training step through every norm leaves nothing behind', async () => {
+    const x = upload(randomArr([2, 4, 6, 5], 4), true);
+    const w = upload(randomArr([4], 5), true);
+    const b = upload(randomArr([4], 6), true);
+    const w5 = upload(randomArr([5], 7), true);
+    const b5 = upload(randomArr([5], 8), true);
+    const cw = upload(randomArr([3, 4, 3, 3], 9), true);
+    const rm = zeros([4]);
+    const rv = ones([4]);
+    const leaves = [x, w, b, w5, b5, cw];
+    await expectStepLeavesNothing(async () => {
+      // a permuted input and a narrowed weight (copied to dense temporaries inside)
+      const xp = x.transpose(2, 3);
+      const xpp = xp.transpose(2, 3);
+      const wn = w.narrow(0, 1, 2);
+      const bn = b.narrow(0, 1, 2);
+      const ys: Tensor[] = [F.batchNorm(xpp, rm, rv, w, b, true), F.batchNorm(x, rm, rv, w, b, false), F.groupNorm(xp, 2, w, b), F.layerNorm(x, [5], w5, b5), F.layerNorm2d(x, w, b), F.weightStandardize(cw)];
+      const x2 = F.narrow(x, 1, 0, 2);
+      ys.push(F.groupNorm(x2, 1, wn, bn));
+      const sums = ys.map((y) => y.sum());
+      const adds: Tensor[] = [];
+      let total = sums[0];
+      for (const t of sums.slice(1)) adds.push((total = total.add(t)));
+      total.backward();
+      for (const t of leaves) await t.grad!.read();
+      for (const t of [xp, xpp, wn, bn, x2, ...ys, ...sums, ...adds]) t.dispose();
+      for (const t of leaves) t.zeroGrad();
+    });
+    for (const t of leaves) {
+      expect(t.graphUses).toBe(0);
+      t.dispose();
+    }
+    rm.dispose();
+    rv.dispose();
   });
 });
 

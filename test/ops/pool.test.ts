@@ -1,15 +1,14 @@
 // Pooling: forward vs the float64 reference and gradients vs finite differences, TransUNet's
 // 3x3 stride-2 max pool (with and without padding), overlapping and non-overlapping windows,
 // ceil mode, average pooling with and without counting the padding; the argmax indices.
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { F } from '../../src/index.js';
-import { checkOp, ready, upload } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';
 import { avgPool2d as refAvg, maxPool2d as refMax } from '../reference/conv.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 60_000 });
 
 describe('maxPool2d', () => {
   const cases: [string, number[], number, { stride?: number; padding?: number; ceilMode?: boolean }][] = [
@@ -36,6 +35,39 @@ describe('maxPool2d', () => {
       const plane = Math.floor(o / 6); // 2x3 outputs per 5x6 plane
       expect(Math.fround(xa.data[plane * 30 + ids[o]]), `index ${o}`).toBe(vals[o]);
     }
+  });
+});
+
+describe('pooling memory', () => {
+  it('maxPool2dWithIndices: the caller may dispose the indices before backward', () =>
+    checkOp({
+      name: 'maxPool2dWithIndices',
+      shapes: [[1, 2, 5, 7]],
+      gpu: (x) => {
+        const [y, idx] = F.maxPool2dWithIndices(x, 2);
+        idx.dispose();
+        return y;
+      },
+      ref: (x) => refMax(x, { kernel: [2, 2] }),
+    }));
+  it('a training step through maxPool2d, maxPool2dWithIndices and avgPool2d leaves nothing behind', async () => {
+    const x = upload(randomArr([1, 2, 6, 7], 5), true);
+    await expectStepLeavesNothing(async () => {
+      const a = F.maxPool2d(x, 3, { stride: 2, padding: 1 });
+      const [b, idx] = F.maxPool2dWithIndices(x, 2);
+      const c = F.avgPool2d(x, 2);
+      const sa = a.sum();
+      const sb = b.sum();
+      const sc = c.sum();
+      const s1 = sa.add(sb);
+      const loss = s1.add(sc);
+      loss.backward();
+      await x.grad!.read();
+      for (const t of [a, b, idx, c, sa, sb, sc, s1, loss]) t.dispose();
+      x.zeroGrad();
+    });
+    expect(x.graphUses).toBe(0);
+    x.dispose();
   });
 });
 

@@ -2,7 +2,7 @@
 // over single dims, several dims, all dims, keepdim, strided inputs and long rows.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, tensor } from '../../src/index.js';
-import { checkOp, expectClose, ready, upload } from '../helpers.js';
+import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { amax, amin, argmax, cat, mean, softmax, sum, variance } from '../reference/ops.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
@@ -58,6 +58,19 @@ describe('sum / mean / var / max / min', () => {
     expect([...(await F.argmax(t, 1).read())]).toEqual([...argmax(a, 1).data]);
     expect(await F.argmax(t).item()).toBe(argmax(a.reshape([a.size]), 0).data[0]);
     expect([...(await tensor([2, 5, 5, 1]).argmax(0, true).read())]).toEqual([1]);
+  });
+  it('argmax and argmin over all elements of a tensor that requires grad leave no graph behind', async () => {
+    const x = upload(randomArr([3, 5], 8), true);
+    await expectStepLeavesNothing(async () => {
+      const ia = F.argmax(x);
+      const ib = F.argmin(x);
+      await ia.read();
+      await ib.read();
+      ia.dispose();
+      ib.dispose();
+    });
+    expect(x.graphUses).toBe(0);
+    x.dispose();
   });
 });
 

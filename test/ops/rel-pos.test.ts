@@ -1,11 +1,11 @@
 // SAM's decomposed relative position: get_rel_pos (with and without resampling the table),
 // add_decomposed_rel_pos, and attention with the rel-pos bias (fused and composed), forward vs the
 // float64 reference and gradients to q, k, v and both tables vs its finite differences.
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import type { Tensor } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randn, type Tensor } from '../../src/index.js';
 import { setAttentionSpecialization, setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
 import { addDecomposedRelPos, getRelPos, relPosAttention } from '../../src/ops/rel-pos.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import * as ref from '../reference/attention.js';
 import { reductionTol } from '../tolerance.js';
 
@@ -83,4 +83,30 @@ describe('relPosAttention (fused, pipelines specialised to the head dim)', () =>
       ref: (q, k, v, th, tw, m) => ref.relPosAttention(q, k, v, th, tw, [3, 4], [5, 2], 0.25, m),
       tol: reductionTol(10 + 16),
     }));
+});
+
+describe('rel-pos memory', () => {
+  for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+    it(`a training step through relPosAttention and addDecomposedRelPos leaves nothing behind (${variant})`, async () => {
+      setAttentionVariant(variant);
+      const leaves = [randn([2, 12, 8]), randn([2, 10, 8]), randn([2, 10, 8]), randn([7, 8]), randn([7, 8]), randn([2, 12, 10])];
+      for (const t of leaves) t.requiresGrad = true;
+      const [q, k, v, th, tw, scores] = leaves;
+      await expectStepLeavesNothing(async () => {
+        const o = relPosAttention(q, k, v, th, tw, [3, 4], [5, 2], { scale: 0.35 });
+        const s = addDecomposedRelPos(scores, q, th, tw, [3, 4], [5, 2]);
+        const lo = o.sum();
+        const ls = s.sum();
+        const loss = lo.add(ls);
+        loss.backward();
+        for (const t of leaves) await t.grad!.read();
+        for (const t of [o, s, lo, ls, loss]) t.dispose();
+        for (const t of leaves) t.zeroGrad();
+      });
+      for (const t of leaves) {
+        expect(t.graphUses).toBe(0);
+        t.dispose();
+      }
+    });
+  }
 });
