@@ -14,63 +14,15 @@
 // trip counts, for GPUs); left at 0 they come from the uniform (one pipeline for every D: CPU
 // adapters, where compiling is the expensive part).
 
-override HEAD_DIM: u32 = 0u;
-override TILE: u32 = 0u;
-const MAX_D: u32 = 128u;
+// #include _attention
+
 const MAX_TILE: u32 = 64u;
-const ROWS: u32 = 64u;
 
-struct Params {
-  BH: u32,
-  H: u32,
-  Lq: u32,
-  Lk: u32,
-  has_mask: u32,
-  q_strides: vec4<u32>,
-  k_strides: vec4<u32>,
-  v_strides: vec4<u32>,
-  m_strides: vec4<u32>,
-  q_offset: u32,
-  k_offset: u32,
-  v_offset: u32,
-  m_offset: u32,
-  rel_kh: u32,
-  rel_kw: u32,
-  rel_offset: u32,
-  scale: f32,
-  D: u32,
-  tile: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read> rel: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
 
 var<workgroup> k_tile: array<f32, 2048>; // [TILE][HEAD_DIM]
 var<workgroup> v_tile: array<f32, 2048>;
-
-// The additive bias of score (i, j) for batch b, head h.
-// Head dim and tile size: the override when the pipeline is specialised, else the uniform.
-fn head_dim() -> u32 { return select(params.D, HEAD_DIM, HEAD_DIM != 0u); }
-fn tile_len() -> u32 { return select(params.tile, TILE, TILE != 0u); }
-
-fn score_bias(b: u32, h: u32, i: u32, j: u32) -> f32 {
-  var r = 0.0;
-  if (params.has_mask != 0u) {
-    let s = params.m_strides;
-    r += mask[params.m_offset + b * s.x + h * s.y + i * s.z + j * s.w];
-  }
-  if (params.rel_kw != 0u) {
-    let base = params.rel_offset + ((b * params.H + h) * params.Lq + i) * (params.rel_kh + params.rel_kw);
-    r += rel[base + j / params.rel_kw] + rel[base + params.rel_kh + j % params.rel_kw];
-  }
-  return r;
-}
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
