@@ -11,3 +11,4 @@ export * as nn from './nn/index.js';
 export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as weights from './weights/index.js';
+export * as models from './models/index.js';
