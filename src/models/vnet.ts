@@ -10,11 +10,11 @@
 // the paper's channel counts (down_tr32 ... up_tr32) whatever baseChannels is. forward() returns logits
 // [N, outChannels, D, H, W] in both variants; vnet.pytorch's flattened softmax is softmax(logits, 1).
 import { noGrad } from '../autograd.js';
-import { Tensor, rand, shapeStr } from '../tensor.js';
+import { Tensor, rand, shapeStr, zeros } from '../tensor.js';
 import { cat } from '../ops/shape.js';
 import { elu, gt, mul, prelu } from '../ops/elementwise.js';
 import { batchNorm } from '../ops/norm.js';
-import { Module } from '../nn/module.js';
+import { Module, type LoadResult } from '../nn/module.js';
 import { Conv3d, ConvTranspose3d } from '../nn/conv.js';
 import { BatchNorm3d } from '../nn/norm.js';
 import { PReLU } from '../nn/activation.js';
@@ -341,6 +341,27 @@ export class VNet extends Module {
     if (mode !== 'batch' && mode !== 'running') throw new Error(`VNet.setBatchNormMode: expected 'batch' or 'running', got '${mode}'`);
     this.shared.cfg = { ...this.shared.cfg, batchNormMode: mode };
     return this;
+  }
+
+  /**
+   * loadStateDict that, like PyTorch's BatchNorm, reads a missing `num_batches_tracked` as 0 (2017-era
+   * vnet.pytorch checkpoints lack it, and the converter drops it by default).
+   */
+  override loadStateDict(dict: Map<string, Tensor> | Record<string, Tensor>, options: { strict?: boolean } = {}): LoadResult {
+    const src = new Map(dict instanceof Map ? dict : Object.entries(dict));
+    const filled: Tensor[] = [];
+    for (const [k] of this.namedBuffers()) {
+      if (k.endsWith('.num_batches_tracked') && !src.has(k)) {
+        const z = zeros([]);
+        filled.push(z);
+        src.set(k, z);
+      }
+    }
+    try {
+      return super.loadStateDict(src, options);
+    } finally {
+      for (const z of filled) z.dispose();
+    }
   }
 
   /** Logits [N, outChannels, D, H, W] for x [N, inChannels, D, H, W] with D, H, W divisible by 16. */
