@@ -5,8 +5,9 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import * as convertCommand from './convert.js';
+import * as segmentCommand from './segment.js';
 
-const commands: { register(program: Command): void }[] = [convertCommand];
+const commands: { register(program: Command): void }[] = [convertCommand, segmentCommand];
 
 export function buildProgram(): Command {
   const program = new Command('medseg').description('WebGPU medical segmentation: V-Net, TransUNet, MedSAM').version('0.1.0');
