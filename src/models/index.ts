@@ -16,3 +16,4 @@ export {
   type SegmentProgress,
   type SegmentResult,
 } from './vnet-inference.js';
+export { VNetTrainer, prepareCase, samplePatch, patchRandom, type TrainingCase, type PatchOptions, type StepResult } from './vnet-train.js';
