@@ -91,6 +91,9 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const bs = args.batchSize ?? 1;
   const P = pre.patch;
   const pvol = P[0] * P[1] * P[2];
+  if (bs * (pvol / 4096) < 2) {
+    throw new Error(`medseg train: batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
+  }
   const history: StepResult[] = [];
   const metadata = () => ({ ...vnetMetadata(config, pre), steps: String(doneBefore + history.length), trained_on: args.images.map((p) => basename(p)).join(',') });
   const write = async () => {

@@ -66,13 +66,15 @@ describe('samplePatch', () => {
 });
 
 describe('VNetTrainer', () => {
-  it('four Adam steps on a fixed 16^3 patch reduce the Dice loss', async () => {
+  it('four Adam steps on a fixed batch of two 16^3 patches reduce the Dice loss', async () => {
     manualSeed(2);
     const net = new models.VNet({ preset: 'tiny', baseChannels: BASE });
     const trainer = new models.VNetTrainer(net, { lr: 1e-2 });
-    const c = ballCase([16, 16, 16], [8, 7, 9], 5);
-    const x = tensor(c.image, [1, 1, 16, 16, 16]);
-    const y = tensor(Float32Array.from(c.label), [1, 16, 16, 16]);
+    // batch norm in training needs two values per channel at 1/16 resolution: two patches
+    const a = ballCase([16, 16, 16], [8, 7, 9], 5);
+    const b = ballCase([16, 16, 16], [5, 10, 6], 4);
+    const x = tensor([...a.image, ...b.image], [2, 1, 16, 16, 16]);
+    const y = tensor([...a.label, ...b.label], [2, 16, 16, 16]);
     const losses: number[] = [];
     for (let i = 0; i < 4; i++) {
       const r = await trainer.step(x, y);
@@ -109,7 +111,7 @@ describe('medseg train', () => {
       return JSON.parse(lines.join(''));
     };
     const common = ['--image', image, '--label', label, '-o', out];
-    const r1 = await run(['--model', 'vnet', '--config', 'tiny', '--base-channels', String(BASE), '--spacing', '6.4,6.4,10', '--patch', '16,16,16', '--steps', '1', ...common]);
+    const r1 = await run(['--model', 'vnet', '--config', 'tiny', '--base-channels', String(BASE), '--spacing', '6.4,6.4,10', '--patch', '16,16,16', '--batch-size', '2', '--steps', '1', ...common]);
     expect(r1.totalSteps).toBe(1);
     expect(r1.history).toHaveLength(1);
     expect(r1.history[0].loss).toBeGreaterThan(0);
@@ -118,7 +120,7 @@ describe('medseg train', () => {
     expect(JSON.parse(f1.metadata.vnet_config)).toMatchObject({ baseChannels: BASE, variant: 'vnet.pytorch' });
     expect(JSON.parse(f1.metadata.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 16, 16], intensity: { kind: 'ct-window' } });
 
-    const r2 = await run(['--resume', out, '--steps', '1', ...common]);
+    const r2 = await run(['--resume', out, '--steps', '1', '--batch-size', '2', ...common]);
     expect(r2.totalSteps).toBe(2);
     expect(r2.config).toMatchObject({ baseChannels: BASE, preprocessing: { patch: [16, 16, 16] } });
     const f2 = await weights.readSafetensors(readFileSync(out));
