@@ -5,6 +5,7 @@
 // class probabilities back to the scan's grid, argmax, and return uint8 labels in the scan's voxel
 // order, ready for io.writeNifti(labels, volume). The preprocessing travels with trained weights in
 // the safetensors metadata ('vnet_config', 'vnet_preprocessing'), so a file segments as it was trained.
+import '../ops/methods.js';
 import { noGrad, setGradEnabled } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, tensor } from '../tensor.js';

@@ -9,6 +9,7 @@
 // concat [up, skip], 2-2-1-1 LUConvs, residual), out_tr (5x5x5 conv, act, 1x1x1 conv). The names keep
 // the paper's channel counts (down_tr32 ... up_tr32) whatever baseChannels is. forward() returns logits
 // [N, outChannels, D, H, W] in both variants; vnet.pytorch's flattened softmax is softmax(logits, 1).
+import '../ops/methods.js';
 import { noGrad } from '../autograd.js';
 import { Tensor, rand, shapeStr, zeros } from '../tensor.js';
 import { cat } from '../ops/shape.js';

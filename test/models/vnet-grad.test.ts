@@ -9,7 +9,7 @@ import { vnetRef } from '../reference/vnet.js';
 import { BASE, disposeNet, loadArrs, randomState, refConfig } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 180_000 });
+vi.setConfig({ testTimeout: 300_000 });
 
 describe('VNet parameter gradients vs finite differences of the reference', () => {
   const sample: [string, number][] = [

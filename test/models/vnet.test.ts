@@ -13,7 +13,7 @@ import { manifestTensors, writePth } from '../fixtures/make-checkpoints.js';
 import { NET_TOL, BASE, disposeNet, loadArrs, randomState, refConfig, type Options } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 120_000 });
+vi.setConfig({ testTimeout: 300_000 });
 
 /** The widths of a preset with `base` channels instead of 16: every channel count (16 ... 256) scaled. */
 const widths = (base: number) => (s: readonly number[]) => s.map((d) => (d >= 16 ? (d * base) / 16 : d));
