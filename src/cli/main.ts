@@ -5,8 +5,10 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import * as convertCommand from './convert.js';
+import * as segmentCommand from './segment.js';
+import * as trainCommand from './train.js';
 
-const commands: { register(program: Command): void }[] = [convertCommand];
+const commands: { register(program: Command): void }[] = [convertCommand, segmentCommand, trainCommand];
 
 export function buildProgram(): Command {
   const program = new Command('medseg').description('WebGPU medical segmentation: V-Net, TransUNet, MedSAM').version('0.1.0');

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The real-data V-Net run (issue 6, item 6), outside `npm test`: trains the tiny preset on the MSD
+# spleen crop with its manual label for at most MINUTES minutes on a CPU adapter, segments the scan with
+# the result and prints the Dice of the written mask against the manual label.
+#   MEDSEG_ADAPTER=llvmpipe MINUTES=30 scripts/vnet-spleen.sh [out-dir]
+# Needs `npm run build` first (runs dist/).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+data="${MEDSEG_DATA:-$root/../shared/data}"
+out="${1:-$root/vnet-spleen-run}"
+mkdir -p "$out"
+img="$data/ct_spleen_msd09_crop.nii.gz"
+lbl="$data/ct_spleen_msd09_crop_label.nii.gz"
+w="$out/vnet-tiny-spleen.safetensors"
+# --save-every keeps a usable checkpoint when the time limit stops training
+timeout "$(( ${MINUTES:-30} * 60 ))" node "$root/dist/cli/main.js" train --model vnet --config tiny \
+  --spacing 3.2,3.2,5 --patch 16,32,32 --batch-size 2 --steps "${STEPS:-100000}" --save-every 2 --lr 5e-3 --seed 7 \
+  --image "$img" --label "$lbl" -o "$w" --no-progress 2>&1 | tee "$out/train.log" || true
+node "$root/dist/cli/main.js" segment --model vnet --weights "$w" "$img" -o "$out/mask.nii.gz" --json | tee "$out/segment.json"
+node "$root/scripts/dice.mjs" "$out/mask.nii.gz" "$lbl" | tee "$out/dice.json"

@@ -1,0 +1,19 @@
+// Segmentation networks built on nn: V-Net (3D). Module names equal the PyTorch ones, so converted
+// checkpoints load with loadStateDict(strict).
+export { VNet, VNET_PRESETS, vnetConfig, type VNetConfig, type VNetVariant, type VNetActivation, type VNetPreset, type BatchNormMode } from './vnet.js';
+export {
+  segmentVolume,
+  vnetMetadata,
+  vnetSettingsFrom,
+  normalizeIntensity,
+  windowStarts,
+  gaussianWeights,
+  resampledSize,
+  checkPreprocessing,
+  VNET_PREPROCESSING,
+  type VNetPreprocessing,
+  type IntensityNormalization,
+  type SegmentProgress,
+  type SegmentResult,
+} from './vnet-inference.js';
+export { VNetTrainer, prepareCase, samplePatch, patchRandom, type TrainingCase, type PatchOptions, type StepResult } from './vnet-train.js';
