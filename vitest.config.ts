@@ -18,7 +18,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          testTimeout: 300_000,
+          testTimeout: 600_000,
           hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
           environment: 'node',
@@ -28,7 +28,7 @@ export default defineConfig({
       {
         test: {
           name: 'browser',
-          testTimeout: 300_000,
+          testTimeout: 600_000,
           hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.node.test.ts'],

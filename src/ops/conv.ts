@@ -76,6 +76,9 @@ export function setConvVariant(v: ConvVariant | null): void {
 
 function pickVariant(M: number, N: number, K: number): ConvVariant {
   if (forcedVariant) return forcedVariant;
+  // On CPU adapters a tile of 16+ rows with fewer output channels mostly computes padding
+  // (measured on SwiftShader: naive 2.5x faster for 4 channels at 16^3).
+  if (M < 16 && runtime().isCpuAdapter) return 'naive';
   return M * N * K >= 32 * 32 * 32 && N >= 64 && K >= 16 ? 'tiled' : 'naive';
 }
 

@@ -1,7 +1,7 @@
 // V-Net parameter gradients in training mode (batch statistics, the tiny code path with 2 base
 // channels, N=2, 16^3) against central finite differences of the float64 reference network, for a
 // sample of parameters spread over the network (each difference is two whole reference forwards).
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { models } from '../../src/index.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
@@ -9,7 +9,6 @@ import { vnetRef } from '../reference/vnet.js';
 import { BASE, disposeNet, loadArrs, randomState, refConfig } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 300_000 });
 
 describe('VNet parameter gradients vs finite differences of the reference', () => {
   const sample: [string, number][] = [

@@ -14,7 +14,6 @@ import { randomArr } from '../reference/ndarray.js';
 import { BASE, disposeNet, loadArrs, randomState } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 300_000 });
 
 const DATA = new URL('../../../shared/data/', import.meta.url);
 

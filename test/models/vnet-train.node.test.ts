@@ -12,7 +12,6 @@ import { ready } from '../helpers.js';
 import { BASE, disposeNet } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 300_000 });
 
 const DATA = new URL('../../../shared/data/', import.meta.url);
 

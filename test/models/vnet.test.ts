@@ -4,7 +4,7 @@
 // the forward with running statistics matches too (gradients: vnet-grad.test.ts). The numerical tests run the tiny code path with 2 base channels at
 // 16^3 (the smallest legal volume): the 5x5x5 convolutions at full resolution dominate and run at a
 // few MFLOP/s on the CPU adapters, so 4 channels would take minutes.
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { models, weights, tensor } from '../../src/index.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
@@ -13,7 +13,6 @@ import { manifestTensors, writePth } from '../fixtures/make-checkpoints.js';
 import { NET_TOL, BASE, disposeNet, loadArrs, randomState, refConfig, type Options } from './vnet-helpers.js';
 
 beforeAll(ready);
-vi.setConfig({ testTimeout: 300_000 });
 
 /** The widths of a preset with `base` channels instead of 16: every channel count (16 ... 256) scaled. */
 const widths = (base: number) => (s: readonly number[]) => s.map((d) => (d >= 16 ? (d * base) / 16 : d));
