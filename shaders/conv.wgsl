@@ -24,10 +24,9 @@
 //   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
 //               staged in workgroup memory; each invocation keeps TMx4 accumulators.
 // #include _strided
+// #include _conv_epilogue
 
 override MODE: u32 = 0u;
-override ACT: u32 = 0u;
-override RES_FIRST: bool = false;
 override TK: u32 = 16u;
 override TM: u32 = 4u;     // rows per invocation: 4 (64-row tiles) or 1 (16-row tiles, for few output channels)
 const TN: u32 = 4u;
@@ -67,11 +66,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> a_buf: array<f32>;
 @group(0) @binding(2) var<storage, read> b_buf: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> prelu_w: array<f32>;
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@group(0) @binding(7) var<storage, read_write> pre: array<f32>;
 
 fn unravel3(i: u32, size: vec4<u32>) -> vec3<u32> {
   let t = i / size.z;
@@ -203,25 +197,6 @@ fn load_b(c: Col, t: Tap) -> f32 {
   return b_buf[c.off + t.b + flat3(vec3<u32>(q), params.in_size)];
 }
 
-const SQRT1_2: f32 = 0.7071067811865476;
-
-// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf builtin.
-fn erf_f32(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(-y, y, x >= 0.0);
-}
-
-fn activate(v: f32, c: u32) -> f32 {
-  switch ACT {
-    case 1u: { return max(v, 0.0); }
-    case 2u: { return select(params.alpha * (exp(v) - 1.0), v, v > 0.0); }
-    case 3u: { return select(prelu_w[params.prelu_offset + select(0u, c, params.prelu_per_channel != 0u)] * v, v, v > 0.0); }
-    case 4u: { return 0.5 * v * (1.0 + erf_f32(v * SQRT1_2)); }
-    default: { return v; }
-  }
-}
-
 // Writes one result: the weight grad's partial sum, or a conv output through the epilogue.
 fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
   if (MODE == 2u) {
@@ -236,14 +211,7 @@ fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
     b = n / per;
     o = flat3(ph_first + unravel3(n % per, ph_cols) * params.stride.xyz, params.out_size);
   }
-  let idx = (b * params.groups * params.M + c) * params.ovol + o;
-  var v = acc;
-  if (params.has_bias != 0u) { v += bias[params.bias_offset + c]; }
-  if (RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
-  if (params.store_pre != 0u) { pre[idx] = v; }
-  v = activate(v, c);
-  if (!RES_FIRST && params.has_residual != 0u) { v += residual[idx]; }
-  out[idx] = v;
+  finish((b * params.groups * params.M + c) * params.ovol + o, c, acc);
 }
 
 // The K range of split s.
@@ -252,32 +220,42 @@ fn k_range(s: u32) -> vec2<u32> {
   return vec2<u32>(k0, min(params.K, k0 + params.k_chunk));
 }
 
-// One invocation per output; the reduction runs as nested loops (no index division inside).
+// One invocation per column n and MR consecutive rows (output channels): the reduction runs as
+// nested loops (no index division inside) and each B value loaded serves MR rows; every lane of a
+// workgroup shares the rows, so their A reads are the same address.
+override MR: u32 = 1u;
+
 @compute @workgroup_size(64)
 fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = (wid.y * nwg.x + wid.x) * 64u + lid;
-  let zs = wid.z / params.M;
-  let m = wid.z % params.M;
+  let mblocks = (params.M + MR - 1u) / MR;
+  let zs = wid.z / mblocks;
+  let m0 = (wid.z % mblocks) * MR;
   let g = zs / params.splits;
   var N = params.N;
   if (MODE == 3u) { N = set_phase(zs % params.splits).x; }
   if (n >= N) { return; }
-  let row = row_off(g, m);
+  let rows = min(MR, params.M - m0);
+  let row = row_off(g, m0);
+  let rstep = row_off(g, m0 + 1u) - row;
   let col = col_of(g, n);
   let U = select(params.cin_g, params.batch, MODE == 2u);
   let ext = tap_extent();
-  var acc = 0.0;
+  var acc: array<f32, 16>; // MR <= 16 (override-sized arrays must be workgroup variables)
   for (var u = 0u; u < U; u++) {
     for (var e0 = 0u; e0 < ext.x; e0++) {
       for (var e1 = 0u; e1 < ext.y; e1++) {
         for (var e2 = 0u; e2 < ext.z; e2++) {
           let t = tap_of(u, vec3<u32>(e0, e1, e2));
-          acc = fma(load_a(row, t), load_b(col, t), acc);
+          let bv = load_b(col, t);
+          for (var i = 0u; i < MR; i++) {
+            if (i < rows) { acc[i] = fma(load_a(row + i * rstep, t), bv, acc[i]); }
+          }
         }
       }
     }
   }
-  store(g, zs % params.splits, m, n, acc);
+  for (var i = 0u; i < rows; i++) { store(g, zs % params.splits, m0 + i, n, acc[i]); }
 }
 
 var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)

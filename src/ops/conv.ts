@@ -30,7 +30,7 @@ import { Binary, Ternary, Unary, elementwise } from './dispatch.js';
 import { contiguous, reshape, sumToShape } from './shape.js';
 import { sum } from './reduce.js';
 
-export type ConvVariant = 'naive' | 'tiled';
+export type ConvVariant = 'naive' | 'tiled' | 'direct';
 export type IntOrTuple = number | readonly number[];
 /** An int, one int per axis, one [before, after] pair per axis, 'same' (stride 1) or 'valid'. */
 export type ConvPadding = number | readonly number[] | readonly (readonly [number, number])[] | 'same' | 'valid';
@@ -74,8 +74,9 @@ export function setConvVariant(v: ConvVariant | null): void {
   forcedVariant = v;
 }
 
-function pickVariant(M: number, N: number, K: number): ConvVariant {
-  if (forcedVariant) return forcedVariant;
+/** The implicit-GEMM variant for one launch ('direct' is chosen before, where it applies). */
+function pickVariant(M: number, N: number, K: number): 'naive' | 'tiled' {
+  if (forcedVariant === 'naive' || forcedVariant === 'tiled') return forcedVariant;
   // On CPU adapters a tile of 16+ rows with fewer output channels mostly computes padding
   // (measured on SwiftShader: naive 2.5x faster for 4 channels at 16^3).
   if (M < 16 && runtime().isCpuAdapter) return 'naive';
@@ -108,7 +109,7 @@ interface Launch {
   a: Tensor;
   b: Tensor;
   context: string;
-  variant?: ConvVariant;
+  variant?: 'naive' | 'tiled';
   /** the output's spatial dims as the caller sees them (1, 2 or 3 of them; modes 0 and 1) */
   outSpatial?: readonly number[];
 }
@@ -186,11 +187,14 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
     pre: ep?.pre ? ep.pre.buffer : dummy(),
   };
   const grid = rt.grid(Math.ceil(N / 64));
-  const z = variant === 'tiled' ? groups * splits * mtiles : groups * (mode === 3 ? splits : 1) * M;
+  // Naive rows per invocation: on CPU adapters every load is costly, and the rows of a workgroup
+  // share their A reads (measured 2x at 8 rows on llvmpipe); GPUs keep one row per invocation.
+  const mr = variant === 'naive' && rt.isCpuAdapter ? (M >= 8 ? 8 : M >= 4 ? 4 : 1) : 1;
+  const z = variant === 'tiled' ? groups * splits * mtiles : groups * (mode === 3 ? splits : 1) * Math.ceil(M / mr);
   rt.dispatch({
     kernel: 'conv',
     entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
-    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0, ...(variant === 'tiled' ? { TM: tm } : {}) },
+    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0, ...(variant === 'tiled' ? { TM: tm } : { MR: mr }) },
     params: {
       in_size: v4(geom.inSize),
       out_size: v4(geom.outSize),
@@ -227,6 +231,141 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   if (mode !== 2) return out;
   const dw = splits > 1 ? sum(out, 0) : reshape(out, [groups * M, N]);
   out.dispose();
+  return dw;
+}
+
+// ---- the direct kernels (stride 1, dilation 1, one group) ----
+
+/**
+ * Whether the direct kernels run this conv: forced by setConvVariant('direct') or a caller, else on
+ * CPU adapters, where they measured 10-20x faster than the implicit GEMM (few loads per FMA); GPUs
+ * keep the implicit GEMM (not yet measured there). `inputGrad` also needs the leading padding to be
+ * at most k-1, so the input gradient's padding k-1-p is not negative.
+ */
+function useDirect(geom: Geometry, groups: number, variant: ConvVariant | undefined, inputGrad = false): boolean {
+  const fits =
+    groups === 1 &&
+    geom.s.every((v) => v === 1) &&
+    geom.dil.every((v) => v === 1) &&
+    geom.k[2] <= 16 &&
+    (!inputGrad || geom.p.every((p, i) => p <= geom.k[i] - 1));
+  if (!fits) return false;
+  const choice = variant ?? forcedVariant;
+  return choice ? choice === 'direct' : runtime().isCpuAdapter;
+}
+
+/** Packs a conv weight [Cout, Cin, ...k] into direct_conv's layout (flip: for the input gradient). */
+function packWeight(w: Tensor, flip: boolean, context: string): Tensor {
+  const [cout, cin] = w.shape;
+  const kvol = w.size / (cout * cin);
+  const o4 = Math.ceil((flip ? cin : cout) / 4);
+  const n = (flip ? cout : cin) * kvol * o4;
+  const packed = Tensor.empty([n * 4], `${context} packed weight`);
+  const rt = runtime();
+  rt.dispatch({
+    kernel: 'conv_direct',
+    entry: 'direct_pack_weight',
+    overrides: { FLIP: flip ? 1 : 0 },
+    params: { cout, cin, kvol, o4, w_offset: w.offset },
+    buffers: { w_src: w.buffer, packed: packed.buffer },
+    workgroups: rt.grid(Math.ceil(n / 64)),
+    context: `${context} [pack weight]`,
+  });
+  return packed;
+}
+
+/**
+ * y [batch, cout, ...outSpatial] = the stride-1 conv of dense x [batch, cin, ...] with a packed
+ * weight, leading padding geom.p, then the epilogue.
+ */
+function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: number, cout: number, outSpatial: readonly number[], context: string, ep?: EpilogueArgs): Tensor {
+  const batch = x.shape[0];
+  const out = Tensor.empty([batch, cout, ...outSpatial], context);
+  if (out.size === 0) return out;
+  const rt = runtime();
+  const ow = geom.outSize[2];
+  // Columns per invocation: 16 measured best on llvmpipe at width 32; narrow outputs take fewer.
+  const tn = ow <= 4 ? 4 : ow <= 8 ? 8 : 16;
+  const wchunks = Math.ceil(ow / tn);
+  const n = batch * geom.outSize[0] * geom.outSize[1] * wchunks;
+  const grid = rt.grid(Math.ceil(n / 64));
+  rt.dispatch({
+    kernel: 'conv_direct',
+    entry: 'direct_conv',
+    overrides: { TN: tn, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0 },
+    params: {
+      in_size: v4(geom.inSize),
+      out_size: v4(geom.outSize),
+      ksize: v4(geom.k),
+      pad: v4(geom.p),
+      batch,
+      cin,
+      cout,
+      co4: Math.ceil(cout / 4),
+      wchunks,
+      b_offset: x.offset,
+      bias_offset: ep?.bias ? ep.bias.offset : 0,
+      has_bias: ep?.bias ? 1 : 0,
+      has_residual: ep?.residual ? 1 : 0,
+      prelu_per_channel: ep?.prelu && ep.prelu.size > 1 ? 1 : 0,
+      prelu_offset: ep?.prelu ? ep.prelu.offset : 0,
+      store_pre: ep?.pre ? 1 : 0,
+      alpha: ep?.alpha ?? 1,
+    },
+    buffers: {
+      a_buf: packed.buffer,
+      b_buf: x.buffer,
+      bias: (ep?.bias ?? packed).buffer,
+      prelu_w: (ep?.prelu ?? packed).buffer,
+      residual: (ep?.residual ?? packed).buffer,
+      out: out.buffer,
+      pre: ep?.pre ? ep.pre.buffer : dummy(),
+    },
+    workgroups: [grid[0], grid[1], Math.ceil(cout / 4)],
+    context: `${context} [direct]`,
+  });
+  return out;
+}
+
+/** dW [cout, cin, ...k] of a stride-1 conv from dense g [batch, cout, ...out] and x [batch, cin, ...in]. */
+function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: readonly number[], context: string): Tensor {
+  const [batch, cout] = g.shape;
+  const cin = x.shape[1];
+  const rt = runtime();
+  const co4 = Math.ceil(cout / 4);
+  const perChunk = co4 * cin * geom.k[0] * geom.k[1];
+  const rows = batch * geom.outSize[0] * geom.outSize[1];
+  // About 4096 invocations in all; each chunk of rows gives one partial dW, summed below.
+  const rowsPerChunk = Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(4096 / perChunk))));
+  const chunks = Math.ceil(rows / rowsPerChunk);
+  const part = Tensor.empty([chunks, ...wShape], context);
+  rt.dispatch({
+    kernel: 'conv_direct',
+    entry: 'direct_weight_grad',
+    params: {
+      in_size: v4(geom.inSize),
+      out_size: v4(geom.outSize),
+      ksize: v4(geom.k),
+      pad: v4(geom.p),
+      batch,
+      cin,
+      cout,
+      co4,
+      rows_per_chunk: rowsPerChunk,
+      g_offset: g.offset,
+      x_offset: x.offset,
+    },
+    buffers: { g_buf: g.buffer, x_buf: x.buffer, dw_part: part.buffer },
+    workgroups: [...rt.grid(Math.ceil(perChunk / 64)).slice(0, 2), chunks] as [number, number, number],
+    context: `${context} [direct]`,
+  });
+  if (chunks === 1) {
+    const dw = reshape(part, [...wShape]);
+    part.dispose();
+    return dw;
+  }
+  const dw = sum(part, 0);
+  part.dispose();
   return dw;
 }
 
@@ -389,7 +528,15 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
   const wc = dense(w);
   const bc = b ? dense(b) : null;
   const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
-  const out = launch({ mode: 0, geom, groups, batch, M: Cout / groups, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
+  const gemmVariant = variant === 'direct' ? undefined : variant;
+  let out: Tensor;
+  if (useDirect(geom, groups, variant)) {
+    const packed = packWeight(wc, false, name);
+    out = directConv(xc, packed, geom, Cin, Cout, outSp, name, ep);
+    packed.dispose();
+  } else {
+    out = launch({ mode: 0, geom, groups, batch, M: Cout / groups, cinG: CinG, a: wc, b: xc, context: name, variant: gemmVariant, outSpatial: outSp }, ep);
+  }
   const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
   // The dense operands and epilogue tensors, freed once the backward has used them.
   const release = () => {
@@ -409,13 +556,27 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (x.requiresGrad) {
-      // transposed conv of dq: "x" = dq [batch, Cout, out], weight read as [Cout, Cin/g, k]
-      dx = launch({ mode: 1, geom: bwdGeom, groups, batch, M: CinG, cinG: Cout / groups, a: wc, b: dq, context: `${name} backward (input)`, outSpatial: inSp });
+      const ctx = `${name} backward (input)`;
+      if (useDirect(geom, groups, variant, true)) {
+        // the stride-1 conv of dq with the flipped, transposed weight and leading padding k-1-p
+        const packed = packWeight(wc, true, ctx);
+        const flipGeom: Geometry = { ...bwdGeom, p: geom.k.map((kk, i) => kk - 1 - geom.p[i]) as V3 };
+        dx = directConv(dq, packed, flipGeom, Cout, Cin, inSp, ctx);
+        packed.dispose();
+      } else {
+        // transposed conv of dq: "x" = dq [batch, Cout, out], weight read as [Cout, Cin/g, k]
+        dx = launch({ mode: 1, geom: bwdGeom, groups, batch, M: CinG, cinG: Cout / groups, a: wc, b: dq, context: ctx, variant: gemmVariant, outSpatial: inSp });
+      }
     }
     if (w.requiresGrad) {
-      const flat = launch({ mode: 2, geom, groups, batch, M: Cout / groups, cinG: CinG, a: dq, b: xc, context: `${name} backward (weight)` });
-      dw = reshape(flat, w.shape);
-      flat.dispose();
+      const ctx = `${name} backward (weight)`;
+      if (useDirect(geom, groups, variant)) {
+        dw = directWeightGrad(dq, xc, geom, w.shape, ctx);
+      } else {
+        const flat = launch({ mode: 2, geom, groups, batch, M: Cout / groups, cinG: CinG, a: dq, b: xc, context: ctx, variant: gemmVariant });
+        dw = reshape(flat, w.shape);
+        flat.dispose();
+      }
     }
     const db = b?.requiresGrad ? biasGrad(dq) : null;
     const res = dres ? own(dres, g) : null;
@@ -484,7 +645,8 @@ export function convTranspose(
   const bc = b ? dense(b) : null;
   const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
   const CinG = Cin / groups;
-  const out = launch({ mode: 1, geom, groups, batch, M: CoutG, cinG: CinG, a: wc, b: xc, context: name, variant, outSpatial: outSp }, ep);
+  const gemmVariant = variant === 'direct' ? undefined : variant;
+  const out = launch({ mode: 1, geom, groups, batch, M: CoutG, cinG: CinG, a: wc, b: xc, context: name, variant: gemmVariant, outSpatial: outSp }, ep);
   const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
   // The dense operands and epilogue tensors, freed once the backward has used them.
   const release = () => {

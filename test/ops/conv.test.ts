@@ -128,6 +128,27 @@ for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
   });
 }
 
+// The direct kernels (stride 1, dilation 1, one group; forward, input and weight gradients): the
+// stride-1 cases above plus widths past one 16-column block, output channels not a multiple of 4,
+// batch 2 and 'same' padding with an even kernel (leading padding below k-1 for the input gradient).
+describe('conv (direct kernels)', () => {
+  beforeAll(() => setConvVariant('direct'));
+  afterAll(() => setConvVariant(null));
+  const direct: ConvCase[] = [
+    ...convCases.filter((c) => ['V-Net input', 'V-Net output', 'SAM neck', "'same'"].some((n) => c.name.startsWith(n))),
+    { name: 'V-Net 5x5x5 6->6 p2, width 19 (two column blocks), batch 2', x: [2, 6, 3, 4, 19], w: [6, 6, 5, 5, 5], bias: true, opts: { padding: 2 }, ref: { padBefore: [2, 2, 2] } },
+    { name: 'conv3d 3x3x3 no padding, width 7', x: [1, 3, 5, 4, 7], w: [5, 3, 3, 3, 3], opts: {}, ref: {} },
+    { name: 'conv2d 5x5 p1 (leading padding below k-1)', x: [2, 2, 6, 9], w: [3, 2, 5, 5], bias: true, opts: { padding: 1 }, ref: { padBefore: [1, 1] } },
+    { name: 'conv1d k3 p1', x: [2, 3, 21], w: [4, 3, 3], bias: true, opts: { padding: 1 }, ref: { padBefore: [1] } },
+  ];
+  for (const c of direct) it(c.name, () => runConv(c));
+  it('runs the direct kernels (no silent fallback)', async () => {
+    const y = F.conv3d(tensor(new Float32Array(2 * 9 * 9 * 9), [1, 2, 9, 9, 9]), tensor(new Float32Array(3 * 2 * 125), [3, 2, 5, 5, 5]), null, { padding: 2 });
+    expect(runtime().lastContext).toMatch(/\[direct\]$/);
+    y.dispose();
+  });
+});
+
 describe('strided transposed conv without the phase decomposition (plain gather)', () => {
   beforeAll(() => setConvTransposePhases(false));
   afterAll(() => setConvTransposePhases(true));
@@ -141,7 +162,7 @@ describe('fused epilogue', () => {
   const tol = reductionTol(27);
   const refOpts: RefConvOptions = { padBefore: [1, 1] };
   const prelu = (y: Arr, a: Arr) => binary(y, a.reshape([a.size, 1, 1]), fns.prelu);
-  for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
+  for (const variant of ['tiled', 'naive', 'direct'] as ConvVariant[]) {
     it(`conv + bias + prelu + residual in one dispatch, backward to all five inputs (${variant})`, () =>
       checkOp({
         name: 'conv+bias+prelu+residual',
