@@ -11,8 +11,9 @@
 //       for 4*TN*kW FMAs. The input gradient of a conv with leading padding p is this with the
 //       flipped packing and leading padding k-1-p.
 //   direct_weight_grad: dW[o, i, kd, kh, kw] = sum_{b, d, h, w} g[b, o, d, h, w] * x[b, i, d+kd-pD, h+kh-pH, w+kw-pW]
-//       One invocation holds 4 output channels x kW taps for one (i, kd, kh) and sums over a chunk
-//       of (b, d, h) rows; the chunks' partials [chunks, Cout, Cin, kvol] are summed by the caller.
+//       One invocation holds 4 output channels x (kH x kW) taps for one (i, kd) and sums over a
+//       chunk of (b, d, h) rows: per row and 8 columns it loads 32 g values, used by every tap, and
+//       kH rows of 8+kW-1 inputs; the chunks' partials [chunks, Cout, Cin, kvol] are summed by the caller.
 // #include _conv_epilogue
 
 override TN: u32 = 16u;      // output columns per invocation (<= 16, TN + kW - 1 <= 32)
@@ -148,13 +149,12 @@ const GB: u32 = 8u; // output columns per step
 
 @compute @workgroup_size(64)
 fn direct_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.y * nwg.x + wid.x) * 64u + lid;   // over co4 * cin * kD * kH
+  let n = (wid.y * nwg.x + wid.x) * 64u + lid;   // over co4 * cin * kD
   let k = gp.ksize.xyz;
-  if (n >= gp.co4 * gp.cin * k.x * k.y) { return; }
-  let kh = n % k.y;
-  let kd = (n / k.y) % k.x;
-  let i = (n / (k.y * k.x)) % gp.cin;
-  let o4 = n / (k.y * k.x * gp.cin);
+  if (n >= gp.co4 * gp.cin * k.x) { return; }
+  let kd = n % k.x;
+  let i = (n / k.x) % gp.cin;
+  let o4 = n / (k.x * gp.cin);
   let chunk = wid.z;
   let osz = gp.out_size.xyz;
   let isz = vec3<i32>(gp.in_size.xyz);
@@ -163,39 +163,49 @@ fn direct_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
   let r1 = min(rows, r0 + gp.rows_per_chunk);
   let gvol = osz.x * osz.y * osz.z;
   let hw = gp.in_size.y * gp.in_size.z;
-  var acc: array<vec4<f32>, 16>;  // [kw], kW <= 16
-  var xr: array<f32, 24>;         // GB + kW - 1 inputs
+  var acc: array<vec4<f32>, 64>;  // [kh][kw], kH * kW <= 64
+  var gv: array<vec4<f32>, GB>;   // g at GB columns, 4 channels
+  var xr: array<f32, 24>;         // GB + kW - 1 inputs of one row
   for (var r = r0; r < r1; r++) {
     let h = r % osz.y;
     let d = (r / osz.y) % osz.x;
     let b = r / (osz.y * osz.x);
     let id = i32(d + kd) - i32(gp.pad.x);
-    let ih = i32(h + kh) - i32(gp.pad.y);
-    if (id < 0 || id >= isz.x || ih < 0 || ih >= isz.y) { continue; }
-    let xrow = gp.x_offset + (b * gp.cin + i) * gp.in_size.x * hw + u32(id) * hw + u32(ih) * gp.in_size.z;
+    if (id < 0 || id >= isz.x) { continue; }
+    let xplane = gp.x_offset + (b * gp.cin + i) * gp.in_size.x * hw + u32(id) * hw;
     let grow = gp.g_offset + (b * gp.cout) * gvol + (d * osz.y + h) * osz.z;
     for (var w0 = 0u; w0 < osz.z; w0 += GB) {
-      for (var j = 0u; j < GB + k.z - 1u; j++) {
-        let iw = i32(w0 + j) - i32(gp.pad.z);
-        xr[j] = select(0.0, x_buf[xrow + u32(clamp(iw, 0, isz.z - 1))], iw >= 0 && iw < isz.z);
-      }
+      // each g value loaded once serves every (kh, kw) tap
       for (var j = 0u; j < GB; j++) {
+        var v = vec4<f32>(0.0);
         let w = w0 + j;
-        if (w >= osz.z) { break; }
-        var gv = vec4<f32>(0.0);
         for (var c = 0u; c < 4u; c++) {
           let o = o4 * 4u + c;
-          if (o < gp.cout) { gv[c] = g_buf[grow + o * gvol + w]; }
+          if (o < gp.cout && w < osz.z) { v[c] = g_buf[grow + o * gvol + w]; }
         }
-        for (var kw = 0u; kw < k.z; kw++) { acc[kw] = fma(gv, vec4<f32>(xr[j + kw]), acc[kw]); }
+        gv[j] = v;
+      }
+      for (var kh = 0u; kh < k.y; kh++) {
+        let ih = i32(h + kh) - i32(gp.pad.y);
+        if (ih < 0 || ih >= isz.y) { continue; }
+        let xrow = xplane + u32(ih) * gp.in_size.z;
+        for (var j = 0u; j < GB + k.z - 1u; j++) {
+          let iw = i32(w0 + j) - i32(gp.pad.z);
+          xr[j] = select(0.0, x_buf[xrow + u32(clamp(iw, 0, isz.z - 1))], iw >= 0 && iw < isz.z);
+        }
+        for (var kw = 0u; kw < k.z; kw++) {
+          var a = acc[kh * k.z + kw];
+          for (var j = 0u; j < GB; j++) { a = fma(gv[j], vec4<f32>(xr[j + kw]), a); }
+          acc[kh * k.z + kw] = a;
+        }
       }
     }
   }
   let kvol = k.x * k.y * k.z;
-  let base = chunk * gp.cout * gp.cin * kvol + i * kvol + (kd * k.y + kh) * k.z;
+  let base = chunk * gp.cout * gp.cin * kvol + i * kvol + kd * k.y * k.z;
   for (var c = 0u; c < 4u; c++) {
     let o = o4 * 4u + c;
     if (o >= gp.cout) { break; }
-    for (var kw = 0u; kw < k.z; kw++) { dw_part[base + o * gp.cin * kvol + kw] = acc[kw][c]; }
+    for (var t = 0u; t < k.y * k.z; t++) { dw_part[base + o * gp.cin * kvol + t] = acc[t][c]; }
   }
 }

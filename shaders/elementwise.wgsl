@@ -5,6 +5,9 @@
 // #include _strided
 
 override OP: u32 = 0u;
+// Every operand dense over the whole index space (after the caller merged dims): element i is at
+// offset + i, and no index arithmetic runs (it costs more than the op on CPU adapters).
+override DENSE: bool = false;
 
 struct Params {
   shape: array<vec4<u32>, 2>,
@@ -27,6 +30,23 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> c: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// Offsets of element i in (out, a, b, c): one unravel of i shared by every operand, one integer
+// division per dim (divisions are the dearest part on CPU adapters).
+fn offsets(i: u32) -> vec4<u32> {
+  var off = vec4<u32>(params.out_offset, params.a_offset, params.b_offset, params.c_offset);
+  if (DENSE) { return off + i; }
+  var rem = i;
+  for (var d = i32(params.ndim) - 1; d >= 0; d--) {
+    let q = u32(d) / 4u;
+    let r = u32(d) % 4u;
+    let n = params.shape[q][r];
+    let next = rem / n;
+    off += (rem - next * n) * vec4<u32>(params.out_strides[q][r], params.a_strides[q][r], params.b_strides[q][r], params.c_strides[q][r]);
+    rem = next;
+  }
+  return off;
+}
 
 const SQRT1_2: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
@@ -148,9 +168,8 @@ fn ternary_op(x: f32, y: f32, z: f32) -> f32 {
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = linear_id(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
-  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
-  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
-  out[io] = unary_op(a[ia]);
+  let o = offsets(i);
+  out[o.x] = unary_op(a[o.y]);
 }
 
 @compute @workgroup_size(256)
@@ -164,19 +183,14 @@ fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = linear_id(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
-  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
-  let ib = params.b_offset + strided_offset(i, params.ndim, params.shape, params.b_strides);
-  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
-  out[io] = binary_op(a[ia], b[ib]);
+  let o = offsets(i);
+  out[o.x] = binary_op(a[o.y], b[o.z]);
 }
 
 @compute @workgroup_size(256)
 fn ternary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = linear_id(wid, nwg, lid, 256u);
   if (i >= params.n) { return; }
-  let ia = params.a_offset + strided_offset(i, params.ndim, params.shape, params.a_strides);
-  let ib = params.b_offset + strided_offset(i, params.ndim, params.shape, params.b_strides);
-  let ic = params.c_offset + strided_offset(i, params.ndim, params.shape, params.c_strides);
-  let io = params.out_offset + strided_offset(i, params.ndim, params.shape, params.out_strides);
-  out[io] = ternary_op(a[ia], b[ib], c[ic]);
+  let o = offsets(i);
+  out[o.x] = ternary_op(a[o.y], b[o.z], c[o.w]);
 }

@@ -43,7 +43,8 @@ export class Runtime {
   private freeArenas: UniformArena[] = [];
   private afterSubmitTasks: (() => void)[] = [];
   private errors: string[] = [];
-  private lastContext = '';
+  /** The context (op and shapes) of the last dispatch, named in error messages. */
+  lastContext = '';
   private uniformAlign: number;
   dispatches = 0;
   submits = 0;

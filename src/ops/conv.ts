@@ -248,6 +248,7 @@ function useDirect(geom: Geometry, groups: number, variant: ConvVariant | undefi
     geom.s.every((v) => v === 1) &&
     geom.dil.every((v) => v === 1) &&
     geom.k[2] <= 16 &&
+    geom.k[1] * geom.k[2] <= 64 &&
     (!inputGrad || geom.p.every((p, i) => p <= geom.k[i] - 1));
   if (!fits) return false;
   const choice = variant ?? forcedVariant;
@@ -333,7 +334,7 @@ function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: readonly
   const cin = x.shape[1];
   const rt = runtime();
   const co4 = Math.ceil(cout / 4);
-  const perChunk = co4 * cin * geom.k[0] * geom.k[1];
+  const perChunk = co4 * cin * geom.k[0];
   const rows = batch * geom.outSize[0] * geom.outSize[1];
   // About 4096 invocations in all; each chunk of rows gives one partial dW, summed below.
   const rowsPerChunk = Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(4096 / perChunk))));

@@ -60,6 +60,29 @@ export const Binary = {
 export const Ternary = { where: 0, preluBackwardInput: 1, preluBackwardWeight: 2, fma: 3, powBackward: 4 } as const;
 
 const ENTRY = ['unary', 'binary', 'ternary'] as const;
+
+/**
+ * Merges adjacent dims that every operand walks as one (stride[d] = stride[d+1] * shape[d+1]) and
+ * drops unit dims, so kernels do fewer index divisions: a contiguous op becomes 1-d, a per-channel
+ * broadcast over [N, C, D, H, W] becomes [N, C, D*H*W]. The flat order of elements is unchanged.
+ */
+export function coalesceDims(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const keep = shape.map((n, d) => (n !== 1 ? d : -1)).filter((d) => d >= 0);
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (const d of keep) {
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((st, k) => outStrides[k][last] === st[d] * shape[d])) {
+      outShape[last] *= shape[d];
+      strides.forEach((st, k) => (outStrides[k][last] = st[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((st, k) => outStrides[k].push(st[d]));
+    }
+  }
+  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: outShape, strides: outStrides };
+}
 const NAMES = ['a', 'b', 'c'] as const;
 
 /**
@@ -79,11 +102,12 @@ export function elementwise(
   const out = into ?? Tensor.empty(shape, context);
   const n = out.size;
   if (n === 0) return out;
+  const merged = coalesceDims(shape, [out.strides, ...inputs.map((t) => broadcastStrides(t, shape))]);
   const params: Record<string, number | number[]> = {
-    shape: dims8(shape),
-    ndim: shape.length,
+    shape: dims8(merged.shape),
+    ndim: merged.shape.length,
     n,
-    out_strides: dims8(out.strides),
+    out_strides: dims8(merged.strides[0]),
     out_offset: out.offset,
     alpha: scalars.alpha ?? 0,
     beta: scalars.beta ?? 0,
@@ -91,14 +115,14 @@ export function elementwise(
   const buffers: Record<string, GPUBuffer> = { out: out.storage.buffer };
   NAMES.forEach((name, i) => {
     const t = inputs[i];
-    params[`${name}_strides`] = t ? dims8(broadcastStrides(t, shape)) : dims8([]);
+    params[`${name}_strides`] = t ? dims8(merged.strides[i + 1]) : dims8([]);
     params[`${name}_offset`] = t ? t.offset : 0;
     if (t) buffers[name] = t.storage.buffer;
   });
   runtime().dispatch({
     kernel: 'elementwise',
     entry: ENTRY[inputs.length - 1],
-    overrides: { OP: op },
+    overrides: { OP: op, DENSE: merged.shape.length === 1 && merged.strides.every((st) => st[0] === 1) ? 1 : 0 },
     params,
     buffers,
     workgroups: Math.ceil(n / 256),

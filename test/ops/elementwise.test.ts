@@ -5,6 +5,7 @@ import { F, tensor, type Tensor } from '../../src/index.js';
 import { checkOp, ready } from '../helpers.js';
 import { binary, fns, ternary, unary } from '../reference/ops.js';
 import { Arr } from '../reference/ndarray.js';
+import { coalesceDims } from '../../src/ops/dispatch.js';
 
 beforeAll(ready);
 
@@ -176,5 +177,18 @@ describe('autograd behaviour', () => {
   it('a non-scalar backward without a gradient is refused', () => {
     const x = tensor([1, 2], [2], { requiresGrad: true });
     expect(() => x.mul(2).backward()).toThrow(/gradient/);
+  });
+});
+
+describe('dim merging before dispatch', () => {
+  it('merges dims every operand walks as one and drops unit dims', () => {
+    // out and x contiguous [2, 8, 4, 3, 5], a per-channel weight broadcast [1, 8, 1, 1, 1]
+    const shape = [2, 8, 4, 3, 5];
+    const dense = [480, 60, 15, 5, 1];
+    expect(coalesceDims(shape, [dense, dense, [0, 1, 0, 0, 0]])).toEqual({ shape: [2, 8, 60], strides: [[480, 60, 1], [480, 60, 1], [0, 1, 0]] });
+    expect(coalesceDims(shape, [dense, dense])).toEqual({ shape: [960], strides: [[1], [1]] });
+    // a transposed operand keeps its dims apart
+    expect(coalesceDims([3, 4], [[4, 1], [1, 3]])).toEqual({ shape: [3, 4], strides: [[4, 1], [1, 3]] });
+    expect(coalesceDims([1, 1], [[1, 1]])).toEqual({ shape: [1], strides: [[0]] });
   });
 });
