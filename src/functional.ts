@@ -5,6 +5,7 @@ export { softmax, logSoftmax } from './ops/softmax.js';
 export { matmul, linear } from './ops/matmul.js';
 export { cat, pad, reshape, permute, transpose, expand, unsqueeze, squeeze, flatten, narrow, contiguous, clone } from './ops/shape.js';
 export { interpolate } from './ops/interpolate.js';
+export { warp } from './ops/warp.js';
 export { diceLoss, crossEntropy, binaryCrossEntropyWithLogits, oneHot } from './ops/loss.js';
 export { dropout } from './ops/dropout.js';
 export { conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, convTranspose3d } from './ops/conv.js';

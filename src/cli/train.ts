@@ -1,6 +1,7 @@
 // `medseg train --model vnet [--config paper|monai|tiny] --image IMG --label LBL [more pairs] --steps N -o W.safetensors [--resume W]`:
 // trains V-Net with Dice loss and Adam on random foreground-balanced, randomly flipped patches of the
-// given scans (resampled and normalised as `medseg segment` will), shows loss and Dice in the progress
+// given scans (resampled and normalised as `medseg segment` will), deformed by random smooth B-spline
+// fields (--deform-sigma, --deform-cells), shows loss and Dice in the progress
 // line, and writes safetensors whose metadata records the model config and the preprocessing (so
 // `medseg segment` reproduces them). --resume continues from such a file (its config wins).
 import { Command, Option } from 'commander';
@@ -8,13 +9,13 @@ import cliProgress from 'cli-progress';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { init, runtime } from '../gpu/runtime.js';
-import { manualSeed, tensor } from '../tensor.js';
+import { manualSeed } from '../tensor.js';
 import { load } from '../weights/load.js';
 import { save } from '../weights/save.js';
 import { readNifti } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, vnetConfig, type VNetPreset } from '../models/vnet.js';
 import { VNET_PREPROCESSING, checkPreprocessing, vnetMetadata, vnetSettingsFrom, type VNetPreprocessing } from '../models/vnet-inference.js';
-import { VNetTrainer, patchRandom, prepareCase, samplePatch, type StepResult } from '../models/vnet-train.js';
+import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult } from '../models/vnet-train.js';
 
 export interface TrainArgs {
   images: string[];
@@ -30,6 +31,10 @@ export interface TrainArgs {
   patch?: [number, number, number];
   spacing?: [number, number, number];
   seed?: number;
+  /** standard deviation of the random deformation's control displacements, voxels (default 2; 0: off) */
+  deformSigma?: number;
+  /** B-spline cells per axis of the random deformation (default 2, the paper's grid) */
+  deformCells?: number;
   /** write the weights every this many steps too (0: only at the end) */
   saveEvery?: number;
   progress?: boolean;
@@ -94,6 +99,8 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   if (bs * (pvol / 4096) < 2) {
     throw new Error(`medseg train: batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
   }
+  const deformation = args.deformSigma === 0 ? null : { sigma: args.deformSigma ?? 2, cells: args.deformCells ?? 2 };
+  log(deformation ? `random deformation: ${deformation.cells}x${deformation.cells}x${deformation.cells} B-spline cells, sigma ${deformation.sigma} voxels` : 'random deformation off');
   const history: StepResult[] = [];
   const metadata = () => ({ ...vnetMetadata(config, pre), steps: String(doneBefore + history.length), trained_on: args.images.map((p) => basename(p)).join(',') });
   const write = async () => {
@@ -106,15 +113,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const tTrain = performance.now();
   try {
     for (let s = 0; s < args.steps; s++) {
-      const xs = new Float32Array(bs * pvol);
-      const ys = new Float32Array(bs * pvol);
-      for (let b = 0; b < bs; b++) {
-        const p = samplePatch(cases[Math.floor(random() * cases.length)], P, random);
-        xs.set(p.image, b * pvol);
-        ys.set(p.label, b * pvol);
-      }
-      const x = tensor(xs, [bs, 1, ...P]);
-      const y = tensor(ys, [bs, ...P]);
+      const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation: deformation });
       const r = await trainer.step(x, y);
       x.dispose();
       y.dispose();
@@ -155,11 +154,13 @@ export function register(program: Command): void {
     .option('--patch <d,h,w>', "override the preset's patch (D,H,W voxels, multiples of 16)", (v) => triple(v, 'patch'))
     .option('--spacing <x,y,z>', "override the preset's voxel spacing (mm)", (v) => triple(v, 'spacing'))
     .option('--seed <n>', 'seed for initialisation and sampling', (v) => parseInt(v, 10), 1)
+    .option('--deform-sigma <voxels>', 'random smooth deformation: std of the control displacements (0 turns it off)', parseFloat, 2)
+    .option('--deform-cells <n>', 'random smooth deformation: B-spline cells per axis', (v) => parseInt(v, 10), 2)
     .option('--save-every <n>', 'also write the weights every n steps', (v) => parseInt(v, 10), 0)
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress bar (a line per step instead)')
     .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; saveEvery: number; json?: boolean; progress: boolean }) => {
+      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
         await runTrain({ ...opts, images: opts.image, labels: opts.label, progress: opts.progress && process.stderr.isTTY });
       },
     );

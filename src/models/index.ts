@@ -16,4 +16,5 @@ export {
   type SegmentProgress,
   type SegmentResult,
 } from './vnet-inference.js';
-export { VNetTrainer, prepareCase, samplePatch, patchRandom, type TrainingCase, type PatchOptions, type StepResult } from './vnet-train.js';
+export { VNetTrainer, prepareCase, samplePatch, sampleBatch, patchRandom, type TrainingCase, type PatchOptions, type BatchOptions, type StepResult } from './vnet-train.js';
+export { randomDeformation, bsplineField, bsplineWeights, type DeformationOptions } from './deformation.js';

@@ -3,13 +3,17 @@
 // with foreground-balanced centres (half of the patches centred on a random foreground voxel) and
 // random flips along each axis; V-Net's Dice loss on the foreground probability,
 // 1 - 2 sum(p g) / (sum(p^2) + sum(g^2)) over the batch, optimised with Adam (vnet.pytorch's
-// weight decay 1e-8). The paper's random smooth deformation is not implemented yet.
-import { setGradEnabled } from '../autograd.js';
+// weight decay 1e-8). sampleBatch adds the paper's random smooth deformation: each patch is cut with
+// a margin, then warped on the GPU by a random B-spline field (trilinear scan, nearest label).
+import { noGrad, setGradEnabled } from '../autograd.js';
 import { Tensor, rng, tensor } from '../tensor.js';
 import { interpolate } from '../ops/interpolate.js';
 import { softmax } from '../ops/softmax.js';
 import { diceLoss } from '../ops/loss.js';
 import { Adam } from '../optim/adam.js';
+import { warp } from '../ops/warp.js';
+import { reshape } from '../ops/shape.js';
+import { randomDeformation, type DeformationOptions } from './deformation.js';
 import type { Volume } from '../io/nifti.js';
 import type { VNet } from './vnet.js';
 import { normalizeIntensity, resampledSize, type VNetPreprocessing } from './vnet-inference.js';
@@ -93,6 +97,48 @@ export function samplePatch(c: TrainingCase, patch: readonly number[], random: (
         label[o2] = c.label[i];
       }
   return { image, label };
+}
+
+export interface BatchOptions extends PatchOptions {
+  /** the random smooth deformation (default: cells 2, sigma 2 voxels); null turns it off */
+  deformation?: DeformationOptions | null;
+}
+
+/**
+ * A training batch on the GPU: images [N, 1, D, H, W] and labels [N, D, H, W] of random patches
+ * (foreground-balanced, flipped, and deformed unless options.deformation is null).
+ */
+export function sampleBatch(cases: readonly TrainingCase[], patch: readonly [number, number, number], batch: number, random: () => number, options: BatchOptions = {}): { images: Tensor; labels: Tensor } {
+  const pvol = patch[0] * patch[1] * patch[2];
+  const def = options.deformation === null ? null : { cells: 2, sigma: 2, ...options.deformation };
+  // control displacements are clipped at 3 sigma, and the field never exceeds them
+  const m = def ? Math.ceil(3 * def.sigma) : 0;
+  const big = patch.map((n) => n + 2 * m) as [number, number, number];
+  const bvol = big[0] * big[1] * big[2];
+  const xs = new Float32Array(batch * bvol);
+  const ys = new Float32Array(batch * bvol);
+  const fields = def ? new Float32Array(batch * 3 * pvol) : null;
+  for (let b = 0; b < batch; b++) {
+    const p = samplePatch(cases[Math.floor(random() * cases.length)], big, random, options);
+    xs.set(p.image, b * bvol);
+    ys.set(p.label, b * bvol);
+    if (fields && def) {
+      // output voxel v reads the margined patch at v + m + displacement
+      const f = randomDeformation(patch, random, def);
+      for (let i = 0; i < f.length; i++) fields[b * 3 * pvol + i] = f[i] + m;
+    }
+  }
+  if (!fields) return { images: tensor(xs, [batch, 1, ...patch]), labels: tensor(ys, [batch, ...patch]) };
+  return noGrad(() => {
+    const x = tensor(xs, [batch, 1, ...big]);
+    const y = tensor(ys, [batch, 1, ...big]);
+    const f = tensor(fields, [batch, 3, ...patch]);
+    const images = warp(x, f, { mode: 'trilinear' });
+    const yw = warp(y, f, { mode: 'nearest' });
+    const labels = reshape(yw, [batch, ...patch]);
+    for (const t of [x, y, f, yw]) t.dispose();
+    return { images, labels };
+  });
 }
 
 export interface StepResult {
