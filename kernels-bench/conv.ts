@@ -1,6 +1,7 @@
 // Convolution benchmarks: conv3d / convTranspose3d / conv2d forward at the shapes the models run
 // (V-Net's 5x5x5 convs and stride-2 down/up convs per stage, ResNet-50's stage convs at 224x224,
-// SAM's neck), each in the naive (one invocation per output) and tiled (implicit GEMM) variants.
+// SAM's neck), each in the naive (one invocation per output) and tiled (implicit GEMM) variants,
+// and stride-1 convs also in the direct (register-blocked) variant.
 // Training cases run forward and backward (input and weight gradients: three times the forward's
 // work). FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output
 // once (for training, also their gradients).
@@ -87,7 +88,8 @@ const shapes: Shape[] = [
   { name: 'V-Net up 256->64 k2 s2 @ 8x16x16', x: [1, 256, 8, 16, 16], w: [256, 64, 2, 2, 2], stride: 2, transposed: true },
   { name: 'V-Net up 128->32 k2 s2 @ 16x32x32', x: [1, 128, 16, 32, 32], w: [128, 32, 2, 2, 2], stride: 2, transposed: true },
   { name: 'V-Net up 64->16 k2 s2 @ 32x64x64', x: [1, 64, 32, 64, 64], w: [64, 16, 2, 2, 2], stride: 2, transposed: true },
-  // V-Net training steps (forward + input and weight gradients)
+  // V-Net training steps (forward + input and weight gradients); the first is the tiny preset's widest conv
+  { name: 'train conv3d 8->8 k5 @ 2x16x32x32', x: [2, 8, 16, 32, 32], w: [8, 8, 5, 5, 5], padding: 2, training: true },
   { name: 'train conv3d 16->16 k5 @ 32x64x64', x: [1, 16, 32, 64, 64], w: [16, 16, 5, 5, 5], padding: 2, training: true },
   { name: 'train V-Net down 16->32 k2 s2 @ 64x128x128', x: [1, 16, 64, 128, 128], w: [32, 16, 2, 2, 2], stride: 2, training: true },
   { name: 'train V-Net up 64->16 k2 s2 @ 32x64x64', x: [1, 64, 32, 64, 64], w: [64, 16, 2, 2, 2], stride: 2, transposed: true, training: true },
@@ -105,4 +107,7 @@ const shapes: Shape[] = [
   { name: 'SAM upscale 256->64 2x2 s2 @ 64x64', x: [1, 256, 64, 64], w: [256, 64, 2, 2], stride: 2, transposed: true },
 ];
 
-export const cases: BenchCase[] = shapes.flatMap((s) => (['naive', 'tiled'] as ConvVariant[]).map((v) => makeCase(s, v)));
+/** The direct kernels run stride-1, undilated, ungrouped convs. */
+const directFits = (s: Shape) => !s.transposed && (s.stride ?? 1) === 1;
+
+export const cases: BenchCase[] = shapes.flatMap((s) => (['naive', 'tiled', 'direct'] as ConvVariant[]).filter((v) => v !== 'direct' || directFits(s)).map((v) => makeCase(s, v)));

@@ -15,6 +15,7 @@ const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
   attention: () => import('./attention.js'),
   conv: () => import('./conv.js'),
   norm: () => import('./norm.js'),
+  elementwise: () => import('./elementwise.js'),
 };
 
 /** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless --full. */

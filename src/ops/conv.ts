@@ -1,6 +1,11 @@
 // Convolution family: conv1d/2d/3d and convTranspose2d/3d (PyTorch semantics and layouts), one
 // N-d design in shaders/conv.wgsl (1d and 2d run as 3d with unit dims), with a fused epilogue
 // (bias, residual add, relu/elu/prelu/gelu), forward and backward side by side.
+// Stride-1, undilated, ungrouped convs on CPU adapters run the direct kernels instead
+// (shaders/conv_direct.wgsl): the implicit GEMM's loaders cost about two memory loads per FMA, and on
+// SwiftShader and llvmpipe a load costs far more than an FMA, so register blocking there is worth
+// 10-20x (llvmpipe, V-Net's 8->8 5x5x5 conv: 0.17 -> 2.9 GFLOP/s). This departs from the one-design
+// rule of DESIGN.md for that reason; GPUs keep the implicit GEMM until measured there.
 //
 // Forward, per group, with i = o*s - p + k*dil (p the leading padding of each axis):
 //   conv:       y[b, co, o] = sum_{ci, k} W[co, ci, k] * x[b, ci, o*s - p + k*dil]
