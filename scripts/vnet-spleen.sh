@@ -14,7 +14,7 @@ lbl="$data/ct_spleen_msd09_crop_label.nii.gz"
 w="$out/vnet-tiny-spleen.safetensors"
 # --save-every keeps a usable checkpoint when the time limit stops training
 timeout "$(( ${MINUTES:-30} * 60 ))" node "$root/dist/cli/main.js" train --model vnet --config tiny \
-  --spacing 3.2,3.2,5 --patch 16,32,32 --batch-size 2 --steps "${STEPS:-100000}" --save-every 10 --lr 3e-3 --seed 7 --deform-sigma "${DEFORM_SIGMA:-2}" \
+  --spacing 3.2,3.2,5 --patch 16,32,32 --batch-size 2 --steps "${STEPS:-520}" --save-every 10 --lr "${LR:-6e-3}" --lr-schedule poly --seed 7 --deform-sigma "${DEFORM_SIGMA:-2}" \
   --image "$img" --label "$lbl" -o "$w" --no-progress 2>&1 | tee "$out/train.log" || true
 node "$root/dist/cli/main.js" segment --model vnet --weights "$w" "$img" -o "$out/mask.nii.gz" --json | tee "$out/segment.json"
 node "$root/scripts/dice.mjs" "$out/mask.nii.gz" "$lbl" | tee "$out/dice.json"

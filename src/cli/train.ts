@@ -15,6 +15,7 @@ import { save } from '../weights/save.js';
 import { readNifti } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, vnetConfig, type VNetPreset } from '../models/vnet.js';
 import { VNET_PREPROCESSING, checkPreprocessing, vnetMetadata, vnetSettingsFrom, type VNetPreprocessing } from '../models/vnet-inference.js';
+import { PolyLR } from '../optim/lr-scheduler.js';
 import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult } from '../models/vnet-train.js';
 
 export interface TrainArgs {
@@ -31,6 +32,8 @@ export interface TrainArgs {
   patch?: [number, number, number];
   spacing?: [number, number, number];
   seed?: number;
+  /** 'constant' (default) or 'poly': lr * (1 - step / steps)^0.9, nnU-Net's schedule, over this run's steps */
+  lrSchedule?: 'constant' | 'poly';
   /** standard deviation of the random deformation's control displacements, voxels (default 2; 0: off) */
   deformSigma?: number;
   /** B-spline cells per axis of the random deformation (default 2, the paper's grid) */
@@ -90,8 +93,11 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     cases.push(c);
     log(`${basename(args.images[i])}: ${img.dims.join('x')} -> ${c.size.join('x')} at ${pre.spacing.join('x')} mm, ${c.foreground.length} foreground voxels`);
   }
-  log(`V-Net ${config.variant}, ${config.baseChannels} base channels, patch ${pre.patch.join('x')}, batch ${args.batchSize ?? 1}, on ${runtime().adapterName}`);
+  log(`V-Net ${config.variant}, ${config.baseChannels} base channels, patch ${pre.patch.join('x')}, batch ${args.batchSize ?? 1}, Adam lr ${args.lr ?? 1e-3} (${args.lrSchedule ?? 'constant'}), on ${runtime().adapterName}`);
   const trainer = new VNetTrainer(net, { lr: args.lr ?? 1e-3 });
+  const schedule = args.lrSchedule ?? 'constant';
+  if (schedule !== 'constant' && schedule !== 'poly') throw new Error(`medseg train: --lr-schedule must be constant or poly, got '${schedule}'`);
+  const scheduler = schedule === 'poly' ? new PolyLR(trainer.optimizer, { maxSteps: args.steps }) : null;
   const random = patchRandom(args.seed ?? 1);
   const bs = args.batchSize ?? 1;
   const P = pre.patch;
@@ -115,6 +121,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     for (let s = 0; s < args.steps; s++) {
       const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation: deformation });
       const r = await trainer.step(x, y);
+      scheduler?.step();
       x.dispose();
       y.dispose();
       history.push(r);
@@ -149,6 +156,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <file>', 'output .safetensors')
     .option('--resume <file>', 'continue from weights written by medseg train')
     .option('--lr <lr>', 'Adam learning rate', parseFloat, 1e-3)
+    .addOption(new Option('--lr-schedule <schedule>', "'poly' decays the lr as (1 - step/steps)^0.9 over this run").choices(['constant', 'poly']).default('constant'))
     .option('--batch-size <n>', 'patches per step', (v) => parseInt(v, 10), 1)
     .option('--base-channels <n>', "override the preset's base channels", (v) => parseInt(v, 10))
     .option('--patch <d,h,w>', "override the preset's patch (D,H,W voxels, multiples of 16)", (v) => triple(v, 'patch'))
@@ -160,7 +168,7 @@ export function register(program: Command): void {
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress bar (a line per step instead)')
     .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
+      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
         await runTrain({ ...opts, images: opts.image, labels: opts.label, progress: opts.progress && process.stderr.isTTY });
       },
     );

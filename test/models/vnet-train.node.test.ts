@@ -119,7 +119,8 @@ describe('medseg train', () => {
     expect(JSON.parse(f1.metadata.vnet_config)).toMatchObject({ baseChannels: BASE, variant: 'vnet.pytorch' });
     expect(JSON.parse(f1.metadata.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 16, 16], intensity: { kind: 'ct-window' } });
 
-    const r2 = await run(['--resume', out, '--steps', '1', '--batch-size', '2', ...common]);
+    // resumed with the poly schedule and without deformation
+    const r2 = await run(['--resume', out, '--steps', '1', '--batch-size', '2', '--lr-schedule', 'poly', '--deform-sigma', '0', ...common]);
     expect(r2.totalSteps).toBe(2);
     expect(r2.config).toMatchObject({ baseChannels: BASE, preprocessing: { patch: [16, 16, 16] } });
     const f2 = await weights.readSafetensors(readFileSync(out));
