@@ -36,6 +36,8 @@ export interface TrainArgs {
   lrSchedule?: 'constant' | 'poly';
   /** standard deviation of the random deformation's control displacements, voxels (default 2; 0: off) */
   deformSigma?: number;
+  /** random flips along each axis (default true) */
+  flip?: boolean;
   /** B-spline cells per axis of the random deformation (default 2, the paper's grid) */
   deformCells?: number;
   /** write the weights every this many steps too (0: only at the end) */
@@ -119,7 +121,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const tTrain = performance.now();
   try {
     for (let s = 0; s < args.steps; s++) {
-      const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation: deformation });
+      const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation, flip: args.flip ?? true });
       const r = await trainer.step(x, y);
       scheduler?.step();
       x.dispose();
@@ -162,13 +164,14 @@ export function register(program: Command): void {
     .option('--patch <d,h,w>', "override the preset's patch (D,H,W voxels, multiples of 16)", (v) => triple(v, 'patch'))
     .option('--spacing <x,y,z>', "override the preset's voxel spacing (mm)", (v) => triple(v, 'spacing'))
     .option('--seed <n>', 'seed for initialisation and sampling', (v) => parseInt(v, 10), 1)
+    .option('--no-flip', 'no random flips')
     .option('--deform-sigma <voxels>', 'random smooth deformation: std of the control displacements (0 turns it off)', parseFloat, 2)
     .option('--deform-cells <n>', 'random smooth deformation: B-spline cells per axis', (v) => parseInt(v, 10), 2)
     .option('--save-every <n>', 'also write the weights every n steps', (v) => parseInt(v, 10), 0)
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress bar (a line per step instead)')
     .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
+      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
         await runTrain({ ...opts, images: opts.image, labels: opts.label, progress: opts.progress && process.stderr.isTTY });
       },
     );
