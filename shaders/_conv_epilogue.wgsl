@@ -5,6 +5,8 @@
 // The including kernel declares `params` with the fields has_bias, bias_offset, has_residual,
 // store_pre, prelu_per_channel, prelu_offset and alpha; bindings 3-7 are declared here.
 
+// #include _erf
+
 override ACT: u32 = 0u;
 override RES_FIRST: bool = false;
 
@@ -14,14 +16,6 @@ override RES_FIRST: bool = false;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> pre: array<f32>;
 
-const SQRT1_2: f32 = 0.7071067811865476;
-
-// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf builtin.
-fn erf_f32(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(-y, y, x >= 0.0);
-}
 
 fn activate(v: f32, c: u32) -> f32 {
   switch ACT {

@@ -8,7 +8,6 @@ fn dim8(v: array<vec4<u32>, 2>, i: u32) -> u32 {
 
 // Element offset of flat (row-major) index `flat` of `shape` under `strides`.
 fn strided_offset(flat: u32, ndim: u32, shape: array<vec4<u32>, 2>, strides: array<vec4<u32>, 2>) -> u32 {
-  if (ndim == 1u) { return flat * strides[0].x; } // no division (integer division is slow on CPU adapters)
   var rem = flat;
   var off = 0u;
   for (var d = i32(ndim) - 1; d >= 0; d--) {

@@ -3,6 +3,7 @@
 // pipeline per op serves every shape. Also the backward rules that are elementwise
 // (relu/gelu/elu/sigmoid/tanh/prelu grads) and `fill`.
 // #include _strided
+// #include _erf
 
 override OP: u32 = 0u;
 // Every operand dense over the whole index space (after the caller merged dims): element i is at
@@ -48,15 +49,7 @@ fn offsets(i: u32) -> vec4<u32> {
   return off;
 }
 
-const SQRT1_2: f32 = 0.7071067811865476;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
-
-// erf with |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26); WGSL has no erf builtin.
-fn erf_f32(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(-y, y, x >= 0.0);
-}
 
 fn sigmoid_f32(x: f32) -> f32 {
   // stable for large |x|
