@@ -3,7 +3,12 @@
 // Element e of row r sits at  x_offset + (r / R1)*sr0 + (r % R1)*sr1 + (e / E1)*se0 + (e % E1)*se1
 // and uses affine channel     (r % R1)*ch_r + (e / E1)*ch_e0 + (e % E1)*ch_e1.
 //   y = (x - mean_r) * rstd_r * weight[ch] + bias[ch],  rstd_r = 1 / sqrt(var_r + eps),
-// with the biased variance from two passes (mean, then mean of squared deviations), f32.
+// with the biased variance in f32: two passes (mean, then squared deviations) in the serial kernel,
+// one pass of shifted sums in the workgroup and chunk kernels: with k a value of the row (its first
+// element), mean = k + S1 / n and var = (S2 - S1^2 / n) / n for S1 = sum(x - k), S2 = sum((x - k)^2);
+// the shift keeps the cancellation small when the mean is far from 0. One workgroup reduction, as
+// two dependent reductions in a row (mean, then squared deviations) came out wrong on Mesa's
+// llvmpipe through Dawn's OpenGL backend, while each alone is right.
 // out and dx are fresh dense tensors (offset 0); x and dy carry their own offsets.
 // stats[r] = mean_r and stats[n_rows + r] = rstd_r are written for the backward pass.
 // MODE 0: batch statistics; with update_running, running_mean/var[r] (rows are channels, batch
@@ -130,15 +135,15 @@ fn norm_forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
   let r = wid.y * nwg.x + wid.x;
   let valid = r < params.n_rows;
   let n = select(0u, params.row_len, valid);
-  var s = 0.0;
-  for (var e = lid; e < n; e += 64u) { s += x[addr(r, e)]; }
-  let mean = wg_sum(lid, vec2<f32>(s, 0.0)).x / f32(params.row_len);
-  var m2 = 0.0;
+  let k = select(0.0, x[addr(min(r, params.n_rows - 1u), 0u)], valid);
+  var acc = vec2<f32>(0.0);
   for (var e = lid; e < n; e += 64u) {
-    let d = x[addr(r, e)] - mean;
-    m2 += d * d;
+    let d = x[addr(r, e)] - k;
+    acc += vec2<f32>(d, d * d);
   }
-  let m2t = wg_sum(lid, vec2<f32>(m2, 0.0)).x;
+  let tot = wg_sum(lid, acc);
+  let mean = k + tot.x / f32(params.row_len);
+  let m2t = max(tot.y - tot.x * tot.x / f32(params.row_len), 0.0);
   if (!valid) { return; }
   var st: vec2<f32>;
   if (lid == 0u) { st = finish_stats(r, mean, m2t); }
@@ -210,9 +215,8 @@ fn norm_backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 
 // ---- long rows split into chunks (few rows, e.g. batch norm over a volume) ----
 // Each workgroup (row r, chunk p of `chunk` elements) first writes the chunk's count, mean and sum
-// of squared deviations (two passes over the chunk); the apply pass merges a row's chunk
-// statistics (mean = sum(n_q mean_q) / n, M2 = sum(M2_q + n_q (mean_q - mean)^2), the parallel
-// form of Chan's update), chunk 0 stores them (and moves the running statistics), and every
+// of squared deviations (shifted by the chunk's first element); the apply pass merges a row's chunk
+// statistics (Chan's parallel update, shifted by the first chunk's mean), chunk 0 stores them (and moves the running statistics), and every
 // workgroup normalises its chunk. The backward splits its two row sums the same way.
 
 @group(0) @binding(11) var<storage, read_write> partial: array<f32>;
@@ -227,21 +231,19 @@ fn norm_chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let r = wid.y;
   let p = wid.x;
   let cr = chunk_range(p);
-  var s = 0.0;
-  for (var e = cr.x + lid; e < cr.y; e += 64u) { s += x[addr(r, e)]; }
-  let cnt = f32(cr.y - cr.x);
-  let mean = wg_sum(lid, vec2<f32>(s, 0.0)).x / cnt;
-  var m2 = 0.0;
+  let k = x[addr(r, cr.x)];
+  var acc = vec2<f32>(0.0);
   for (var e = cr.x + lid; e < cr.y; e += 64u) {
-    let d = x[addr(r, e)] - mean;
-    m2 += d * d;
+    let d = x[addr(r, e)] - k;
+    acc += vec2<f32>(d, d * d);
   }
-  let m2t = wg_sum(lid, vec2<f32>(m2, 0.0)).x;
+  let tot = wg_sum(lid, acc);
   if (lid == 0u) {
+    let cnt = f32(cr.y - cr.x);
     let o = (r * params.chunks + p) * 3u;
     partial[o] = cnt;
-    partial[o + 1u] = mean;
-    partial[o + 2u] = m2t;
+    partial[o + 1u] = k + tot.x / cnt;
+    partial[o + 2u] = max(tot.y - tot.x * tot.x / cnt, 0.0);
   }
 }
 
@@ -254,21 +256,20 @@ fn norm_chunk_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     st = vec2<f32>(running_mean[r], 1.0 / sqrt(running_var[r] + params.eps));
     if (p == 0u && lid == 0u) { stats[r] = st.x; stats[params.n_rows + r] = st.y; }
   } else {
-    // mean = sum(n_q * mean_q) / n, M2 = sum(M2_q + n_q * (mean_q - mean)^2): both sums spread
-    // over the workgroup, each invocation taking every 64th chunk.
-    var s1 = 0.0;
+    // With k the row's first chunk mean: mean = k + S1 / n and M2 = S2 - S1^2 / n, where
+    // S1 = sum(n_q (mean_q - k)) and S2 = sum(M2_q + n_q (mean_q - k)^2), one workgroup sum with
+    // each invocation taking every 64th chunk.
+    let k = partial[r * params.chunks * 3u + 1u];
+    var acc = vec2<f32>(0.0);
     for (var q = lid; q < params.chunks; q += 64u) {
       let o = (r * params.chunks + q) * 3u;
-      s1 += partial[o] * partial[o + 1u];
+      let d = partial[o + 1u] - k;
+      acc += vec2<f32>(partial[o] * d, partial[o + 2u] + partial[o] * d * d);
     }
-    let mean = wg_sum(lid, vec2<f32>(s1, 0.0)).x / f32(params.row_len);
-    var s2 = 0.0;
-    for (var q = lid; q < params.chunks; q += 64u) {
-      let o = (r * params.chunks + q) * 3u;
-      let d = partial[o + 1u] - mean;
-      s2 += partial[o + 2u] + partial[o] * d * d;
-    }
-    let m2 = wg_sum(lid, vec2<f32>(s2, 0.0)).x;
+    let tot = wg_sum(lid, acc);
+    let n = f32(params.row_len);
+    let mean = k + tot.x / n;
+    let m2 = max(tot.y - tot.x * tot.x / n, 0.0);
     st = vec2<f32>(mean, 1.0 / sqrt(m2 / f32(params.row_len) + params.eps));
     if (p == 0u && lid == 0u) { st = finish_stats(r, mean, m2); }
   }

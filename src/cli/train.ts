@@ -42,6 +42,9 @@ export interface TrainArgs {
   deformCells?: number;
   /** write the weights every this many steps too (0: only at the end) */
   saveEvery?: number;
+  /** also keep, in bestPath(output), the weights at the end of the window of this many steps whose mean
+   * training Dice is the highest so far (0: off) */
+  keepBest?: number;
   progress?: boolean;
   json?: boolean;
   log?: (line: string) => void;
@@ -55,6 +58,9 @@ export interface TrainReport {
   history: StepResult[];
   config: Record<string, unknown>;
 }
+
+/** Where --keep-best writes: W.safetensors -> W.best.safetensors. */
+export const bestPath = (output: string): string => `${output.replace(/\.safetensors$/, '')}.best.safetensors`;
 
 const triple = (s: string, what: string): [number, number, number] => {
   const v = s.split(/[,x]/).map(Number);
@@ -111,11 +117,14 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   log(deformation ? `random deformation: ${deformation.cells}x${deformation.cells}x${deformation.cells} B-spline cells, sigma ${deformation.sigma} voxels` : 'random deformation off');
   const history: StepResult[] = [];
   const metadata = () => ({ ...vnetMetadata(config, pre), steps: String(doneBefore + history.length), trained_on: args.images.map((p) => basename(p)).join(',') });
-  const write = async () => {
-    const bytes = await save(net.stateDict(), { metadata: metadata() });
-    await writeFile(`${args.output}.tmp`, bytes!);
-    await rename(`${args.output}.tmp`, args.output);
+  const write = async (path = args.output, extra: Record<string, string> = {}) => {
+    const bytes = await save(net.stateDict(), { metadata: { ...metadata(), ...extra } });
+    await writeFile(`${path}.tmp`, bytes!);
+    await rename(`${path}.tmp`, path);
   };
+  const window = args.keepBest ?? 0;
+  if (!(Number.isInteger(window) && window >= 0)) throw new Error(`medseg train: --keep-best needs a whole number of steps, got ${args.keepBest}`);
+  let bestDice = -1;
   const bar = args.progress ? new cliProgress.SingleBar({ format: 'training {bar} {value}/{total} | loss {loss} | dice {dice} | {rate} s/step', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   bar?.start(args.steps, 0, { loss: '-', dice: '-', rate: '-' });
   const tTrain = performance.now();
@@ -131,6 +140,14 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
       if (bar) bar.update(s + 1, { loss: r.loss.toFixed(4), dice: r.dice.toFixed(3), rate });
       else if (!args.json) log(`step ${doneBefore + s + 1}/${doneBefore + args.steps}  loss ${r.loss.toFixed(4)}  dice ${r.dice.toFixed(3)}  ${rate} s/step`);
       if (args.saveEvery && (s + 1) % args.saveEvery === 0 && s + 1 < args.steps) await write();
+      if (window && (s + 1) % window === 0) {
+        const mean = history.slice(-window).reduce((a, h) => a + h.dice, 0) / window;
+        if (mean > bestDice) {
+          bestDice = mean;
+          await write(bestPath(args.output), { train_dice: mean.toFixed(4), train_dice_steps: `${doneBefore + s + 2 - window}-${doneBefore + s + 1}` });
+          if (!args.json) log(`best mean training Dice ${mean.toFixed(3)} over steps ${doneBefore + s + 2 - window}-${doneBefore + s + 1}: wrote ${bestPath(args.output)}`);
+        }
+      }
     }
   } finally {
     bar?.stop();
@@ -168,10 +185,11 @@ export function register(program: Command): void {
     .option('--deform-sigma <voxels>', 'random smooth deformation: std of the control displacements (0 turns it off)', parseFloat, 2)
     .option('--deform-cells <n>', 'random smooth deformation: B-spline cells per axis', (v) => parseInt(v, 10), 2)
     .option('--save-every <n>', 'also write the weights every n steps', (v) => parseInt(v, 10), 0)
+    .option('--keep-best <n>', 'also write W.best.safetensors: the weights after the n-step window with the highest mean training Dice', (v) => parseInt(v, 10), 0)
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress bar (a line per step instead)')
     .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; json?: boolean; progress: boolean }) => {
+      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; keepBest: number; json?: boolean; progress: boolean }) => {
         await runTrain({ ...opts, images: opts.image, labels: opts.label, progress: opts.progress && process.stderr.isTTY });
       },
     );

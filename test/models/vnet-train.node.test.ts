@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { models, weights, tensor, manualSeed } from '../../src/index.js';
 import { buildProgram } from '../../src/cli/main.js';
+import { bestPath } from '../../src/cli/train.js';
 import { ready } from '../helpers.js';
 import { BASE, disposeNet } from './vnet-helpers.js';
 
@@ -110,20 +111,31 @@ describe('medseg train', () => {
       return JSON.parse(lines.join(''));
     };
     const common = ['--image', image, '--label', label, '-o', out];
-    const r1 = await run(['--model', 'vnet', '--config', 'tiny', '--base-channels', String(BASE), '--spacing', '6.4,6.4,10', '--patch', '16,16,16', '--batch-size', '2', '--steps', '1', ...common]);
-    expect(r1.totalSteps).toBe(1);
-    expect(r1.history).toHaveLength(1);
+    const r1 = await run(['--model', 'vnet', '--config', 'tiny', '--base-channels', String(BASE), '--spacing', '6.4,6.4,10', '--patch', '16,16,16', '--batch-size', '2', '--steps', '2', '--keep-best', '1', ...common]);
+    expect(r1.totalSteps).toBe(2);
+    expect(r1.history).toHaveLength(2);
     expect(r1.history[0].loss).toBeGreaterThan(0);
     const f1 = await weights.readSafetensors(readFileSync(out));
-    expect(f1.metadata).toMatchObject({ model: 'vnet', steps: '1', trained_on: 'ct_spleen_msd09_crop.nii.gz' });
+    expect(f1.metadata).toMatchObject({ model: 'vnet', steps: '2', trained_on: 'ct_spleen_msd09_crop.nii.gz' });
+    // --keep-best 1: the weights after the step with the higher training Dice (the earlier one on a tie)
+    const dices: number[] = r1.history.map((h: { dice: number }) => h.dice);
+    const bestStep = dices[1] > dices[0] ? 2 : 1;
+    const best = await weights.readSafetensors(readFileSync(bestPath(out)));
+    expect(best.metadata).toMatchObject({ model: 'vnet', steps: String(bestStep), train_dice_steps: `${bestStep}-${bestStep}` });
+    expect(Number(best.metadata.train_dice)).toBeCloseTo(dices[bestStep - 1], 3);
+    if (bestStep === 2) {
+      // the best weights are then the final ones, byte for byte
+      const bytes = async (f: typeof f1) => Promise.all(f.tensors.map(async (t) => [t.name, Buffer.from(await t.read()).toString('hex')]));
+      expect(await bytes(best)).toEqual(await bytes(f1));
+    }
     expect(JSON.parse(f1.metadata.vnet_config)).toMatchObject({ baseChannels: BASE, variant: 'vnet.pytorch' });
     expect(JSON.parse(f1.metadata.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 16, 16], intensity: { kind: 'ct-window' } });
 
     // resumed with the poly schedule and without deformation
     const r2 = await run(['--resume', out, '--steps', '1', '--batch-size', '2', '--lr-schedule', 'poly', '--deform-sigma', '0', ...common]);
-    expect(r2.totalSteps).toBe(2);
+    expect(r2.totalSteps).toBe(3);
     expect(r2.config).toMatchObject({ baseChannels: BASE, preprocessing: { patch: [16, 16, 16] } });
     const f2 = await weights.readSafetensors(readFileSync(out));
-    expect(f2.metadata.steps).toBe('2');
+    expect(f2.metadata.steps).toBe('3');
   });
 });

@@ -187,6 +187,32 @@ describe('rows split into chunks (few long rows)', () => {
     }));
 });
 
+describe('long rows at the default split, mean far from zero', () => {
+  // Values 40 +- 1: the statistics are shifted sums in one workgroup reduction, whose cancellation
+  // this bounds; sizes reach the workgroup kernel ([1, 3, 40, 50]: rows of 2000) and the default
+  // chunking (rows of 2 * 24 * 32 * 32 = 49152 in 12 chunks of 4096).
+  for (const shape of [
+    [1, 3, 40, 50],
+    [2, 2, 24, 32, 32],
+  ]) {
+    it(`batchNorm training and running statistics ${JSON.stringify(shape)}`, async () => {
+      const C = shape[1];
+      const xa = randomArr(shape, 31, 39, 41);
+      const rma = randomArr([C], 32);
+      const rva = randomArr([C], 33, 0.5, 2);
+      const rm = upload(rma);
+      const rv = upload(rva);
+      const y = F.batchNorm(upload(xa), rm, rv, null, null, true, 0.1, 1e-5);
+      const n = xa.size / C;
+      expectClose(await y.read(), ref.batchNorm(xa, null, null, null, null, true, 1e-5).data, { atol: 1e-4, rtol: 0 }, 'normalised');
+      const want = ref.batchNormRunning(xa, rma, rva, 0.1);
+      expectClose(await rm.read(), want.mean.data, reductionTol(n), 'running_mean');
+      expectClose(await rv.read(), want.var.data, { atol: 1e-5, rtol: 1e-4 }, 'running_var');
+      y.dispose();
+    });
+  }
+});
+
 describe('norm and pool memory', () => {
   it('forwards without gradients free every temporary', async () => {
     const x = upload(randomArr([2, 4, 6, 5], 4));
