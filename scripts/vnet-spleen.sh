@@ -4,8 +4,12 @@
 # the result and prints the Dice of the written mask against the manual label.
 #   MEDSEG_ADAPTER=llvmpipe MINUTES=30 scripts/vnet-spleen.sh [out-dir]
 # The default patch (32x48x48 at 3.2 x 3.2 x 5 mm) holds the whole 26x41x41 resampled crop, so every
-# step sees the whole spleen; smaller patches with flips stayed near an all-foreground prediction.
-# Overrides: STEPS, LR, PATCH (D,H,W), BATCH, DEFORM_SIGMA, NO_FLIP=1 (the recorded run used NO_FLIP=1).
+# step sees the whole spleen (smaller patches with flips stayed near an all-foreground prediction, in
+# runs made before the batch-norm fix of daff6e1).
+# Training writes the weights every 10 steps (a usable file when the time limit stops it) and, with
+# --keep-best, those after the 10-step window of best mean training Dice; both are segmented.
+# Overrides: STEPS, LR, PATCH (D,H,W), BATCH, DEFORM_SIGMA, KEEP_BEST, NO_FLIP=1.
+# Recorded run (NO_FLIP=1, llvmpipe, 2 cores): scripts/results/vnet-spleen-llvmpipe-2cores.log.
 # Needs `npm run build` first (runs dist/).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
