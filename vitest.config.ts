@@ -1,6 +1,8 @@
-// Two projects run the same test files: `node` (Dawn via the webgpu package) and `browser`
-// (Debian's Chromium through Playwright, WebGPU on SwiftShader unless MEDSEG_BROWSER_GPU=1, which
-// launches Chromium on the machine's real GPU with Vulkan).
+// Three projects run the same test files: `node` (Dawn via the webgpu package, the machine's GPU or
+// SwiftShader), `llvmpipe` (the Node files again on Mesa llvmpipe through Dawn's OpenGL backend, the
+// other CPU adapter, whose compiler differs: a batch-norm kernel once passed on SwiftShader and
+// failed there) and `browser` (Debian's Chromium through Playwright, WebGPU on SwiftShader unless
+// MEDSEG_BROWSER_GPU=1, which launches Chromium on the machine's real GPU with Vulkan).
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 
@@ -23,6 +25,19 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           environment: 'node',
           pool: 'forks',
+        },
+      },
+      {
+        test: {
+          name: 'llvmpipe',
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          include: ['test/**/*.test.ts'],
+          // the adapter test opens every adapter itself
+          exclude: ['test/adapters.node.test.ts'],
+          environment: 'node',
+          pool: 'forks',
+          env: { MEDSEG_ADAPTER: 'llvmpipe', EGL_PLATFORM: 'surfaceless' },
         },
       },
       {
