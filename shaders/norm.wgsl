@@ -6,9 +6,10 @@
 // with the biased variance in f32: two passes (mean, then squared deviations) in the serial kernel,
 // one pass of shifted sums in the workgroup and chunk kernels: with k a value of the row (its first
 // element), mean = k + S1 / n and var = (S2 - S1^2 / n) / n for S1 = sum(x - k), S2 = sum((x - k)^2);
-// the shift keeps the cancellation small when the mean is far from 0. One workgroup reduction, as
-// two dependent reductions in a row (mean, then squared deviations) came out wrong on Mesa's
-// llvmpipe through Dawn's OpenGL backend, while each alone is right.
+// the shift keeps the cancellation small when the mean is far from 0. One workgroup reduction (and one
+// read of the row) instead of two: on Mesa's llvmpipe through Dawn's OpenGL backend, a second
+// reduction whose input used the first one's result came out wrong unless another barrier followed
+// the first (Mesa 22.3.6; SwiftShader was right).
 // out and dx are fresh dense tensors (offset 0); x and dy carry their own offsets.
 // stats[r] = mean_r and stats[n_rows + r] = rstd_r are written for the backward pass.
 // MODE 0: batch statistics; with update_running, running_mean/var[r] (rows are channels, batch
