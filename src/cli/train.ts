@@ -43,7 +43,7 @@ export interface TrainArgs {
   /** write the weights every this many steps too (0: only at the end) */
   saveEvery?: number;
   /** also keep, in bestPath(output), the weights at the end of the window of this many steps whose mean
-   * training Dice is the highest so far (0: off) */
+   * training Dice is the highest so far in this run (0: off) */
   keepBest?: number;
   progress?: boolean;
   json?: boolean;
@@ -72,6 +72,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (args.images.length === 0 || args.images.length !== args.labels.length) throw new Error(`medseg train: give as many --label as --image (got ${args.images.length} and ${args.labels.length})`);
   if (!(args.steps >= 1)) throw new Error(`medseg train: --steps must be at least 1`);
+  if (!(Number.isInteger(args.keepBest ?? 0) && (args.keepBest ?? 0) >= 0)) throw new Error(`medseg train: --keep-best needs a whole number of steps, got ${args.keepBest}`);
   const t0 = performance.now();
   await init();
   manualSeed(args.seed ?? 1);
@@ -123,7 +124,6 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     await rename(`${path}.tmp`, path);
   };
   const window = args.keepBest ?? 0;
-  if (!(Number.isInteger(window) && window >= 0)) throw new Error(`medseg train: --keep-best needs a whole number of steps, got ${args.keepBest}`);
   let bestDice = -1;
   const bar = args.progress ? new cliProgress.SingleBar({ format: 'training {bar} {value}/{total} | loss {loss} | dice {dice} | {rate} s/step', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   bar?.start(args.steps, 0, { loss: '-', dice: '-', rate: '-' });
@@ -144,8 +144,9 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
         const mean = history.slice(-window).reduce((a, h) => a + h.dice, 0) / window;
         if (mean > bestDice) {
           bestDice = mean;
-          await write(bestPath(args.output), { train_dice: mean.toFixed(4), train_dice_steps: `${doneBefore + s + 2 - window}-${doneBefore + s + 1}` });
-          if (!args.json) log(`best mean training Dice ${mean.toFixed(3)} over steps ${doneBefore + s + 2 - window}-${doneBefore + s + 1}: wrote ${bestPath(args.output)}`);
+          const steps = `${doneBefore + s + 2 - window}-${doneBefore + s + 1}`;
+          await write(bestPath(args.output), { train_dice: mean.toFixed(4), train_dice_steps: steps });
+          if (!args.json) log(`best mean training Dice ${mean.toFixed(3)} over steps ${steps}: wrote ${bestPath(args.output)}`);
         }
       }
     }
