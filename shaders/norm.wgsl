@@ -131,28 +131,37 @@ fn wg_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
   return total;
 }
 
+// (mean, M2) of n values from their shifted sums s = (S1, S2) about k: mean = k + S1 / n,
+// M2 = S2 - S1^2 / n (clamped at 0 against rounding).
+fn shifted_moments(k: f32, s: vec2<f32>, n: f32) -> vec2<f32> {
+  return vec2<f32>(k + s.x / n, max(s.y - s.x * s.x / n, 0.0));
+}
+
+// (mean, M2) of elements [e0, e1) of row r, shifted by k, with the sums spread over the workgroup.
+fn wg_moments(r: u32, e0: u32, e1: u32, k: f32, lid: u32) -> vec2<f32> {
+  var acc = vec2<f32>(0.0);
+  for (var e = e0 + lid; e < e1; e += 64u) {
+    let d = x[addr(r, e)] - k;
+    acc += vec2<f32>(d, d * d);
+  }
+  return shifted_moments(k, wg_sum(lid, acc), f32(e1 - e0));
+}
+
 @compute @workgroup_size(64)
 fn norm_forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wid.y * nwg.x + wid.x;
   let valid = r < params.n_rows;
   let n = select(0u, params.row_len, valid);
   let k = select(0.0, x[addr(min(r, params.n_rows - 1u), 0u)], valid);
-  var acc = vec2<f32>(0.0);
-  for (var e = lid; e < n; e += 64u) {
-    let d = x[addr(r, e)] - k;
-    acc += vec2<f32>(d, d * d);
-  }
-  let tot = wg_sum(lid, acc);
-  let mean = k + tot.x / f32(params.row_len);
-  let m2t = max(tot.y - tot.x * tot.x / f32(params.row_len), 0.0);
+  let mm = wg_moments(r, 0u, n, k, lid); // every invocation takes part in the reduction
   if (!valid) { return; }
   var st: vec2<f32>;
-  if (lid == 0u) { st = finish_stats(r, mean, m2t); }
+  if (lid == 0u) { st = finish_stats(r, mm.x, mm.y); }
   // Every invocation derives the same statistics (finish_stats has side effects only for lid 0).
   if (MODE == 1u) {
     st = vec2<f32>(running_mean[r], 1.0 / sqrt(running_var[r] + params.eps));
   } else {
-    st = vec2<f32>(mean, 1.0 / sqrt(m2t / f32(params.row_len) + params.eps));
+    st = vec2<f32>(mm.x, 1.0 / sqrt(mm.y / f32(params.row_len) + params.eps));
   }
   for (var e = lid; e < n; e += 64u) {
     let i = addr(r, e);
@@ -217,8 +226,8 @@ fn norm_backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 // ---- long rows split into chunks (few rows, e.g. batch norm over a volume) ----
 // Each workgroup (row r, chunk p of `chunk` elements) first writes the chunk's count, mean and sum
 // of squared deviations (shifted by the chunk's first element); the apply pass merges a row's chunk
-// statistics (Chan's parallel update, shifted by the first chunk's mean), chunk 0 stores them (and moves the running statistics), and every
-// workgroup normalises its chunk. The backward splits its two row sums the same way.
+// statistics (Chan's parallel update, shifted by the first chunk's mean), chunk 0 stores them (and
+// moves the running statistics), and every workgroup normalises its chunk. The backward splits its two row sums the same way.
 
 @group(0) @binding(11) var<storage, read_write> partial: array<f32>;
 
@@ -232,19 +241,12 @@ fn norm_chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let r = wid.y;
   let p = wid.x;
   let cr = chunk_range(p);
-  let k = x[addr(r, cr.x)];
-  var acc = vec2<f32>(0.0);
-  for (var e = cr.x + lid; e < cr.y; e += 64u) {
-    let d = x[addr(r, e)] - k;
-    acc += vec2<f32>(d, d * d);
-  }
-  let tot = wg_sum(lid, acc);
+  let mm = wg_moments(r, cr.x, cr.y, x[addr(r, cr.x)], lid);
   if (lid == 0u) {
-    let cnt = f32(cr.y - cr.x);
     let o = (r * params.chunks + p) * 3u;
-    partial[o] = cnt;
-    partial[o + 1u] = k + tot.x / cnt;
-    partial[o + 2u] = max(tot.y - tot.x * tot.x / cnt, 0.0);
+    partial[o] = f32(cr.y - cr.x);
+    partial[o + 1u] = mm.x;
+    partial[o + 2u] = mm.y;
   }
 }
 
@@ -257,9 +259,8 @@ fn norm_chunk_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     st = vec2<f32>(running_mean[r], 1.0 / sqrt(running_var[r] + params.eps));
     if (p == 0u && lid == 0u) { stats[r] = st.x; stats[params.n_rows + r] = st.y; }
   } else {
-    // With k the row's first chunk mean: mean = k + S1 / n and M2 = S2 - S1^2 / n, where
-    // S1 = sum(n_q (mean_q - k)) and S2 = sum(M2_q + n_q (mean_q - k)^2), one workgroup sum with
-    // each invocation taking every 64th chunk.
+    // Shifted by k, the row's first chunk mean: S1 = sum(n_q (mean_q - k)) and
+    // S2 = sum(M2_q + n_q (mean_q - k)^2), one workgroup sum, each invocation taking every 64th chunk.
     let k = partial[r * params.chunks * 3u + 1u];
     var acc = vec2<f32>(0.0);
     for (var q = lid; q < params.chunks; q += 64u) {
@@ -267,12 +268,10 @@ fn norm_chunk_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
       let d = partial[o + 1u] - k;
       acc += vec2<f32>(partial[o] * d, partial[o + 2u] + partial[o] * d * d);
     }
-    let tot = wg_sum(lid, acc);
     let n = f32(params.row_len);
-    let mean = k + tot.x / n;
-    let m2 = max(tot.y - tot.x * tot.x / n, 0.0);
-    st = vec2<f32>(mean, 1.0 / sqrt(m2 / f32(params.row_len) + params.eps));
-    if (p == 0u && lid == 0u) { st = finish_stats(r, mean, m2); }
+    let mm = shifted_moments(k, wg_sum(lid, acc), n);
+    st = vec2<f32>(mm.x, 1.0 / sqrt(mm.y / n + params.eps));
+    if (p == 0u && lid == 0u) { st = finish_stats(r, mm.x, mm.y); }
   }
   let cr = chunk_range(p);
   for (var e = cr.x + lid; e < cr.y; e += 64u) {

@@ -72,6 +72,8 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (args.images.length === 0 || args.images.length !== args.labels.length) throw new Error(`medseg train: give as many --label as --image (got ${args.images.length} and ${args.labels.length})`);
   if (!(args.steps >= 1)) throw new Error(`medseg train: --steps must be at least 1`);
+  const schedule = args.lrSchedule ?? 'constant';
+  if (schedule !== 'constant' && schedule !== 'poly') throw new Error(`medseg train: --lr-schedule must be constant or poly, got '${schedule}'`);
   if (!(Number.isInteger(args.keepBest ?? 0) && (args.keepBest ?? 0) >= 0)) throw new Error(`medseg train: --keep-best needs a whole number of steps, got ${args.keepBest}`);
   const t0 = performance.now();
   await init();
@@ -102,10 +104,8 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     cases.push(c);
     log(`${basename(args.images[i])}: ${img.dims.join('x')} -> ${c.size.join('x')} at ${pre.spacing.join('x')} mm, ${c.foreground.length} foreground voxels`);
   }
-  log(`V-Net ${config.variant}, ${config.baseChannels} base channels, patch ${pre.patch.join('x')}, batch ${args.batchSize ?? 1}, Adam lr ${args.lr ?? 1e-3} (${args.lrSchedule ?? 'constant'}), on ${runtime().adapterName}`);
+  log(`V-Net ${config.variant}, ${config.baseChannels} base channels, patch ${pre.patch.join('x')}, batch ${args.batchSize ?? 1}, Adam lr ${args.lr ?? 1e-3} (${schedule}), on ${runtime().adapterName}`);
   const trainer = new VNetTrainer(net, { lr: args.lr ?? 1e-3 });
-  const schedule = args.lrSchedule ?? 'constant';
-  if (schedule !== 'constant' && schedule !== 'poly') throw new Error(`medseg train: --lr-schedule must be constant or poly, got '${schedule}'`);
   const scheduler = schedule === 'poly' ? new PolyLR(trainer.optimizer, { maxSteps: args.steps }) : null;
   const random = patchRandom(args.seed ?? 1);
   const bs = args.batchSize ?? 1;
