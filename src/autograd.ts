@@ -2,17 +2,21 @@
 // inputs and a backward rule mapping the output's gradient to one gradient per input (the rules sit
 // beside their forwards in src/ops/). backward() walks the graph in reverse topological order,
 // accumulates into leaf `.grad`, and frees intermediate gradients as soon as they are consumed.
+// Each rule runs inside a scope (src/scope.ts), so its temporaries are freed when it returns; the
+// tensors a rule reads besides its inputs are listed as `saved` when the node is recorded, which
+// keeps them alive (whatever scope made them) until backward has run through the node.
 import { Tensor, shapeStr } from './tensor.js';
+import { keep, scope } from './scope.js';
 
 export interface GradNode {
   op: string;
   inputs: readonly Tensor[];
   /** Returns one gradient per input (null where an input needs none). Must not dispose `grad`. */
   backward: (grad: Tensor) => (Tensor | null)[];
+  /** tensors the rule reads besides its inputs (kept alive until the node is freed) */
+  saved: readonly Tensor[];
   /** set once backward has run through this node without retainGraph */
   freed?: boolean;
-  /** frees what the backward rule saved (temporaries not listed in inputs), once it has run */
-  release?: () => void;
 }
 
 let gradEnabled = true;
@@ -48,18 +52,25 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
 }
 
 /**
- * Attaches a backward rule to `out` if any input requires grad, and returns `out`. `release`
- * frees tensors the rule saved besides its inputs; it runs after the rule has run, or at once when
- * nothing is recorded.
+ * Attaches a backward rule to `out` if any input requires grad, and returns `out`. `saved` lists
+ * the tensors the rule reads besides its inputs (made by the forward: dense copies, statistics,
+ * pre-activations); the node owns them: they are freed once backward has run through it, or at
+ * once when nothing is recorded. Inputs stay alive until then too (Tensor.graphUses).
  */
-export function record(op: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: GradNode['backward'], release?: () => void): Tensor {
+export function record(op: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: GradNode['backward'], saved: readonly (Tensor | null | undefined)[] = []): Tensor {
+  // never take ownership of an input or of the output itself
+  const owned = [...new Set(saved)].filter((t): t is Tensor => !!t && t !== out && !inputs.includes(t));
   if (!needsGrad(...inputs)) {
-    release?.();
+    for (const t of owned) t.dispose();
     return out;
   }
   out.requiresGrad = true;
-  out.gradFn = { op, inputs: inputs.map((t) => t ?? (null as unknown as Tensor)), backward, release };
+  out.gradFn = { op, inputs: inputs.map((t) => t ?? (null as unknown as Tensor)), backward, saved: owned };
   for (const t of inputs) if (t) t.graphUses++;
+  for (const t of owned) {
+    t.graphUses++;
+    t.dispose(); // deferred: freed when the node lets go of it
+  }
   return out;
 }
 
@@ -108,9 +119,9 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
 
     const user = gradient ?? (root as unknown as { onesLike(): Tensor }).onesLike();
     const grads = new Map<Tensor, Tensor>([[root, user]]);
-    const keep = new Set<Tensor>(gradient ? [gradient] : []);
+    const callerOwned = new Set<Tensor>(gradient ? [gradient] : []);
     const release = (g: Tensor) => {
-      if (!keep.has(g)) g.dispose();
+      if (!callerOwned.has(g)) g.dispose();
     };
 
     for (const t of order) {
@@ -119,17 +130,17 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       grads.delete(t);
       if (!t.gradFn) {
         // Leaf: accumulate into .grad (a fresh handle, so .grad never aliases a handle we free).
-        const own = keep.has(g) ? g.view(g.shape, g.strides) : g;
+        const own = callerOwned.has(g) ? g.view(g.shape, g.strides) : g;
         if (t.grad) {
           const sum = addInto(t.grad, own);
           t.grad.dispose();
-          if (own !== g || !keep.has(g)) own.dispose();
-          t.grad = sum;
-        } else t.grad = own;
+          if (own !== g || !callerOwned.has(g)) own.dispose();
+          t.grad = keep(sum);
+        } else t.grad = keep(own);
         continue;
       }
       const node = t.gradFn;
-      const ins = node.backward(g);
+      const ins = scope(() => node.backward(g));
       if (ins.length !== node.inputs.length) throw new Error(`internal: backward of ${node.op} returned ${ins.length} grads for ${node.inputs.length} inputs`);
       node.inputs.forEach((input, k) => {
         const gi = ins[k];
@@ -149,16 +160,16 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
       });
       release(g);
       if (!options.retainGraph) {
-        node.release?.();
         t.gradFn = {
           op: node.op,
           inputs: [],
+          saved: [],
           freed: true,
           backward: () => {
             throw new Error(`backward(): the graph through ${node.op} was already freed; pass { retainGraph: true } to backward twice`);
           },
         };
-        for (const input of node.inputs) {
+        for (const input of [...node.inputs, ...node.saved]) {
           if (!input) continue;
           input.graphUses--;
           input.freeIfUnused();

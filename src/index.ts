@@ -6,6 +6,7 @@ export { init, runtime, type Runtime, type InitOptions } from './gpu/runtime.js'
 export type { AdapterChoice } from './gpu/device.js';
 export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, memoryStats, type TensorOptions } from './tensor.js';
 export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
+export { scope, keep } from './scope.js';
 export * as F from './functional.js';
 export * as nn from './nn/index.js';
 export * as io from './io/index.js';

@@ -4,6 +4,7 @@
 // `read()` is the only sync point. Integer results (argmax, class labels) are stored as f32.
 import { runtime } from './gpu/runtime.js';
 import type { GradNode } from './autograd.js';
+import { track } from './scope.js';
 
 export const MAX_DIMS = 8;
 
@@ -87,6 +88,7 @@ export class Tensor {
     this.requiresGrad = requiresGrad;
     liveTensors++;
     collected.register(this, storage, this);
+    track(this);
   }
 
   /** Allocates an uninitialised contiguous tensor. */
@@ -152,7 +154,7 @@ export class Tensor {
     return (await this.read())[0];
   }
 
-  /** How many recorded graph nodes take this tensor as an input (their backward rules may read it). */
+  /** How many recorded graph nodes take this tensor as an input or saved it (their backward rules may read it). */
   graphUses = 0;
   private disposeRequested = false;
 

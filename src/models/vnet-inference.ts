@@ -15,6 +15,7 @@ import { argmax, mean } from '../ops/reduce.js';
 import { clamp } from '../ops/elementwise.js';
 import type { Volume } from '../io/nifti.js';
 import { VNet, vnetConfig, type VNetConfig, type VNetPreset } from './vnet.js';
+import { scope } from '../scope.js';
 
 export type IntensityNormalization = { kind: 'ct-window'; min: number; max: number } | { kind: 'zscore' };
 
@@ -81,21 +82,13 @@ export function resampledSize(vol: Pick<Volume, 'dims' | 'spacing'>, spacing: re
 
 /** [1, 1, D, H, W] -> normalised intensities (ct window to [0, 1], or zero mean unit variance). */
 export function normalizeIntensity(x: Tensor, n: IntensityNormalization): Tensor {
-  return noGrad(() => {
-    if (n.kind === 'ct-window') {
-      const c = clamp(x, n.min, n.max);
-      const y = c.sub(n.min).mul(1 / (n.max - n.min));
-      c.dispose();
-      return y;
-    }
-    const m = mean(x);
-    const d = x.sub(m);
-    const v = mean(d.mul(d));
-    const sd = v.add(1e-8).sqrt();
-    const y = d.div(sd);
-    for (const t of [m, d, v, sd]) t.dispose();
-    return y;
-  });
+  return scope(() =>
+    noGrad(() => {
+      if (n.kind === 'ct-window') return clamp(x, n.min, n.max).sub(n.min).mul(1 / (n.max - n.min));
+      const d = x.sub(mean(x));
+      return d.div(mean(d.mul(d)).add(1e-8).sqrt());
+    }),
+  );
 }
 
 /** Window starts along one axis: step patch * (1 - overlap), the last window flush with the end. */
@@ -153,12 +146,8 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
     {
       // ---- preprocess
       options.onProgress?.({ stage: 'preprocess', done: 0, total: 1 });
-      const raw = tensor(vol.data, [1, 1, nz, ny, nx]);
       const grid = resampledSize(vol, pre.spacing);
-      const res = interpolate(raw, { size: grid, mode: 'trilinear' });
-      raw.dispose();
-      const x = normalizeIntensity(res, pre.intensity);
-      res.dispose();
+      const x = scope(() => normalizeIntensity(interpolate(tensor(vol.data, [1, 1, nz, ny, nx]), { size: grid, mode: 'trilinear' }), pre.intensity));
       const xs = await x.read();
       x.dispose();
       let lo = Infinity;
@@ -190,11 +179,7 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
                   const xw = sw + w;
                   patch[(d * P[1] + h) * P[2] + w] = zd < D && yh < H && xw < W ? xs[(zd * H + yh) * W + xw] : lo;
                 }
-            const pt = tensor(patch, [1, 1, ...P]);
-            const logits = net.forward(pt);
-            pt.dispose();
-            const prob = softmax(logits, 1);
-            logits.dispose();
+            const prob = scope(() => softmax(net.forward(tensor(patch, [1, 1, ...P])), 1));
             const pv = await prob.read();
             prob.dispose();
             const pvol = P[0] * P[1] * P[2];
@@ -214,11 +199,7 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
 
       // ---- back to the scan's grid, argmax
       options.onProgress?.({ stage: 'postprocess', done: 0, total: 1 });
-      const probs = tensor(acc, [1, C, D, H, W]);
-      const back = interpolate(probs, { size: [nz, ny, nx], mode: 'trilinear' });
-      probs.dispose();
-      const am = argmax(back, 1);
-      back.dispose();
+      const am = scope(() => argmax(interpolate(tensor(acc, [1, C, D, H, W]), { size: [nz, ny, nx], mode: 'trilinear' }), 1));
       const lab = await am.read();
       am.dispose();
       const labels = Uint8Array.from(lab);

@@ -17,6 +17,7 @@ import { randomDeformation, type DeformationOptions } from './deformation.js';
 import type { Volume } from '../io/nifti.js';
 import type { VNet } from './vnet.js';
 import { normalizeIntensity, resampledSize, type VNetPreprocessing } from './vnet-inference.js';
+import { scope } from '../scope.js';
 
 /** A scan and its label on the model grid, on the CPU: [D, H, W] row-major. */
 export interface TrainingCase {
@@ -36,13 +37,13 @@ export async function prepareCase(image: Volume, label: Volume, pre: VNetPreproc
   const size = resampledSize(image, pre.spacing);
   const prev = setGradEnabled(false);
   try {
-    const raw = tensor(image.data, [1, 1, nz, ny, nx]);
-    const res = interpolate(raw, { size, mode: 'trilinear' });
-    const x = normalizeIntensity(res, pre.intensity);
-    const lraw = tensor(label.data, [1, 1, nz, ny, nx]);
-    const lres = interpolate(lraw, { size, mode: 'nearest' });
+    const [x, lres] = scope(() => [
+      normalizeIntensity(interpolate(tensor(image.data, [1, 1, nz, ny, nx]), { size, mode: 'trilinear' }), pre.intensity),
+      interpolate(tensor(label.data, [1, 1, nz, ny, nx]), { size, mode: 'nearest' }),
+    ]);
     const [img, lab] = await Promise.all([x.read(), lres.read()]);
-    for (const t of [raw, res, x, lraw, lres]) t.dispose();
+    x.dispose();
+    lres.dispose();
     const l8 = Uint8Array.from(lab, (v) => Math.round(v));
     const fg: number[] = [];
     for (let i = 0; i < l8.length; i++) if (l8[i] > 0) fg.push(i);
@@ -129,16 +130,14 @@ export function sampleBatch(cases: readonly TrainingCase[], patch: readonly [num
     }
   }
   if (!fields) return { images: tensor(xs, [batch, 1, ...patch]), labels: tensor(ys, [batch, ...patch]) };
-  return noGrad(() => {
-    const x = tensor(xs, [batch, 1, ...big]);
-    const y = tensor(ys, [batch, 1, ...big]);
-    const f = tensor(fields, [batch, 3, ...patch]);
-    const images = warp(x, f, { mode: 'trilinear' });
-    const yw = warp(y, f, { mode: 'nearest' });
-    const labels = reshape(yw, [batch, ...patch]);
-    for (const t of [x, y, f, yw]) t.dispose();
-    return { images, labels };
-  });
+  return scope(() =>
+    noGrad(() => {
+      const f = tensor(fields, [batch, 3, ...patch]);
+      const images = warp(tensor(xs, [batch, 1, ...big]), f, { mode: 'trilinear' });
+      const labels = reshape(warp(tensor(ys, [batch, 1, ...big]), f, { mode: 'nearest' }), [batch, ...patch]);
+      return { images, labels };
+    }),
+  );
 }
 
 export interface StepResult {
@@ -162,13 +161,14 @@ export class VNetTrainer {
   /** One step on images [N, 1, D, H, W] and labels [N, D, H, W] (class indices as floats). */
   async step(images: Tensor, labels: Tensor): Promise<StepResult> {
     this.net.train();
-    const logits = this.net.forward(images);
-    const probs = softmax(logits, 1);
-    logits.dispose();
-    const loss = diceLoss(probs, labels, { squaredPred: true, includeBackground: false, batch: true });
-    this.optimizer.zeroGrad();
-    loss.backward();
-    this.optimizer.step();
+    const { probs, loss } = scope(() => {
+      const probs = softmax(this.net.forward(images), 1);
+      const loss = diceLoss(probs, labels, { squaredPred: true, includeBackground: false, batch: true });
+      this.optimizer.zeroGrad();
+      loss.backward();
+      this.optimizer.step();
+      return { probs, loss };
+    });
     const value = await loss.item();
     loss.dispose();
     // hard Dice from the probabilities (foreground where p1 > 0.5)

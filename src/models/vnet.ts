@@ -11,6 +11,7 @@
 // [N, outChannels, D, H, W] in both variants; vnet.pytorch's flattened softmax is softmax(logits, 1).
 import '../ops/methods.js';
 import { noGrad } from '../autograd.js';
+import { scope } from '../scope.js';
 import { Tensor, rand, shapeStr, zeros } from '../tensor.js';
 import { cat } from '../ops/shape.js';
 import { elu, gt, mul, prelu } from '../ops/elementwise.js';
@@ -98,17 +99,7 @@ function activation(owner: Module, name: string, act: VNetActivation, channels: 
 function dropout3d(x: Tensor, p: number, training: boolean): Tensor {
   if (!training || p === 0) return x;
   const [n, c] = x.shape;
-  const mask = noGrad(() => {
-    const u = rand([n, c, 1, 1, 1]);
-    const keep = gt(u, p);
-    u.dispose();
-    const scaled = mul(keep, 1 / (1 - p));
-    keep.dispose();
-    return scaled;
-  });
-  const y = mul(x, mask);
-  mask.dispose();
-  return y;
+  return scope(() => mul(x, noGrad(() => mul(gt(rand([n, c, 1, 1, 1]), p), 1 / (1 - p)))));
 }
 
 /** bn(conv5(x)) with the variant's names: conv1 + bn1, or conv_block.conv + conv_block.adn.N. */
@@ -126,31 +117,8 @@ class ConvBn {
     }
   }
   forward(x: Tensor): Tensor {
-    const c = this.conv.forward(x);
-    const y = this.bn.forward(c);
-    c.dispose();
-    return y;
+    return scope(() => this.bn.forward(this.conv.forward(x)));
   }
-}
-
-/** Disposes `t` unless it is `keep` (the pass-through case of optional dropout). */
-function drop(t: Tensor, keep: Tensor): void {
-  if (t !== keep) t.dispose();
-}
-
-/** act(t) and dispose t. */
-function applyAct(act: (x: Tensor) => Tensor, t: Tensor): Tensor {
-  const y = act(t);
-  t.dispose();
-  return y;
-}
-
-/** a + b, disposing both. */
-function addInto(a: Tensor, b: Tensor): Tensor {
-  const s = a.add(b);
-  a.dispose();
-  b.dispose();
-  return s;
 }
 
 /** LUConv(c): act(bn(conv5(x))). */
@@ -164,7 +132,7 @@ class LUConv extends Module {
     this.cb = new ConvBn(this, s, channels, channels);
   }
   forward(x: Tensor): Tensor {
-    return applyAct(this.act, this.cb.forward(x));
+    return this.act(this.cb.forward(x));
   }
 }
 
@@ -176,13 +144,7 @@ class LUConvStack extends Module {
     for (let i = 0; i < depth; i++) this.convs.push(this.child(String(i), new LUConv(s, channels)));
   }
   forward(x: Tensor): Tensor {
-    let h = x;
-    for (const c of this.convs) {
-      const next = c.forward(h);
-      drop(h, x);
-      h = next;
-    }
-    return h;
+    return this.convs.reduce((h, c) => c.forward(h), x);
   }
 }
 
@@ -198,13 +160,9 @@ class InputTransition extends Module {
   }
   forward(x: Tensor): Tensor {
     const reps = this.s.cfg.baseChannels / this.s.cfg.inChannels;
-    const b = this.cb.forward(x);
     // one input channel broadcasts over the channel dim; several are tiled by a concat
     const xs = reps === 1 || x.shape[1] === 1 ? x : cat(new Array<Tensor>(reps).fill(x), 1);
-    const s = b.add(xs);
-    b.dispose();
-    drop(xs, x);
-    return applyAct(this.act, s);
+    return this.act(this.cb.forward(x).add(xs));
   }
 }
 
@@ -232,14 +190,9 @@ class DownTransition extends Module {
     this.ops = this.child('ops', new LUConvStack(s, cout, depth));
   }
   forward(x: Tensor): Tensor {
-    const c = this.down.forward(x);
-    const b = this.bn.forward(c);
-    c.dispose();
-    const d = applyAct(this.act1, b);
-    const dropped = dropout3d(d, this.dropout, this.training);
-    const o = this.ops.forward(dropped);
-    drop(dropped, d);
-    return applyAct(this.act2, addInto(o, d));
+    const d = scope(() => this.act1(this.bn.forward(this.down.forward(x))));
+    const o = this.ops.forward(dropout3d(d, this.dropout, this.training));
+    return this.act2(o.add(d));
   }
 }
 
@@ -268,18 +221,12 @@ class UpTransition extends Module {
     this.ops = this.child('ops', new LUConvStack(s, cout, depth));
   }
   forward(x: Tensor, skip: Tensor): Tensor {
-    const xd = dropout3d(x, this.dropout, this.training);
-    const sd = dropout3d(skip, this.skipDropout, this.training);
-    const c = this.up.forward(xd);
-    drop(xd, x);
-    const b = this.bn.forward(c);
-    c.dispose();
-    const u = applyAct(this.act1, b);
-    const xcat = cat([u, sd], 1);
-    u.dispose();
-    drop(sd, skip);
+    const xcat = scope(() => {
+      const u = this.act1(this.bn.forward(this.up.forward(dropout3d(x, this.dropout, this.training))));
+      return cat([u, dropout3d(skip, this.skipDropout, this.training)], 1);
+    });
     const o = this.ops.forward(xcat);
-    return applyAct(this.act2, addInto(o, xcat));
+    return this.act2(o.add(xcat));
   }
 }
 
@@ -296,10 +243,7 @@ class OutputTransition extends Module {
     this.conv2 = this.child('conv2', new Conv3d(cfg.outChannels, cfg.outChannels, 1));
   }
   forward(x: Tensor): Tensor {
-    const h = applyAct(this.act, this.cb.forward(x));
-    const y = this.conv2.forward(h);
-    h.dispose();
-    return y;
+    return this.conv2.forward(this.act(this.cb.forward(x)));
   }
 }
 
@@ -350,19 +294,10 @@ export class VNet extends Module {
    */
   override loadStateDict(dict: Map<string, Tensor> | Record<string, Tensor>, options: { strict?: boolean } = {}): LoadResult {
     const src = new Map(dict instanceof Map ? dict : Object.entries(dict));
-    const filled: Tensor[] = [];
-    for (const [k] of this.namedBuffers()) {
-      if (k.endsWith('.num_batches_tracked') && !src.has(k)) {
-        const z = zeros([]);
-        filled.push(z);
-        src.set(k, z);
-      }
-    }
-    try {
+    return scope(() => {
+      for (const [k] of this.namedBuffers()) if (k.endsWith('.num_batches_tracked') && !src.has(k)) src.set(k, zeros([]));
       return super.loadStateDict(src, options);
-    } finally {
-      for (const z of filled) z.dispose();
-    }
+    });
   }
 
   /** Logits [N, outChannels, D, H, W] for x [N, inChannels, D, H, W] with D, H, W divisible by 16. */
@@ -376,20 +311,10 @@ export class VNet extends Module {
     const out64 = this.downs[1].forward(out32);
     const out128 = this.downs[2].forward(out64);
     const out256 = this.downs[3].forward(out128);
-    let h = out256;
-    for (const [up, skip] of [
-      [this.ups[0], out128],
-      [this.ups[1], out64],
-      [this.ups[2], out32],
-      [this.ups[3], out16],
-    ] as const) {
-      const next = up.forward(h, skip);
-      h.dispose();
-      skip.dispose();
-      h = next;
-    }
-    const y = this.outTr.forward(h);
-    h.dispose();
-    return y;
+    const u256 = this.ups[0].forward(out256, out128);
+    const u128 = this.ups[1].forward(u256, out64);
+    const u64 = this.ups[2].forward(u128, out32);
+    const u32 = this.ups[3].forward(u64, out16);
+    return this.outTr.forward(u32);
   }
 }

@@ -3,22 +3,12 @@
 // and TransUNet's StdConv2d (a Conv2d whose weight is standardised at every forward). Weights and
 // biases are U(-1/sqrt(fanIn), 1/sqrt(fanIn)) (kaiming_uniform with a = sqrt(5), and the matching
 // bias bound), fanIn = weight.shape[1] * kernel volume, drawn from the seeded generator.
-import { noGrad } from '../autograd.js';
-import { Tensor, rand } from '../tensor.js';
-import { Unary, elementwise } from '../ops/dispatch.js';
+import type { Tensor } from '../tensor.js';
 import { conv, convTranspose, type ConvOptions, type ConvPadding, type ConvTransposeOptions, type IntOrTuple } from '../ops/conv.js';
 import { weightStandardize } from '../ops/norm.js';
 import { Module } from './module.js';
+import { uniformInit } from './linear.js';
 
-/** U(-bound, bound) from the seeded generator. */
-export function uniformInit(shape: readonly number[], bound: number): Tensor {
-  return noGrad(() => {
-    const u = rand(shape);
-    const t = elementwise(Unary.affine, [u], { alpha: 2 * bound, beta: -bound }, 'init');
-    u.dispose();
-    return t;
-  });
-}
 
 function kernelTuple(k: IntOrTuple, nd: number, what: string): number[] {
   const t = typeof k === 'number' ? new Array<number>(nd).fill(k) : [...k];
@@ -79,10 +69,7 @@ export class Conv3d extends ConvNd {
 export class StdConv2d extends Conv2d {
   eps = 1e-5;
   override forward(x: Tensor): Tensor {
-    const w = weightStandardize(this.weight, this.eps);
-    const y = conv(x, w, this.bias, this.options);
-    w.dispose(); // freed once a recorded graph no longer needs it
-    return y;
+    return conv(x, weightStandardize(this.weight, this.eps), this.bias, this.options);
   }
 }
 

@@ -4,6 +4,8 @@
 import { noGrad } from '../autograd.js';
 import { linear } from '../ops/matmul.js';
 import { Tensor, rand } from '../tensor.js';
+import { Unary, elementwise } from '../ops/dispatch.js';
+import { scope } from '../scope.js';
 import { Module } from './module.js';
 
 export interface LinearOptions {
@@ -12,13 +14,8 @@ export interface LinearOptions {
 }
 
 /** U(-bound, bound) of `shape`, seeded. */
-export function uniformInit(shape: number[], bound: number, seed?: number): Tensor {
-  return noGrad(() => {
-    const u = rand(shape, { seed });
-    const w = u.mul(2 * bound).sub(bound);
-    u.dispose();
-    return w;
-  });
+export function uniformInit(shape: readonly number[], bound: number, seed?: number): Tensor {
+  return scope(() => noGrad(() => elementwise(Unary.affine, [rand(shape, { seed })], { alpha: 2 * bound, beta: -bound }, 'init')));
 }
 
 export class Linear extends Module {

@@ -3,7 +3,11 @@
 // checks. Subclasses register with `param()`, `buffer()` and `child()`, which return what they
 // register, so fields can hold them: `this.weight = this.param('weight', randn([4, 3]))`.
 // loadStateDict copies values into the registered tensors, so such fields stay valid.
+// A module's forward runs inside a scope: whatever it makes and does not return is freed (what the
+// autograd graph needs lives on until backward), so forwards hold no dispose() calls; registered
+// parameters and buffers are kept out of every scope.
 import { noGrad } from '../autograd.js';
+import { keep, scope } from '../scope.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from '../ops/shape.js';
@@ -21,9 +25,22 @@ export class Module {
   private _buffers = new Map<string, Tensor | null>();
   private _children = new Map<string, Module>();
 
+  constructor() {
+    // The subclass's forward (found through the prototype chain) runs inside a scope.
+    const forward = (this as { forward?: (...args: unknown[]) => unknown }).forward;
+    if (typeof forward === 'function') {
+      Object.defineProperty(this, 'forward', {
+        value: (...args: unknown[]) => scope(() => forward.apply(this, args)),
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+
   /** Registers a parameter under `name` and returns it. */
   param(name: string, t: Tensor | null): Tensor {
     if (t) {
+      keep(t);
       t.requiresGrad = true;
       t.name = name;
     }
@@ -33,7 +50,7 @@ export class Module {
 
   /** Registers a non-trainable state tensor (e.g. BatchNorm's running mean), saved in stateDict. */
   buffer(name: string, t: Tensor | null): Tensor {
-    if (t) t.name = name;
+    if (t) keep(t).name = name;
     this._buffers.set(name, t);
     return t as Tensor;
   }
@@ -54,7 +71,7 @@ export class Module {
   setBuffer(name: string, t: Tensor): void {
     const old = this._buffers.get(name);
     if (old && old !== t) old.dispose();
-    t.name = name;
+    keep(t).name = name;
     this._buffers.set(name, t);
   }
 
@@ -143,7 +160,8 @@ export class Module {
 /** Copies src's values into dst (same shape; dst contiguous), on the GPU. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (!dst.isContiguous()) throw new Error(`copyInto: destination ${dst.name ?? shapeStr(dst.shape)} is not contiguous`);
-  const s = src.isContiguous() ? src : noGrad(() => contiguous(src));
-  runtime().copy(s.buffer, s.offset * 4, dst.buffer, dst.offset * 4, dst.size * 4);
-  if (s !== src) s.dispose();
+  scope(() => {
+    const s = src.isContiguous() ? src : noGrad(() => contiguous(src));
+    runtime().copy(s.buffer, s.offset * 4, dst.buffer, dst.offset * 4, dst.size * 4);
+  });
 }

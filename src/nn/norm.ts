@@ -56,9 +56,7 @@ class BatchNormNd extends Module {
       this.batches++;
       // Updated in place, so tensors taken from stateDict() stay current.
       const nbt = this.getBuffer('num_batches_tracked')!;
-      const inc = noGrad(() => nbt.add(1));
-      copyInto(nbt, inc);
-      inc.dispose();
+      copyInto(nbt, noGrad(() => nbt.add(1)));
       if (this.momentum === null) momentum = 1 / this.batches;
     }
     const useBatch = this.training || !this.trackRunningStats;

@@ -225,7 +225,7 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     }
     if (go !== g) go.dispose();
     return [gq, gk, gv, gmask, grel];
-  }, release);
+  }, [stats, rel]);
 }
 
 /** A contiguous handle starting at element 0 of its storage (what the kernels index); a copy records no node. */

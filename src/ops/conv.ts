@@ -589,7 +589,7 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
     if (dq !== gc && dq !== dres) dq.dispose();
     if (gc !== dres) gc.dispose();
     return [dx, dw, db, dprelu, res];
-  }, release);
+  }, [xc, wc, bc, ep.prelu, ep.residual, ep.pre]);
 }
 
 export function conv1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvOptions = {}): Tensor {
@@ -685,7 +685,7 @@ export function convTranspose(
     if (dq !== gc && dq !== dres) dq.dispose();
     if (gc !== dres) gc.dispose();
     return [dx, dw, db, dprelu, res];
-  }, release);
+  }, [xc, wc, bc, ep.prelu, ep.residual, ep.pre]);
 }
 
 export function convTranspose1d(x: Tensor, w: Tensor, b: Tensor | null = null, options: ConvTransposeOptions = {}): Tensor {

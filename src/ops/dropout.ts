@@ -1,6 +1,7 @@
 // F.dropout: zeroes each element with probability p and scales the rest by 1/(1-p) in training;
 // the identity otherwise. The mask is a hash of (seed, index) computed in shaders/dropout.wgsl, so
 // the backward (dy masked and scaled the same way) reruns the kernel with the same seed.
+import { scope } from '../scope.js';
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, rng, shapeStr, zeros } from '../tensor.js';
@@ -43,13 +44,6 @@ export function dropout(x: Tensor, p = 0.5, training = true, options: DropoutOpt
   }
   const seed = options.seed ?? Math.floor(stream() * 4294967296);
   const name = `dropout(${shapeStr(x.shape)}, p=${p})`;
-  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
-  const out = launch(xc, p, seed, name);
-  if (xc !== x) xc.dispose();
-  return record('dropout', out, [x], (g) => {
-    const gc = g.isContiguous() ? g : contiguous(g);
-    const dx = launch(gc, p, seed, `${name} backward`);
-    if (gc !== g) gc.dispose();
-    return [dx];
-  });
+  const out = scope(() => launch(x.isContiguous() ? x : noGrad(() => contiguous(x)), p, seed, name));
+  return record('dropout', out, [x], (g) => [launch(g.isContiguous() ? g : contiguous(g), p, seed, `${name} backward`)]);
 }

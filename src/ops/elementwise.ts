@@ -1,111 +1,72 @@
 // Elementwise ops with broadcasting, each forward next to its backward rule.
 // Binary ops accept a number as the second operand (folded into a scalar kernel).
-import { noGrad, record } from '../autograd.js';
+import { record } from '../autograd.js';
+import { scope } from '../scope.js';
 import { Tensor, ones, shapeStr, zeros } from '../tensor.js';
-import { Binary, Ternary, Unary, ctx, elementwise, type TensorOrScalar } from './dispatch.js';
-import { sumToShape, reshape } from './shape.js';
+import { Binary, Ternary, Unary, broadcastShapes, ctx, elementwise, type TensorOrScalar } from './dispatch.js';
+import { expand, reshape } from './shape.js';
 
 const un = (op: number, x: Tensor, name: string, s: { alpha?: number; beta?: number } = {}) => elementwise(op, [x], s, ctx(name, x));
 const bin = (op: number, a: Tensor, b: Tensor, name: string, s: { alpha?: number } = {}) => elementwise(op, [a, b], s, ctx(name, a, b));
 
-/** Reduces each gradient to its input's shape (broadcast backward). */
-function reduced(g: Tensor, input: Tensor): Tensor {
-  return sumToShape(g, input.shape);
+/**
+ * A differentiable binary op: the operands are expanded to their broadcast shape first (views), so
+ * the sum over broadcast dims lives once, in expand's backward, and each rule below sees operands
+ * and a gradient of one shape.
+ */
+function binary(name: string, a: Tensor, b: Tensor, forward: (a: Tensor, b: Tensor) => Tensor, rule: (g: Tensor, a: Tensor, b: Tensor, out: Tensor) => (Tensor | null)[]): Tensor {
+  return scope(() => {
+    const shape = broadcastShapes(a.shape, b.shape);
+    const ae = a.shape.join() === shape.join() ? a : expand(a, shape);
+    const be = b.shape.join() === shape.join() ? b : expand(b, shape);
+    const out = forward(ae, be);
+    return record(name, out, [ae, be], (g) => rule(g, ae, be, out));
+  });
 }
 
 export function add(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') return record('add', un(Unary.affine, a, 'add', { alpha: 1, beta: b }), [a], (g) => [g]);
-  const out = bin(Binary.add, a, b, 'add');
-  return record('add', out, [a, b], (g) => [a.requiresGrad ? reduced(g, a) : null, b.requiresGrad ? reduced(g, b) : null]);
+  return binary('add', a, b, (x, y) => bin(Binary.add, x, y, 'add'), (g) => [g, g]);
 }
 
 export function sub(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') return record('sub', un(Unary.affine, a, 'sub', { alpha: 1, beta: -b }), [a], (g) => [g]);
-  const out = bin(Binary.sub, a, b, 'sub');
-  return record('sub', out, [a, b], (g) => {
-    let gb: Tensor | null = null;
-    if (b.requiresGrad) {
-      const n = neg(g);
-      gb = reduced(n, b);
-      if (gb !== n) n.dispose();
-    }
-    return [a.requiresGrad ? reduced(g, a) : null, gb];
-  });
+  return binary('sub', a, b, (x, y) => bin(Binary.sub, x, y, 'sub'), (g, x, y) => [g, y.requiresGrad ? neg(g) : null]);
 }
 
 export function mul(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') return record('mul', un(Unary.affine, a, 'mul', { alpha: b, beta: 0 }), [a], (g) => [mul(g, b)]);
-  const out = bin(Binary.mul, a, b, 'mul');
-  return record('mul', out, [a, b], (g) => [a.requiresGrad ? mulReduced(g, b, a) : null, b.requiresGrad ? mulReduced(g, a, b) : null]);
-}
-
-/** sumToShape(g * other, like.shape), freeing the intermediate. */
-function mulReduced(g: Tensor, other: Tensor, like: Tensor): Tensor {
-  const p = bin(Binary.mul, g, other, 'mul backward');
-  const r = reduced(p, like);
-  if (r !== p) p.dispose();
-  return r;
+  return binary('mul', a, b, (x, y) => bin(Binary.mul, x, y, 'mul'), (g, x, y) => [x.requiresGrad ? mul(g, y) : null, y.requiresGrad ? mul(g, x) : null]);
 }
 
 export function div(a: Tensor, b: TensorOrScalar): Tensor {
   if (typeof b === 'number') return mul(a, 1 / b);
-  const out = bin(Binary.div, a, b, 'div');
-  return record('div', out, [a, b], (g) => {
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      const q = bin(Binary.div, g, b, 'div backward');
-      ga = reduced(q, a);
-      if (ga !== q) q.dispose();
-    }
-    if (b.requiresGrad) {
-      // d/db (a/b) = -a/b^2 = -out/b
-      const q = bin(Binary.div, out, b, 'div backward');
-      const t = elementwise(Binary.mul, [g, q], {}, 'div backward');
-      q.dispose();
-      const n = un(Unary.neg, t, 'div backward');
-      t.dispose();
-      gb = reduced(n, b);
-      if (gb !== n) n.dispose();
-    }
-    return [ga, gb];
-  });
+  // d/db (a/b) = -a/b^2 = -out/b
+  return binary('div', a, b, (x, y) => bin(Binary.div, x, y, 'div'), (g, x, y, out) => [x.requiresGrad ? div(g, y) : null, y.requiresGrad ? neg(mul(g, div(out, y))) : null]);
 }
 
 export function neg(x: Tensor): Tensor {
-  return record('neg', un(Unary.neg, x, 'neg'), [x], (g) => [un(Unary.neg, g, 'neg backward')]);
+  return record('neg', un(Unary.neg, x, 'neg'), [x], (g) => [neg(g)]);
 }
 
 export function exp(x: Tensor): Tensor {
   const out = un(Unary.exp, x, 'exp');
-  return record('exp', out, [x], (g) => [bin(Binary.mul, g, out, 'exp backward')]);
+  return record('exp', out, [x], (g) => [mul(g, out)]);
 }
 
 export function log(x: Tensor): Tensor {
-  return record('log', un(Unary.log, x, 'log'), [x], (g) => [bin(Binary.div, g, x, 'log backward')]);
+  return record('log', un(Unary.log, x, 'log'), [x], (g) => [div(g, x)]);
 }
 
 export function sqrt(x: Tensor): Tensor {
   const out = un(Unary.sqrt, x, 'sqrt');
-  return record('sqrt', out, [x], (g) => {
-    const t = bin(Binary.div, g, out, 'sqrt backward');
-    const r = un(Unary.affine, t, 'sqrt backward', { alpha: 0.5 });
-    t.dispose();
-    return [r];
-  });
+  return record('sqrt', out, [x], (g) => [mul(div(g, out), 0.5)]);
 }
 
 export function rsqrt(x: Tensor): Tensor {
+  // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 out^3
   const out = un(Unary.rsqrt, x, 'rsqrt');
-  return record('rsqrt', out, [x], (g) => {
-    // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 out^3
-    const c = un(Unary.powScalar, out, 'rsqrt backward', { alpha: 3 });
-    const t = bin(Binary.mul, g, c, 'rsqrt backward');
-    c.dispose();
-    const r = un(Unary.affine, t, 'rsqrt backward', { alpha: -0.5 });
-    t.dispose();
-    return [r];
-  });
+  return record('rsqrt', out, [x], (g) => [mul(mul(g, pow(out, 3)), -0.5)]);
 }
 
 export function pow(x: Tensor, exponent: TensorOrScalar): Tensor {
@@ -113,24 +74,11 @@ export function pow(x: Tensor, exponent: TensorOrScalar): Tensor {
     const out = un(Unary.powScalar, x, 'pow', { alpha: exponent });
     return record('pow', out, [x], (g) => [elementwise(Binary.powScalarBackward, [x, g], { alpha: exponent }, ctx('pow backward', x))]);
   }
-  const out = bin(Binary.pow, x, exponent, 'pow');
-  return record('pow', out, [x, exponent], (g) => {
-    let gx: Tensor | null = null;
-    let ge: Tensor | null = null;
-    if (x.requiresGrad) {
-      const t = elementwise(Ternary.powBackward, [x, exponent, g], {}, 'pow backward');
-      gx = reduced(t, x);
-      if (gx !== t) t.dispose();
-    }
-    if (exponent.requiresGrad) {
-      const l = un(Unary.log, x, 'pow backward');
-      const t = bin(Binary.mul, l, out, 'pow backward');
-      l.dispose();
-      ge = mulReduced(g, t, exponent);
-      t.dispose();
-    }
-    return [gx, ge];
-  });
+  // d/de x^e = log(x) * x^e
+  return binary('pow', x, exponent, (a, e) => bin(Binary.pow, a, e, 'pow'), (g, a, e, out) => [
+    a.requiresGrad ? elementwise(Ternary.powBackward, [a, e, g], {}, 'pow backward') : null,
+    e.requiresGrad ? mul(g, mul(log(a), out)) : null,
+  ]);
 }
 
 export function zerosLike(t: Tensor): Tensor {
@@ -138,48 +86,27 @@ export function zerosLike(t: Tensor): Tensor {
 }
 
 export function abs(x: Tensor): Tensor {
-  return record('abs', un(Unary.abs, x, 'abs'), [x], (g) => {
-    const s = un(Unary.sign, x, 'abs backward');
-    const r = bin(Binary.mul, g, s, 'abs backward');
-    s.dispose();
-    return [r];
-  });
+  return record('abs', un(Unary.abs, x, 'abs'), [x], (g) => [mul(g, un(Unary.sign, x, 'abs backward'))]);
 }
 
 /** clamp(x, min, max); either bound may be null. Gradient passes where min <= x <= max. */
 export function clamp(x: Tensor, min: number | null, max: number | null = null): Tensor {
-  const lo = min ?? -Infinity;
-  const hi = max ?? Infinity;
-  const out = un(Unary.clamp, x, 'clamp', { alpha: Math.max(lo, -3.4e38), beta: Math.min(hi, 3.4e38) });
-  return record('clamp', out, [x], (g) => {
-    const m = un(Unary.inRange, x, 'clamp backward', { alpha: Math.max(lo, -3.4e38), beta: Math.min(hi, 3.4e38) });
-    const r = bin(Binary.mul, g, m, 'clamp backward');
-    m.dispose();
-    return [r];
-  });
+  const range = { alpha: Math.max(min ?? -Infinity, -3.4e38), beta: Math.min(max ?? Infinity, 3.4e38) };
+  const out = un(Unary.clamp, x, 'clamp', range);
+  return record('clamp', out, [x], (g) => [mul(g, un(Unary.inRange, x, 'clamp backward', range))]);
 }
 
 /** where(cond != 0, a, b) with broadcasting. */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-  const out = elementwise(Ternary.where, [cond, a, b], {}, ctx('where', cond, a, b));
-  return record('where', out, [cond, a, b], (g) => {
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      const z = zerosLike(g);
-      const t = elementwise(Ternary.where, [cond, g, z], {}, 'where backward');
-      z.dispose();
-      ga = reduced(t, a);
-      if (ga !== t) t.dispose();
-    }
-    if (b.requiresGrad) {
-      const z = zerosLike(g);
-      const t = elementwise(Ternary.where, [cond, z, g], {}, 'where backward');
-      z.dispose();
-      gb = reduced(t, b);
-      if (gb !== t) t.dispose();
-    }
-    return [null, ga, gb];
+  return scope(() => {
+    const shape = broadcastShapes(cond.shape, a.shape, b.shape);
+    const [ae, be] = [a, b].map((t) => (t.shape.join() === shape.join() ? t : expand(t, shape)));
+    const out = elementwise(Ternary.where, [cond, ae, be], {}, ctx('where', cond, a, b));
+    return record('where', out, [cond, ae, be], (g) => [
+      null,
+      ae.requiresGrad ? elementwise(Ternary.where, [cond, g, zerosLike(g)], {}, 'where backward') : null,
+      be.requiresGrad ? elementwise(Ternary.where, [cond, zerosLike(g), g], {}, 'where backward') : null,
+    ]);
   });
 }
 
@@ -208,26 +135,18 @@ export function elu(x: Tensor, alpha = 1): Tensor {
 
 /** PReLU with PyTorch's weight layout: one slope, or one per channel (dim 1). */
 export function prelu(x: Tensor, weight: Tensor): Tensor {
-  let w = weight;
-  if (weight.size !== 1) {
-    if (x.ndim < 2 || weight.size !== x.shape[1]) {
-      throw new Error(`prelu: weight ${shapeStr(weight.shape)} must have 1 or C=${x.shape[1] ?? '?'} elements for input ${shapeStr(x.shape)}`);
-    }
-    w = noGrad(() => reshape(weight, [x.shape[1], ...new Array(x.ndim - 2).fill(1)]));
-  } else w = noGrad(() => reshape(weight, []));
-  const out = bin(Binary.prelu, x, w, 'prelu');
-  return record('prelu', out, [x, weight], (g) => {
-    const gx = x.requiresGrad ? elementwise(Ternary.preluBackwardInput, [x, w, g], {}, 'prelu backward') : null;
-    let gw: Tensor | null = null;
-    if (weight.requiresGrad) {
-      const t = elementwise(Ternary.preluBackwardWeight, [x, w, g], {}, 'prelu backward');
-      const r = sumToShape(t, w.shape);
-      gw = reshape(r, weight.shape);
-      if (r !== t) t.dispose();
-      r.dispose();
-    }
-    return [gx, gw];
-  }, () => w.dispose());
+  if (weight.size !== 1 && (x.ndim < 2 || weight.size !== x.shape[1])) {
+    throw new Error(`prelu: weight ${shapeStr(weight.shape)} must have 1 or C=${x.shape[1] ?? '?'} elements for input ${shapeStr(x.shape)}`);
+  }
+  return scope(() => {
+    // the slopes as a tensor that broadcasts against x ([C, 1, ...] or a scalar), then expanded to x's shape
+    const w = expand(reshape(weight, weight.size === 1 ? [] : [x.shape[1], ...new Array(x.ndim - 2).fill(1)]), x.shape);
+    const out = bin(Binary.prelu, x, w, 'prelu');
+    return record('prelu', out, [x, w], (g) => [
+      x.requiresGrad ? elementwise(Ternary.preluBackwardInput, [x, w, g], {}, 'prelu backward') : null,
+      w.requiresGrad ? elementwise(Ternary.preluBackwardWeight, [x, w, g], {}, 'prelu backward') : null,
+    ]);
+  });
 }
 
 /** Comparison masks (1 where true, else 0); not differentiable. */
@@ -249,20 +168,13 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
   return minmax(a, b, Binary.minimum, 'minimum');
 }
 function minmax(a: Tensor, b: Tensor, op: number, name: string): Tensor {
-  const out = bin(op, a, b, name);
-  return record(name, out, [a, b], (g) => {
-    // mask = (a == out): a won (ties go to a)
-    const m = bin(Binary.eq, a, out, `${name} backward`);
-    const z = zerosLike(g);
-    const ga = a.requiresGrad ? elementwise(Ternary.where, [m, g, z], {}, `${name} backward`) : null;
-    const gb = b.requiresGrad ? elementwise(Ternary.where, [m, z, g], {}, `${name} backward`) : null;
-    m.dispose();
-    z.dispose();
-    const ra = ga && reduced(ga, a);
-    const rb = gb && reduced(gb, b);
-    if (ga && ra !== ga) ga.dispose();
-    if (gb && rb !== gb) gb.dispose();
-    return [ra, rb];
+  // mask = (a == out): a won (ties go to a)
+  return binary(name, a, b, (x, y) => bin(op, x, y, name), (g, x, y, out) => {
+    const m = bin(Binary.eq, x, out, `${name} backward`);
+    return [
+      x.requiresGrad ? elementwise(Ternary.where, [m, g, zerosLike(g)], {}, `${name} backward`) : null,
+      y.requiresGrad ? elementwise(Ternary.where, [m, zerosLike(g), g], {}, `${name} backward`) : null,
+    ];
   });
 }
 

@@ -2,6 +2,7 @@
 // PyTorch's output sizes (floor(in * scaleFactor)) and coordinate rules for both alignCorners
 // values (shaders/interpolate.wgsl). The map is linear in x, so the backward is its adjoint,
 // computed as a gather per input element (deterministic, no atomics).
+import { scope } from '../scope.js';
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
@@ -105,13 +106,6 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const outShape = [x.shape[0], x.shape[1], ...p.outSize.slice(3 - k)];
   const name = `interpolate[${options.mode ?? 'nearest'}${p.align ? ', alignCorners' : ''}](${shapeStr(x.shape)} -> ${shapeStr(outShape)})`;
   // The copy is internal: the node below is recorded against x itself.
-  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
-  const out = launch('forward', p, xc, outShape, name);
-  if (xc !== x) xc.dispose();
-  return record('interpolate', out, [x], (g) => {
-    const gc = g.isContiguous() ? g : contiguous(g);
-    const dx = launch('backward', p, gc, [...x.shape], `${name} backward`);
-    if (gc !== g) gc.dispose();
-    return [dx];
-  });
+  const out = scope(() => launch('forward', p, x.isContiguous() ? x : noGrad(() => contiguous(x)), outShape, name));
+  return record('interpolate', out, [x], (g) => [launch('backward', p, g.isContiguous() ? g : contiguous(g), [...x.shape], `${name} backward`)]);
 }

@@ -9,6 +9,7 @@
 //     max(-x, 0) + log(1 + exp(-|x|)); dx = (1 - t) - (1 + (pw - 1) t) sigmoid(-x).
 //   oneHot: labels [...] (integer-valued f32) -> [..., C] of 0/1 (F.one_hot's layout, as f32).
 import { noGrad, record } from '../autograd.js';
+import { scope } from '../scope.js';
 import { Tensor, shapeStr, tensor } from '../tensor.js';
 import { abs, add, div, eq, exp, log, mul, neg, relu, sigmoid, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
@@ -34,27 +35,13 @@ function classAxis(values: ArrayLike<number>, ndim: number): Tensor {
 /** F.one_hot(labels, numClasses) as f32: a new last dim of size numClasses. Not differentiable. */
 export function oneHot(labels: Tensor, numClasses: number): Tensor {
   if (!Number.isInteger(numClasses) || numClasses <= 0) throw new Error(`oneHot: numClasses must be a positive integer, got ${numClasses}`);
-  return noGrad(() => {
-    const classes = tensor(Float32Array.from({ length: numClasses }, (_, i) => i), [numClasses]);
-    const l = unsqueeze(labels, -1);
-    const out = eq(l, classes);
-    classes.dispose();
-    l.dispose();
-    return out;
-  });
+  return scope(() => noGrad(() => eq(unsqueeze(labels, -1), tensor(Float32Array.from({ length: numClasses }, (_, i) => i), [numClasses]))));
 }
 
 /** One-hot along dim 1: labels [N, ...] -> [N, C, ...]; labels equal to `skip` get an all-zero row. */
 function oneHotDim1(labels: Tensor, numClasses: number, skip?: number): Tensor {
-  return noGrad(() => {
-    const vals = Float32Array.from({ length: numClasses }, (_, i) => (i === skip ? -0.5 : i));
-    const classes = classAxis(vals, labels.ndim + 1);
-    const l = unsqueeze(labels, 1);
-    const out = eq(l, classes); // -0.5 equals no integer label
-    classes.dispose();
-    l.dispose();
-    return out;
-  });
+  const vals = Float32Array.from({ length: numClasses }, (_, i) => (i === skip ? -0.5 : i));
+  return scope(() => noGrad(() => eq(unsqueeze(labels, 1), classAxis(vals, labels.ndim + 1)))); // -0.5 equals no integer label
 }
 
 export interface DiceLossOptions {
@@ -81,43 +68,38 @@ export interface DiceLossOptions {
 export function diceLoss(probs: Tensor, target: Tensor, options: DiceLossOptions = {}): Tensor {
   if (probs.ndim < 2) throw new Error(`diceLoss: probs must be [N, C, ...], got ${shapeStr(probs.shape)}`);
   const C = probs.shape[1];
-  // Intermediates are freed at the end (a recorded graph keeps what its backward needs until then).
-  const tmp: Tensor[] = [];
-  const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
-  let g: Tensor;
-  if (target.shape.join() === probs.shape.join()) g = target;
-  else if (target.ndim === probs.ndim - 1 && target.shape.join() === [probs.shape[0], ...probs.shape.slice(2)].join()) {
-    g = t(oneHotDim1(target, C));
-  } else if (target.ndim === probs.ndim && target.shape[1] === 1 && target.shape.join() === [probs.shape[0], 1, ...probs.shape.slice(2)].join()) {
-    g = t(oneHotDim1(t(reshape(target, [probs.shape[0], ...probs.shape.slice(2)])), C));
-  } else {
-    throw new Error(`diceLoss: target ${shapeStr(target.shape)} must be one-hot like probs ${shapeStr(probs.shape)} or class indices [N, ...spatial]`);
-  }
-  let p = probs;
-  if (options.includeBackground === false) {
-    if (C < 2) throw new Error(`diceLoss: includeBackground=false needs at least 2 classes, probs ${shapeStr(probs.shape)}`);
-    p = t(narrow(probs, 1, 1, C - 1));
-    g = t(narrow(g, 1, 1, C - 1));
-  }
-  const smoothNr = options.smoothNr ?? options.smooth ?? 0;
-  const smoothDr = options.smoothDr ?? options.smooth ?? 0;
-  const squared = options.squaredPred ?? true;
-  const dims = [...(options.batch ? [0] : []), ...p.shape.slice(2).map((_, i) => i + 2)];
-  const inter = t(sum(t(mul(p, g)), dims));
-  const pSum = t(sum(squared ? t(mul(p, p)) : p, dims));
-  const gSum = t(sum(squared ? t(mul(g, g)) : g, dims));
-  const num = t(add(t(mul(inter, 2)), smoothNr));
-  const den = t(add(t(add(pSum, gSum)), smoothDr));
-  let f = t(add(t(neg(t(div(num, den)))), 1));
-  if (options.weight !== undefined) {
-    const nc = f.shape[f.ndim - 1];
-    const w = options.weight instanceof Tensor ? options.weight : t(tensor(options.weight, [options.weight.length]));
-    if (w.size !== nc) throw new Error(`diceLoss: weight has ${w.size} values for ${nc} classes`);
-    f = t(mul(f, t(reshape(w, [nc]))));
-  }
-  const out = reduce(f, options.reduction ?? 'mean', 'diceLoss');
-  for (const x of tmp) if (x !== out) x.dispose();
-  return out;
+  return scope(() => {
+    let g: Tensor;
+    if (target.shape.join() === probs.shape.join()) g = target;
+    else if (target.ndim === probs.ndim - 1 && target.shape.join() === [probs.shape[0], ...probs.shape.slice(2)].join()) {
+      g = oneHotDim1(target, C);
+    } else if (target.ndim === probs.ndim && target.shape[1] === 1 && target.shape.join() === [probs.shape[0], 1, ...probs.shape.slice(2)].join()) {
+      g = oneHotDim1(reshape(target, [probs.shape[0], ...probs.shape.slice(2)]), C);
+    } else {
+      throw new Error(`diceLoss: target ${shapeStr(target.shape)} must be one-hot like probs ${shapeStr(probs.shape)} or class indices [N, ...spatial]`);
+    }
+    let p = probs;
+    if (options.includeBackground === false) {
+      if (C < 2) throw new Error(`diceLoss: includeBackground=false needs at least 2 classes, probs ${shapeStr(probs.shape)}`);
+      p = narrow(probs, 1, 1, C - 1);
+      g = narrow(g, 1, 1, C - 1);
+    }
+    const smoothNr = options.smoothNr ?? options.smooth ?? 0;
+    const smoothDr = options.smoothDr ?? options.smooth ?? 0;
+    const squared = options.squaredPred ?? true;
+    const dims = [...(options.batch ? [0] : []), ...p.shape.slice(2).map((_, i) => i + 2)];
+    const inter = sum(mul(p, g), dims);
+    const pSum = sum(squared ? mul(p, p) : p, dims);
+    const gSum = sum(squared ? mul(g, g) : g, dims);
+    let f = add(neg(div(add(mul(inter, 2), smoothNr), add(add(pSum, gSum), smoothDr))), 1);
+    if (options.weight !== undefined) {
+      const nc = f.shape[f.ndim - 1];
+      const w = options.weight instanceof Tensor ? options.weight : tensor(options.weight, [options.weight.length]);
+      if (w.size !== nc) throw new Error(`diceLoss: weight has ${w.size} values for ${nc} classes`);
+      f = mul(f, reshape(w, [nc]));
+    }
+    return reduce(f, options.reduction ?? 'mean', 'diceLoss');
+  });
 }
 
 export interface CrossEntropyOptions {
@@ -138,32 +120,26 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   const reduction = options.reduction ?? 'mean';
   const weight = options.weight ?? null;
   if (weight && (weight.ndim !== 1 || weight.shape[0] !== C)) throw new Error(`crossEntropy: weight ${shapeStr(weight.shape)} must be [${C}]`);
-  const tmp: Tensor[] = [];
-  const t = <T extends Tensor>(x: T): T => (tmp.push(x), x);
-  const finish = (out: Tensor) => {
-    for (const x of tmp) if (x !== out) x.dispose();
-    return out;
-  };
-  const ls = t(logSoftmax(logits, 1));
-  const w = weight ? t(reshape(weight, [1, C, ...new Array<number>(logits.ndim - 2).fill(1)])) : null;
-  if (target.shape.join() === logits.shape.join()) {
-    // probabilities: -sum_c w_c t_c log p_c, the mean over N and the spatial positions
-    const wt = w ? t(mul(target, w)) : target;
-    const per = t(neg(t(sum(t(mul(ls, wt)), 1))));
-    return finish(reduce(per, reduction, 'crossEntropy'));
-  }
-  const want = [logits.shape[0], ...logits.shape.slice(2)];
-  if (target.shape.join() !== want.join()) {
-    throw new Error(`crossEntropy: target ${shapeStr(target.shape)} must be class indices ${shapeStr(want)} or probabilities ${shapeStr(logits.shape)} for logits ${shapeStr(logits.shape)}`);
-  }
-  // Targets outside [0, C) other than ignoreIndex contribute nothing (PyTorch raises; checking would need a read).
-  const mask = t(oneHotDim1(target, C, options.ignoreIndex ?? -100));
-  const wm = w ? t(mul(mask, w)) : mask;
-  const picked = t(mul(ls, wm));
-  if (reduction === 'none') return finish(neg(t(sum(picked, 1))));
-  if (reduction === 'sum') return finish(neg(t(sum(picked))));
-  if (reduction === 'mean') return finish(div(t(neg(t(sum(picked)))), t(sum(wm))));
-  throw new Error(`crossEntropy: unknown reduction '${reduction}' (use 'mean', 'sum' or 'none')`);
+  return scope(() => {
+    const ls = logSoftmax(logits, 1);
+    const w = weight ? reshape(weight, [1, C, ...new Array<number>(logits.ndim - 2).fill(1)]) : null;
+    if (target.shape.join() === logits.shape.join()) {
+      // probabilities: -sum_c w_c t_c log p_c, the mean over N and the spatial positions
+      return reduce(neg(sum(mul(ls, w ? mul(target, w) : target), 1)), reduction, 'crossEntropy');
+    }
+    const want = [logits.shape[0], ...logits.shape.slice(2)];
+    if (target.shape.join() !== want.join()) {
+      throw new Error(`crossEntropy: target ${shapeStr(target.shape)} must be class indices ${shapeStr(want)} or probabilities ${shapeStr(logits.shape)} for logits ${shapeStr(logits.shape)}`);
+    }
+    // Targets outside [0, C) other than ignoreIndex contribute nothing (PyTorch raises; checking would need a read).
+    const mask = oneHotDim1(target, C, options.ignoreIndex ?? -100);
+    const wm = w ? mul(mask, w) : mask;
+    const picked = mul(ls, wm);
+    if (reduction === 'none') return neg(sum(picked, 1));
+    if (reduction === 'sum') return neg(sum(picked));
+    if (reduction === 'mean') return div(neg(sum(picked)), sum(wm));
+    throw new Error(`crossEntropy: unknown reduction '${reduction}' (use 'mean', 'sum' or 'none')`);
+  });
 }
 
 export interface BceWithLogitsOptions {
@@ -182,38 +158,21 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
   const pw = options.posWeight ?? null;
   const x = logits;
   const t = target;
-  // Everything below is recomputable; only the final elementwise loss is recorded.
-  const { loss, sp, lw } = noGrad(() => {
-    const tmp: Tensor[] = [];
-    const k = <T extends Tensor>(z: T): T => (tmp.push(z), z);
-    const softplus = add(k(relu(k(neg(x)))), k(log(k(add(k(exp(k(neg(k(abs(x)))))), 1)))));
-    const logw = pw ? add(k(mul(t, k(sub(pw, 1)))), 1) : null;
-    const l = add(k(mul(k(add(k(neg(t)), 1)), x)), logw ? k(mul(logw, softplus)) : softplus);
-    for (const z of tmp) z.dispose();
-    return { loss: l, sp: softplus, lw: logw };
+  return scope(() => {
+    // Everything below is recomputable; only the final elementwise loss is recorded.
+    const { loss, sp, lw } = noGrad(() => {
+      const softplus = add(relu(neg(x)), log(add(exp(neg(abs(x))), 1)));
+      const logw = pw ? add(mul(t, sub(pw, 1)), 1) : null;
+      return { loss: add(mul(add(neg(t), 1), x), logw ? mul(logw, softplus) : softplus), sp: softplus, lw: logw };
+    });
+    const rec = record('binaryCrossEntropyWithLogits', loss, [x, t], (g) => {
+      // dx = (1 - t) - lw * sigmoid(-x); dt = -x + (pw - 1) softplus(-x)
+      const s = x.requiresGrad ? sigmoid(neg(x)) : null;
+      return [
+        s ? mul(g, sub(add(neg(t), 1), lw ? mul(lw, s) : s)) : null,
+        t.requiresGrad ? mul(g, pw ? sub(mul(sub(pw, 1), sp), x) : neg(x)) : null,
+      ];
+    }, [sp, lw]);
+    return reduce(options.weight ? mul(rec, options.weight) : rec, options.reduction ?? 'mean', 'binaryCrossEntropyWithLogits');
   });
-  const rec = record('binaryCrossEntropyWithLogits', loss, [x, t], (g) => {
-    let gx: Tensor | null = null;
-    let gt: Tensor | null = null;
-    const tmp: Tensor[] = [];
-    const k = <T extends Tensor>(z: T): T => (tmp.push(z), z);
-    if (x.requiresGrad) {
-      // (1 - t) - lw * sigmoid(-x)
-      const s = k(sigmoid(k(neg(x))));
-      gx = mul(g, k(sub(k(add(k(neg(t)), 1)), lw ? k(mul(lw, s)) : s)));
-    }
-    if (t.requiresGrad) {
-      // -x + (pw - 1) softplus(-x)
-      gt = mul(g, k(pw ? sub(k(mul(k(sub(pw, 1)), sp)), x) : neg(x)));
-    }
-    for (const z of tmp) z.dispose();
-    return [gx, gt];
-  }, () => {
-    sp.dispose();
-    lw?.dispose();
-  });
-  const weighted = options.weight ? mul(rec, options.weight) : rec;
-  const out = reduce(weighted, options.reduction ?? 'mean', 'binaryCrossEntropyWithLogits');
-  for (const z of [rec, weighted]) if (z !== out) z.dispose();
-  return out;
 }

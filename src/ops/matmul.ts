@@ -4,9 +4,10 @@
 // db = sum of dC over all but the last dim.
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
+import { scope } from '../scope.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { broadcastShapes, dims8 } from './dispatch.js';
-import { contiguous, reshape, sumToShape, transpose, unsqueeze, squeeze } from './shape.js';
+import { contiguous, expand, reshape, transpose, unsqueeze, squeeze } from './shape.js';
 import { sum } from './reduce.js';
 
 export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
@@ -79,39 +80,25 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   return out;
 }
 
-/** torch.matmul. */
+/** torch.matmul. Batch dims are expanded to their broadcast shape first (views), so expand's backward sums them. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 0 || b.ndim === 0) throw new Error('matmul: both operands need at least 1 dim');
-  if (a.ndim === 1 || b.ndim === 1) {
-    // Promote vectors to matrices, multiply, then drop the added dim (as torch.matmul).
-    const a2 = a.ndim === 1 ? unsqueeze(a, 0) : a;
-    const b2 = b.ndim === 1 ? unsqueeze(b, -1) : b;
-    const r = matmul(a2, b2);
-    const r1 = a.ndim === 1 ? squeeze(r, -2) : r;
-    const r2 = b.ndim === 1 ? squeeze(r1, -1) : r1;
-    // dispose() defers while the graph needs them
-    for (const t of new Set([a2 !== a ? a2 : null, b2 !== b ? b2 : null, r !== r2 ? r : null, r1 !== r2 ? r1 : null])) t?.dispose();
-    return r2;
-  }
-  const out = matmulKernel(a, b, null);
-  return record('matmul', out, [a, b], (g) => {
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      const bt = transpose(b, -1, -2);
-      const full = matmulKernel(g, bt, null);
-      bt.dispose();
-      ga = sumToShape(full, a.shape);
-      if (ga !== full) full.dispose();
+  return scope(() => {
+    if (a.ndim === 1 || b.ndim === 1) {
+      // Promote vectors to matrices, multiply, then drop the added dim (as torch.matmul).
+      const r = matmul(a.ndim === 1 ? unsqueeze(a, 0) : a, b.ndim === 1 ? unsqueeze(b, -1) : b);
+      const r1 = a.ndim === 1 ? squeeze(r, -2) : r;
+      return b.ndim === 1 ? squeeze(r1, -1) : r1;
     }
-    if (b.requiresGrad) {
-      const at = transpose(a, -1, -2);
-      const full = matmulKernel(at, g, null);
-      at.dispose();
-      gb = sumToShape(full, b.shape);
-      if (gb !== full) full.dispose();
-    }
-    return [ga, gb];
+    const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const ae = expand(a, [...batch, ...a.shape.slice(-2)]);
+    const be = expand(b, [...batch, ...b.shape.slice(-2)]);
+    const out = matmulKernel(ae, be, null);
+    // dA = dC @ B^T, dB = A^T @ dC
+    return record('matmul', out, [ae, be], (g) => [
+      ae.requiresGrad ? matmulKernel(g, transpose(be, -1, -2), null) : null,
+      be.requiresGrad ? matmulKernel(transpose(ae, -1, -2), g, null) : null,
+    ]);
   });
 }
 
@@ -122,32 +109,17 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (x.shape[x.ndim - 1] !== inF) throw new Error(`linear: input ${shapeStr(x.shape)} has ${x.shape[x.ndim - 1]} features, weight expects ${inF}`);
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) throw new Error(`linear: bias ${shapeStr(bias.shape)} must be [${outF}]`);
   const lead = x.shape.slice(0, -1);
-  // internal views: not recorded (the linear node below is the graph's record of this op)
-  const x2 = noGrad(() => reshape(x, [numel(lead), inF]));
-  const wt = noGrad(() => transpose(weight, 0, 1));
-  const bc = bias && bias.strides[0] !== 1 ? noGrad(() => contiguous(bias)) : bias;
-  const y2 = matmulKernel(x2, wt, bc);
-  wt.dispose();
-  if (bc !== bias) bc?.dispose();
-  const y = reshape(y2, [...lead, outF]);
-  y2.dispose();
-  return record('linear', y, [x, weight, bias], (g) => {
-    const g2 = reshape(g, [numel(lead), outF]);
-    let gx: Tensor | null = null;
-    let gw: Tensor | null = null;
-    let gbias: Tensor | null = null;
-    if (x.requiresGrad) {
-      const r = matmulKernel(g2, weight, null);
-      gx = reshape(r, x.shape);
-      r.dispose();
-    }
-    if (weight.requiresGrad) {
-      const g2t = transpose(g2, 0, 1);
-      gw = matmulKernel(g2t, x2, null);
-      g2t.dispose();
-    }
-    if (bias?.requiresGrad) gbias = sum(g2, 0);
-    g2.dispose();
-    return [gx, gw, gbias];
-  }, () => x2.dispose());
+  return scope(() => {
+    // x as rows [n, in] (recorded, so its backward reshapes the gradient back), weight^T as a stride swap
+    const x2 = reshape(x, [numel(lead), inF]);
+    const bc = bias && bias.strides[0] !== 1 ? noGrad(() => contiguous(bias)) : bias;
+    const y2 = matmulKernel(x2, noGrad(() => transpose(weight, 0, 1)), bc);
+    // dx = dy @ W, dW = dy^T @ x, db = sum of dy over rows
+    const y = record('linear', y2, [x2, weight, bias], (g) => [
+      x2.requiresGrad ? matmulKernel(g, weight, null) : null,
+      weight.requiresGrad ? matmulKernel(transpose(g, 0, 1), x2, null) : null,
+      bias?.requiresGrad ? sum(g, 0) : null,
+    ]);
+    return reshape(y, [...lead, outF]);
+  });
 }

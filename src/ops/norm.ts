@@ -9,6 +9,7 @@
 // the channel dims, with xhat rebuilt from the saved per-row mean and rstd.
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
+import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, numel, shapeStr } from '../tensor.js';
 import { contiguous, reshape } from './shape.js';
 import { Unary, elementwise } from './dispatch.js';
@@ -105,7 +106,6 @@ function launchForward(x: Tensor, s: NormSpec): { out: Tensor; stats: Tensor } {
       rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_stats', overrides, params, buffers: { x: x.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
     }
     rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : d2 }, workgroups: [chunks, m.nRows, 1], context });
-    partial?.dispose();
     return { out, stats };
   }
   rt.dispatch({
@@ -163,7 +163,6 @@ function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tenso
       rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_sums', overrides, params, buffers: { x: x.buffer, dy: g.buffer, weight: buffers.weight, saved: stats.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
     }
     rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : dummies()[2] }, workgroups: [chunks, m.nRows, 1], context });
-    partial?.dispose();
     return dx;
   }
   rt.dispatch({
@@ -178,56 +177,30 @@ function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tenso
   return dx;
 }
 
-/** Runs a norm described by `s` on x with autograd through x, weight and bias. */
+/**
+ * Runs a norm described by `s` on x with autograd through x, weight and bias. The launchers'
+ * temporaries (chunk partials) are freed by this scope, or by the backward rule's.
+ */
 function normalize(x: Tensor, s: NormSpec): Tensor {
-  const xc = dense(x);
-  const wc = s.weight ? dense(s.weight) : null;
-  const bc = s.bias ? dense(s.bias) : null;
-  const spec: NormSpec = { ...s, weight: wc, bias: bc };
-  const { out, stats } = launchForward(xc, spec);
-  const weight = s.weight;
-  const bias = s.bias;
-  // The dense operands and the saved statistics, freed once the backward has used them.
-  const release = () => {
-    xc.dispose();
-    wc?.dispose();
-    bc?.dispose();
-    stats.dispose();
-  };
-  if (!needsGrad(x, weight, bias)) {
-    release();
-    return out;
-  }
-  return record(s.op, out, [x, weight, bias], (g) => {
-    const gc = contiguous(g);
-    const dx = x.requiresGrad ? launchBackward(xc, gc, stats, spec) : null;
-    let dw: Tensor | null = null;
-    let db: Tensor | null = null;
-    const m = s.map;
-    if (weight?.requiresGrad) {
-      // xhat = (x - mean) * rstd in the broadcast view, then sum(dy * xhat) over the non-channel dims.
-      const n = m.nRows;
-      const mean = stats.view(m.statShape, contiguousStrides(m.statShape), stats.offset);
-      const rstd = stats.view(m.statShape, contiguousStrides(m.statShape), stats.offset + n);
-      const xv = reshape(xc, m.view);
-      const gv = reshape(gc, m.view);
-      const centred = sub(xv, mean);
-      const xhat = mul(centred, rstd);
-      const p = mul(gv, xhat);
-      const r = sum(p, m.paramReduce);
-      dw = reshape(r, weight.shape);
-      for (const t of [mean, rstd, xv, gv, centred, xhat, p, r]) t.dispose();
-    }
-    if (bias?.requiresGrad) {
-      const gv = reshape(gc, m.view);
-      const r = sum(gv, m.paramReduce);
-      db = reshape(r, bias.shape);
-      gv.dispose();
-      r.dispose();
-    }
-    gc.dispose();
-    return [dx, dw, db];
-  }, release);
+  return scope(() => {
+    const xc = dense(x);
+    const wc = s.weight ? dense(s.weight) : null;
+    const bc = s.bias ? dense(s.bias) : null;
+    const spec: NormSpec = { ...s, weight: wc, bias: bc };
+    const { out, stats } = launchForward(xc, spec);
+    const { weight, bias, map: m } = s;
+    return record(s.op, out, [x, weight, bias], (g) => {
+      const gc = contiguous(g);
+      // xhat = (x - mean) * rstd in the broadcast view; dw = sum(dy * xhat), db = sum(dy) over the non-channel dims
+      const stat = (k: number) => stats.view(m.statShape, contiguousStrides(m.statShape), stats.offset + k * m.nRows);
+      const xhat = () => mul(sub(reshape(xc, m.view), stat(0)), stat(1));
+      return [
+        x.requiresGrad ? launchBackward(xc, gc, stats, spec) : null,
+        weight?.requiresGrad ? reshape(sum(mul(reshape(gc, m.view), xhat()), m.paramReduce), weight.shape) : null,
+        bias?.requiresGrad ? reshape(sum(reshape(gc, m.view), m.paramReduce), bias.shape) : null,
+      ];
+    }, [xc, wc, bc, stats]);
+  });
 }
 
 function checkParam(op: string, t: Tensor | null, n: number, what: string, shape?: readonly number[]): void {

@@ -3,6 +3,7 @@
 // Max pooling keeps the argmax indices (h*W + w within each plane, as PyTorch's return_indices)
 // for its backward; both backwards are gathers over the windows that reach each input element
 // (shaders/pool.wgsl), so overlapping windows need no atomics.
+import { scope } from '../scope.js';
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
@@ -97,66 +98,63 @@ function dense(t: Tensor): Tensor {
 export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): [Tensor, Tensor] {
   const op = `maxPool2d(${shapeStr(x.shape)}, kernel=${JSON.stringify(kernelSize)})`;
   const g = geometry(op, x, kernelSize, options.stride, options.padding, options.dilation, !!options.ceilMode);
-  const xc = dense(x);
-  const out = Tensor.empty(g.outShape, op);
-  const idx = Tensor.empty(g.outShape, `${op} indices`);
   const rt = runtime();
-  if (out.size > 0) {
-    rt.dispatch({
-      kernel: 'pool',
-      entry: 'max_forward',
-      params: params(g, xc.offset, false),
-      buffers: { x: xc.buffer, out: out.buffer, idx: idx.buffer },
-      workgroups: Math.ceil(out.size / 64),
-      context: op,
-    });
-  }
-  xc.dispose();
-  if (!needsGrad(x)) return [out, idx];
-  // The backward's own handle on the indices: the caller may dispose the returned one.
-  const saved = idx.view(idx.shape, idx.strides);
-  const y = record('maxPool2d', out, [x], (dy) => {
-    const dyc = contiguous(dy);
-    const dx = Tensor.empty(x.shape, `${op} backward`);
-    rt.dispatch({
-      kernel: 'pool',
-      entry: 'max_backward',
-      params: params(g, dyc.offset, false),
-      buffers: { dy: dyc.buffer, saved_idx: saved.buffer, dx: dx.buffer },
-      workgroups: Math.ceil(dx.size / 64),
-      context: `${op} backward`,
-    });
-    dyc.dispose();
-    return [dx];
-  }, () => saved.dispose());
-  return [y, idx];
+  return scope(() => {
+    const xc = dense(x);
+    const out = Tensor.empty(g.outShape, op);
+    const idx = Tensor.empty(g.outShape, `${op} indices`);
+    if (out.size > 0) {
+      rt.dispatch({
+        kernel: 'pool',
+        entry: 'max_forward',
+        params: params(g, xc.offset, false),
+        buffers: { x: xc.buffer, out: out.buffer, idx: idx.buffer },
+        workgroups: Math.ceil(out.size / 64),
+        context: op,
+      });
+    }
+    // The backward's own handle on the indices: the caller may dispose the returned one.
+    const saved = idx.view(idx.shape, idx.strides);
+    const y = record('maxPool2d', out, [x], (dy) => {
+      const dyc = contiguous(dy);
+      const dx = Tensor.empty(x.shape, `${op} backward`);
+      rt.dispatch({
+        kernel: 'pool',
+        entry: 'max_backward',
+        params: params(g, dyc.offset, false),
+        buffers: { dy: dyc.buffer, saved_idx: saved.buffer, dx: dx.buffer },
+        workgroups: Math.ceil(dx.size / 64),
+        context: `${op} backward`,
+      });
+      return [dx];
+    }, [saved]);
+    return [y, idx];
+  });
 }
 
 export function maxPool2d(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): Tensor {
-  const [y, idx] = maxPool2dWithIndices(x, kernelSize, options);
-  // The backward rule holds its own handle on the indices.
-  idx.dispose();
-  return y;
+  return scope(() => maxPool2dWithIndices(x, kernelSize, options)[0]);
 }
 
 export function avgPool2d(x: Tensor, kernelSize: Pair, options: AvgPool2dOptions = {}): Tensor {
   const op = `avgPool2d(${shapeStr(x.shape)}, kernel=${JSON.stringify(kernelSize)})`;
   const g = geometry(op, x, kernelSize, options.stride, options.padding, 1, !!options.ceilMode);
   const include = options.countIncludePad ?? true;
-  const xc = dense(x);
   const out = Tensor.empty(g.outShape, op);
   const rt = runtime();
   if (out.size > 0) {
-    rt.dispatch({
-      kernel: 'pool',
-      entry: 'avg_forward',
-      params: params(g, xc.offset, include),
-      buffers: { x: xc.buffer, out: out.buffer },
-      workgroups: Math.ceil(out.size / 64),
-      context: op,
+    scope(() => {
+      const xc = dense(x);
+      rt.dispatch({
+        kernel: 'pool',
+        entry: 'avg_forward',
+        params: params(g, xc.offset, include),
+        buffers: { x: xc.buffer, out: out.buffer },
+        workgroups: Math.ceil(out.size / 64),
+        context: op,
+      });
     });
   }
-  xc.dispose();
   return record('avgPool2d', out, [x], (dy) => {
     const dyc = contiguous(dy);
     const dx = Tensor.empty(x.shape, `${op} backward`);
@@ -168,7 +166,6 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, options: AvgPool2dOptions
       workgroups: Math.ceil(dx.size / 64),
       context: `${op} backward`,
     });
-    dyc.dispose();
     return [dx];
   });
 }

@@ -1,11 +1,11 @@
 // Reductions over any dims (sum, mean, amax/amin, var, argmax/argmin), keepdim as in PyTorch.
 // Backward: sum/mean broadcast the gradient back; max/min split it evenly among the tied maxima
 // (torch.amax's rule); var is composed from differentiable ops. Arg-reductions return f32 indices.
-import { noGrad, record } from '../autograd.js';
+import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
+import { scope } from '../scope.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
 import { Binary, Unary, ctx, dims8, elementwise } from './dispatch.js';
-import { contiguous, expand, reshape } from './shape.js';
 
 export type Dims = number | readonly number[] | undefined | null;
 
@@ -61,14 +61,27 @@ function reduceKernel(x: Tensor, dims: number[], keepdim: boolean, op: number, s
   return out;
 }
 
-/** Broadcasts a reduced gradient back to x's shape (contiguous). */
-function spread(g: Tensor, x: Tensor, dims: number[]): Tensor {
-  const kept = reshape(g, keptShape(x, dims, true));
-  const e = expand(kept, x.shape);
-  const out = contiguous(e);
-  kept.dispose();
-  e.dispose();
-  return out;
+/** g (x reduced over dims, with or without keepdim) viewed with x's rank: unit dims where reduced. */
+function withKeptDims(g: Tensor, x: Tensor, dims: number[]): Tensor {
+  if (g.ndim === x.ndim) return g.view(g.shape, g.strides);
+  const shape: number[] = [];
+  const strides: number[] = [];
+  let j = 0;
+  for (let i = 0; i < x.ndim; i++) {
+    if (dims.includes(i)) {
+      shape.push(1);
+      strides.push(0);
+    } else {
+      shape.push(g.shape[j]);
+      strides.push(g.strides[j++]);
+    }
+  }
+  return g.view(shape, strides);
+}
+
+/** Broadcasts a reduced tensor back to x's shape (a contiguous copy), times `scale`. */
+function spread(g: Tensor, x: Tensor, dims: number[], scale = 1): Tensor {
+  return scope(() => elementwise(Unary.affine, [withKeptDims(g, x, dims)], { alpha: scale, beta: 0 }, `spread(${shapeStr(g.shape)} to ${shapeStr(x.shape)})`, Tensor.empty(x.shape)));
 }
 
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
@@ -81,12 +94,7 @@ export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   const dims = normDims(x, dim);
   const n = numel(dims.map((d) => x.shape[d]));
   const out = reduceKernel(x, dims, keepdim, Op.sum, 1 / n, 'mean');
-  return record('mean', out, [x], (g) => {
-    const s = spread(g, x, dims);
-    const r = elementwise(Unary.affine, [s], { alpha: 1 / n }, 'mean backward');
-    s.dispose();
-    return [r];
-  });
+  return record('mean', out, [x], (g) => [spread(g, x, dims, 1 / n)]);
 }
 
 function extreme(x: Tensor, dim: Dims, keepdim: boolean, op: number, name: string): Tensor {
@@ -94,18 +102,10 @@ function extreme(x: Tensor, dim: Dims, keepdim: boolean, op: number, name: strin
   const out = reduceKernel(x, dims, keepdim, op, 1, name);
   return record(name, out, [x], (g) => {
     // grad * (x == out) / count(x == out)
-    const o = spread(out, x, dims);
-    const mask = elementwise(Binary.eq, [x, o], {}, `${name} backward`);
-    o.dispose();
+    const mask = elementwise(Binary.eq, [x, withKeptDims(out, x, dims)], {}, `${name} backward`);
     const count = reduceKernel(mask, dims, true, Op.sum, 1, `${name} backward`);
-    const gs = reshape(g, keptShape(x, dims, true));
-    const share = elementwise(Binary.div, [gs, count], {}, `${name} backward`);
-    gs.dispose();
-    count.dispose();
-    const r = elementwise(Binary.mul, [mask, share], {}, `${name} backward`);
-    mask.dispose();
-    share.dispose();
-    return [r];
+    const share = elementwise(Binary.div, [withKeptDims(g, x, dims), count], {}, `${name} backward`);
+    return [elementwise(Binary.mul, [mask, share], {}, `${name} backward`)];
   });
 }
 
@@ -118,25 +118,16 @@ export function min(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   return extreme(x, dim, keepdim, Op.min, 'min');
 }
 
-/** Index of the maximum along one dim (or over the flattened tensor), first on ties; f32 values. */
+/**
+ * Index of the maximum along one dim (or over the flattened tensor: a reduction over every dim,
+ * whose inner index is the row-major flat index), first on ties; f32 values.
+ */
 export function argmax(x: Tensor, dim?: number | null, keepdim = false): Tensor {
-  if (dim === undefined || dim === null) {
-    const flat = noGrad(() => reshape(x, [x.size])); // internal view: argmax has no gradient
-    const out = reduceKernel(flat, [0], false, Op.argmax, 1, 'argmax');
-    flat.dispose();
-    return out;
-  }
-  return reduceKernel(x, normDims(x, dim), keepdim, Op.argmax, 1, 'argmax');
+  return reduceKernel(x, dim === undefined || dim === null ? normDims(x, null) : normDims(x, dim), dim === undefined || dim === null ? false : keepdim, Op.argmax, 1, 'argmax');
 }
 
 export function argmin(x: Tensor, dim?: number | null, keepdim = false): Tensor {
-  if (dim === undefined || dim === null) {
-    const flat = noGrad(() => reshape(x, [x.size])); // internal view: argmax has no gradient
-    const out = reduceKernel(flat, [0], false, Op.argmin, 1, 'argmin');
-    flat.dispose();
-    return out;
-  }
-  return reduceKernel(x, normDims(x, dim), keepdim, Op.argmin, 1, 'argmin');
+  return reduceKernel(x, dim === undefined || dim === null ? normDims(x, null) : normDims(x, dim), dim === undefined || dim === null ? false : keepdim, Op.argmin, 1, 'argmin');
 }
 
 export interface VarOptions {
@@ -149,20 +140,11 @@ export interface VarOptions {
 export function variance(x: Tensor, dim?: Dims, options: VarOptions = {}): Tensor {
   const dims = normDims(x, dim);
   const n = numel(dims.map((d) => x.shape[d]));
-  const correction = options.correction ?? 1;
-  const m = reduceKernel(x, dims, true, Op.sum, 1 / n, 'var');
-  const d = elementwise(Binary.sub, [x, m], {}, ctx('var', x));
-  m.dispose();
-  const sq = elementwise(Binary.mul, [d, d], {}, ctx('var', x));
-  const out = reduceKernel(sq, dims, options.keepdim ?? false, Op.sum, 1 / Math.max(n - correction, 0), 'var');
-  sq.dispose();
-  // d/dx sum((x - mean)^2) = 2 (x - mean): the mean's own path contributes zero.
-  return record('var', out, [x], (g) => {
-    const s = spread(g, x, dims);
-    const t = elementwise(Binary.mul, [s, d], {}, 'var backward');
-    s.dispose();
-    const r = elementwise(Unary.affine, [t], { alpha: 2 / Math.max(n - correction, 0) }, 'var backward');
-    t.dispose();
-    return [r];
-  }, () => d.dispose());
+  const scale = 1 / Math.max(n - (options.correction ?? 1), 0);
+  return scope(() => {
+    const d = elementwise(Binary.sub, [x, reduceKernel(x, dims, true, Op.sum, 1 / n, 'var')], {}, ctx('var', x));
+    const out = reduceKernel(elementwise(Binary.mul, [d, d], {}, ctx('var', x)), dims, options.keepdim ?? false, Op.sum, scale, 'var');
+    // d/dx sum((x - mean)^2) = 2 (x - mean): the mean's own path contributes zero.
+    return record('var', out, [x], (g) => [elementwise(Binary.mul, [spread(g, x, dims, 2 * scale), d], {}, 'var backward')], [d]);
+  });
 }

@@ -11,6 +11,7 @@
 // [..., Lq, kh + kw]), so the Lq x Lk bias (12 x 4096 x 4096 in SAM's global blocks) is never stored.
 import { runtime, type Runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr, tensor } from '../tensor.js';
+import { keep, scope } from '../scope.js';
 import { add } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { cat, permute, reshape, transpose } from './shape.js';
@@ -52,7 +53,7 @@ function lookupMatrix(qSize: number, kSize: number, L: number): Tensor {
       for (let l = 0; l < L; l++) data[(i * kSize + j) * L + l] = W[m * L + l];
     }
   }
-  a = tensor(data, [qSize * kSize, L]);
+  a = keep(tensor(data, [qSize * kSize, L]));
   cache.set(key, a);
   return a;
 }
@@ -61,10 +62,7 @@ function lookupMatrix(qSize: number, kSize: number, L: number): Tensor {
 export function getRelPos(qSize: number, kSize: number, relPos: Tensor): Tensor {
   if (relPos.ndim !== 2) throw new Error(`getRelPos: the table must be [L, C], got ${shapeStr(relPos.shape)}`);
   const [L, C] = relPos.shape;
-  const r = matmul(lookupMatrix(qSize, kSize, L), relPos);
-  const out = reshape(r, [qSize, kSize, C]);
-  r.dispose(); // freed once a recorded graph no longer needs it
-  return out;
+  return scope(() => reshape(matmul(lookupMatrix(qSize, kSize, L), relPos), [qSize, kSize, C]));
 }
 
 /**
@@ -77,21 +75,16 @@ export function decomposedRelPos(q: Tensor, relPosH: Tensor, relPosW: Tensor, qS
   const C = q.shape[q.ndim - 1];
   const lead = q.shape.slice(0, -2);
   if (q.shape[q.ndim - 2] !== qh * qw) throw new Error(`decomposedRelPos: q ${shapeStr(q.shape)} does not hold ${qh} x ${qw} tokens`);
-  const Rh = getRelPos(qh, kh, relPosH); // [qh, kh, C]
-  const Rw = getRelPos(qw, kw, relPosW); // [qw, kw, C]
-  if (Rh.shape[2] !== C || Rw.shape[2] !== C) throw new Error(`decomposedRelPos: tables ${shapeStr(relPosH.shape)}, ${shapeStr(relPosW.shape)} do not have q's ${C} channels`);
-  const q4 = reshape(q, [-1, qh, qw, C]);
-  // rel_h: batch (b, y), [qw, C] @ [C, kh]; rel_w: batch (b, x), [qh, C] @ [C, kw].
-  const RhT = transpose(Rh, -1, -2);
-  const relH = matmul(q4, RhT); // [B, qh, qw, kh]
-  const qx = permute(q4, [0, 2, 1, 3]); // [B, qw, qh, C]
-  const RwT = transpose(Rw, -1, -2);
-  const relWx = matmul(qx, RwT); // [B, qw, qh, kw]
-  const relW = permute(relWx, [0, 2, 1, 3]);
-  const both = cat([relH, relW], -1); // [B, qh, qw, kh + kw]
-  const out = reshape(both, [...lead, qh * qw, kh + kw]);
-  for (const t of [Rh, Rw, q4, RhT, relH, qx, RwT, relWx, relW, both]) t.dispose();
-  return out;
+  return scope(() => {
+    const Rh = getRelPos(qh, kh, relPosH); // [qh, kh, C]
+    const Rw = getRelPos(qw, kw, relPosW); // [qw, kw, C]
+    if (Rh.shape[2] !== C || Rw.shape[2] !== C) throw new Error(`decomposedRelPos: tables ${shapeStr(relPosH.shape)}, ${shapeStr(relPosW.shape)} do not have q's ${C} channels`);
+    const q4 = reshape(q, [-1, qh, qw, C]);
+    // rel_h: batch (b, y), [qw, C] @ [C, kh]; rel_w: batch (b, x), [qh, C] @ [C, kw].
+    const relH = matmul(q4, transpose(Rh, -1, -2)); // [B, qh, qw, kh]
+    const relW = permute(matmul(permute(q4, [0, 2, 1, 3]), transpose(Rw, -1, -2)), [0, 2, 1, 3]); // [B, qh, qw, kw]
+    return reshape(cat([relH, relW], -1), [...lead, qh * qw, kh + kw]);
+  });
 }
 
 /**
@@ -100,17 +93,13 @@ export function decomposedRelPos(q: Tensor, relPosH: Tensor, relPosW: Tensor, qS
  */
 export function addDecomposedRelPos(attn: Tensor, q: Tensor, relPosH: Tensor, relPosW: Tensor, qSize: [number, number], kSize: [number, number]): Tensor {
   const [kh, kw] = kSize;
-  const rel = decomposedRelPos(q, relPosH, relPosW, qSize, kSize);
-  const lead = rel.shape.slice(0, -1);
-  const nh = rel.narrow(-1, 0, kh);
-  const nw = rel.narrow(-1, kh, kw);
-  const rh = reshape(nh, [...lead, kh, 1]);
-  const rw = reshape(nw, [...lead, 1, kw]);
-  const sum = add(rh, rw);
-  const bias = reshape(sum, [...lead, kh * kw]);
-  const out = add(attn, bias);
-  for (const t of [rel, nh, nw, rh, rw, sum, bias]) t.dispose();
-  return out;
+  return scope(() => {
+    const rel = decomposedRelPos(q, relPosH, relPosW, qSize, kSize);
+    const lead = rel.shape.slice(0, -1);
+    const rh = reshape(rel.narrow(-1, 0, kh), [...lead, kh, 1]);
+    const rw = reshape(rel.narrow(-1, kh, kw), [...lead, 1, kw]);
+    return add(attn, reshape(add(rh, rw), [...lead, kh * kw]));
+  });
 }
 
 /**
@@ -127,8 +116,5 @@ export function relPosAttention(
   kSize: [number, number],
   options: Pick<AttentionOptions, 'scale' | 'attnMask'> = {},
 ): Tensor {
-  const rel = decomposedRelPos(q, relPosH, relPosW, qSize, kSize);
-  const out = scaledDotProductAttention(q, k, v, { ...options, decomposedBias: { rel, kh: kSize[0], kw: kSize[1] } });
-  rel.dispose();
-  return out;
+  return scope(() => scaledDotProductAttention(q, k, v, { ...options, decomposedBias: { rel: decomposedRelPos(q, relPosH, relPosW, qSize, kSize), kh: kSize[0], kw: kSize[1] } }));
 }

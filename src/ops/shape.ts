@@ -3,6 +3,7 @@
 // reshape <-> reshape back, permute <-> inverse permute, expand <-> sum over the expanded dims,
 // narrow <-> pad with zeros, cat <-> narrow per input, pad <-> narrow.
 import { noGrad, record } from '../autograd.js';
+import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, full, normDim, numel, shapeStr } from '../tensor.js';
 import { Unary, ctx, elementwise } from './dispatch.js';
 import { sum } from './reduce.js';
@@ -31,9 +32,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (numel(s) !== n || s.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new Error(`reshape: cannot view ${shapeStr(x.shape)} (${n} elements) as ${shapeStr(shape)}`);
   }
-  const base = x.isContiguous() ? x : noGrad(() => contiguous(x));
-  const out = base.view(s, contiguousStrides(s));
-  if (base !== x) base.dispose();
+  const out = scope(() => (x.isContiguous() ? x : noGrad(() => contiguous(x))).view(s, contiguousStrides(s)));
   return record('reshape', out, [x], (g) => [reshape(g, x.shape)]);
 }
 
@@ -125,10 +124,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   for (let i = 0; i < g.ndim; i++) {
     if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
   }
-  const s = sum(g, dims, true);
-  const out = reshape(s, shape);
-  s.dispose();
-  return out;
+  return scope(() => reshape(sum(g, dims, true), shape));
 }
 
 /** Concatenates along `dim`; all other dims must match. */
@@ -146,29 +142,16 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   const shape = [...first.shape];
   shape[d] = total;
   const out = Tensor.empty(shape, 'cat');
-  let at = 0;
-  for (const t of tensors) {
-    const s = [...t.shape];
-    const slot = out.view(s, out.strides, at * out.strides[d]);
-    elementwise(Unary.copy, [t], {}, ctx('cat', ...tensors), slot);
-    slot.dispose();
-    at += t.shape[d];
-  }
   const starts: number[] = [];
-  let acc = 0;
-  for (const t of tensors) {
-    starts.push(acc);
-    acc += t.shape[d];
-  }
-  return record('cat', out, [...tensors], (g) =>
-    tensors.map((t, i) => {
-      if (!t.requiresGrad) return null;
-      const slice = narrow(g, d, starts[i], t.shape[d]);
-      const own = contiguous(slice);
-      slice.dispose();
-      return own;
-    }),
-  );
+  let at = 0;
+  scope(() => {
+    for (const t of tensors) {
+      starts.push(at);
+      elementwise(Unary.copy, [t], {}, ctx('cat', ...tensors), out.view(t.shape, out.strides, at * out.strides[d]));
+      at += t.shape[d];
+    }
+  });
+  return record('cat', out, [...tensors], (g) => tensors.map((t, i) => (t.requiresGrad ? contiguous(narrow(g, d, starts[i], t.shape[d])) : null)));
 }
 
 /**
@@ -187,27 +170,15 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   const shape = x.shape.map((s, i) => s + before[i] + after[i]);
   if (shape.some((s) => s < 0)) throw new Error(`pad: padding ${shapeStr(pads)} makes a negative size from ${shapeStr(x.shape)}`);
   // The part of x that survives (negative pads crop it) and where it lands in the output.
-  let src = x.view(x.shape, x.strides);
-  const dstStart: number[] = [];
-  for (let d = 0; d < x.ndim; d++) {
-    const cropA = Math.max(0, -before[d]);
-    const cropB = Math.max(0, -after[d]);
-    const len = x.shape[d] - cropA - cropB;
-    const s = [...src.shape];
-    s[d] = Math.max(0, len);
-    const next = src.view(s, src.strides, src.offset + cropA * src.strides[d]);
-    src.dispose();
-    src = next;
-    dstStart.push(Math.max(0, before[d]));
-  }
+  const srcShape = x.shape.map((n, d) => Math.max(0, n - Math.max(0, -before[d]) - Math.max(0, -after[d])));
+  const srcOffset = x.offset + x.strides.reduce((acc, st, d) => acc + Math.max(0, -before[d]) * st, 0);
+  const dstOffset = before.reduce((acc, b, d) => acc + Math.max(0, b) * contiguousStrides(shape)[d], 0);
   const out = full(shape, value);
-  if (src.size > 0) {
-    const off = dstStart.reduce((acc, s, d) => acc + s * out.strides[d], 0);
-    const slot = out.view(src.shape, out.strides, off);
-    elementwise(Unary.copy, [src], {}, ctx('pad', x), slot);
-    slot.dispose();
+  if (numel(srcShape) > 0) {
+    scope(() => {
+      elementwise(Unary.copy, [x.view(srcShape, x.strides, srcOffset)], {}, ctx('pad', x), out.view(srcShape, out.strides, dstOffset));
+    });
   }
-  src.dispose();
   return record('pad', out, [x], (g) => {
     const negated = pads.map((p) => -p);
     return [pad(g, negated)];

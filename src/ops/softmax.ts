@@ -1,5 +1,6 @@
 // softmax / logSoftmax along one dim, forward and backward (rules in shaders/softmax.wgsl).
 // Rows of 256 or more use the workgroup-per-row kernels, shorter rows one invocation per row.
+import { scope } from '../scope.js';
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
@@ -31,15 +32,8 @@ function softmaxImpl(x: Tensor, dim: number, log: boolean): Tensor {
   const name = log ? 'logSoftmax' : 'softmax';
   const d = normDim(dim, x.ndim);
   // The kernel reads contiguous rows (at any element offset).
-  const xc = x.isContiguous() ? x : noGrad(() => contiguous(x));
-  const out = launch('forward', log, xc, null, d, name);
-  if (xc !== x) xc.dispose();
-  return record(name, out, [x], (g) => {
-    const gc = g.isContiguous() ? g : contiguous(g);
-    const r = launch('backward', log, out, gc, d, `${name} backward`);
-    if (gc !== g) gc.dispose();
-    return [r];
-  });
+  const out = scope(() => launch('forward', log, x.isContiguous() ? x : noGrad(() => contiguous(x)), null, d, name));
+  return record(name, out, [x], (g) => [launch('backward', log, out, g.isContiguous() ? g : contiguous(g), d, `${name} backward`)]);
 }
 
 export function softmax(x: Tensor, dim: number): Tensor {

@@ -2,6 +2,7 @@
 // for labels; border padding), for data augmentation: a random smooth field deforms a training
 // patch and its label alike. No backward: the op refuses inputs that require gradients.
 //   out[n, c, z, y, x] = x[n, c] at (z + field[n, 0, z, y, x], y + field[n, 1, ...], x + field[n, 2, ...])
+import { scope } from '../scope.js';
 import { isGradEnabled } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
@@ -34,18 +35,18 @@ export function warp(x: Tensor, field: Tensor, options: WarpOptions = {}): Tenso
   const out = Tensor.empty([N, C, ...outSize], name);
   if (out.size === 0) return out;
   if (x.size === 0) throw new Error(`${name}: x is empty`);
-  const xc = x.isContiguous() ? x : contiguous(x);
-  const fc = field.isContiguous() ? field : contiguous(field);
-  runtime().dispatch({
-    kernel: 'warp',
-    entry: 'warp',
-    overrides: { MODE: mode === 'nearest' ? 0 : 1 },
-    params: { in_size: [...x.shape.slice(2), 0], out_size: [...outSize, 0], channels: C, n: out.size, x_offset: xc.offset, f_offset: fc.offset },
-    buffers: { x_in: xc.storage.buffer, field: fc.storage.buffer, out: out.storage.buffer },
-    workgroups: Math.ceil(out.size / 256),
-    context: name,
+  scope(() => {
+    const xc = x.isContiguous() ? x : contiguous(x);
+    const fc = field.isContiguous() ? field : contiguous(field);
+    runtime().dispatch({
+      kernel: 'warp',
+      entry: 'warp',
+      overrides: { MODE: mode === 'nearest' ? 0 : 1 },
+      params: { in_size: [...x.shape.slice(2), 0], out_size: [...outSize, 0], channels: C, n: out.size, x_offset: xc.offset, f_offset: fc.offset },
+      buffers: { x_in: xc.storage.buffer, field: fc.storage.buffer, out: out.storage.buffer },
+      workgroups: Math.ceil(out.size / 256),
+      context: name,
+    });
   });
-  if (xc !== x) xc.dispose();
-  if (fc !== field) fc.dispose();
   return out;
 }

@@ -6,6 +6,7 @@ import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr, zeros } from '../tensor.js';
 import { contiguous } from '../ops/shape.js';
 import { copyInto } from '../nn/module.js';
+import { keep } from '../scope.js';
 
 export interface GroupOptions {
   lr: number;
@@ -88,7 +89,7 @@ export abstract class Optimizer<O extends GroupOptions> {
   protected stateTensor(p: Tensor, state: ParamState, key: string): Tensor {
     let t = state.tensors.get(key);
     if (!t) {
-      t = zeros(p.shape);
+      t = keep(zeros(p.shape));
       t.name = `${key} of ${p.name ?? shapeStr(p.shape)}`;
       state.tensors.set(key, t);
     }
@@ -159,7 +160,7 @@ export abstract class Optimizer<O extends GroupOptions> {
         if (k === 'step') continue;
         if (!(v instanceof Tensor)) continue;
         if (v.shape.join() !== p.shape.join()) throw new Error(`${this.name}.loadStateDict: ${k} of parameter ${i} is ${shapeStr(v.shape)}, the parameter ${shapeStr(p.shape)}`);
-        const t = Tensor.empty(p.shape, k);
+        const t = keep(Tensor.empty(p.shape, k));
         copyInto(t, v);
         st.tensors.set(k, t);
       }
