@@ -9,6 +9,8 @@ export const OPTIONAL_FEATURE_NAMES = ['timestamp-query', 'shader-f16', 'subgrou
 export interface DeviceInfo {
   device: GPUDevice;
   adapterInfo: { vendor: string; architecture: string; device: string; description: string; backend: string };
+  /** 'cpu' for software adapters (adapterKindOf) */
+  kind: 'cpu' | 'gpu';
   limits: GPUSupportedLimits;
   features: Set<string>;
   /** what the adapter offers (features holds what the device was opened with) */
@@ -29,10 +31,18 @@ const INSTALL_HINT =
 // Dawn crashes later inside ProcessEvents if the object create() returns is collected: keep them all.
 const dawnInstances: unknown[] = [];
 
+/**
+ * The one adapter classification every kernel choice uses: a CPU adapter is one the browser or Dawn
+ * marks as a fallback adapter, or a known software rasteriser by name (SwiftShader, llvmpipe,
+ * lavapipe, softpipe, WARP, Microsoft Basic Render).
+ */
+export function adapterKindOf(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }): 'cpu' | 'gpu' {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|softpipe|\bwarp\b|basic render/.test(text) ? 'cpu' : 'gpu';
+}
+
 function isCpuAdapter(a: GPUAdapter): boolean {
-  const i = a.info;
-  const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`.toLowerCase();
-  return /swiftshader|llvmpipe|lavapipe|softpipe|warp|basic render/.test(text) || (i as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return adapterKindOf(a.info) === 'cpu';
 }
 
 async function requestDevice(adapter: GPUAdapter, backend: string): Promise<DeviceInfo> {
@@ -57,6 +67,7 @@ async function requestDevice(adapter: GPUAdapter, backend: string): Promise<Devi
   return {
     device,
     adapterInfo: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, backend },
+    kind: adapterKindOf(i),
     limits: device.limits,
     features: new Set([...device.features].map(String)),
     adapterFeatures: new Set([...adapter.features].map(String)),

@@ -12,8 +12,12 @@ export interface DispatchSpec {
   overrides?: Overrides;
   /** uniform values by Params field name */
   params?: Record<string, ParamValue>;
-  /** storage buffers by binding variable name */
-  buffers: Record<string, GPUBuffer>;
+  /**
+   * storage buffers by binding variable name; null for a binding this call does not use (an absent
+   * bias, running statistics in eval mode): the runtime binds a shared placeholder there. Every
+   * binding of the entry point must be named, so a forgotten one is an error, not a silent zero.
+   */
+  buffers: Record<string, GPUBuffer | null>;
   /** workgroup counts; a single number is spread over x and y to stay under the per-dimension limit */
   workgroups: number | [number, number, number];
   /** what to name in error messages: the op and its shapes */
@@ -31,6 +35,7 @@ interface UniformArena {
 export class Runtime {
   readonly device: GPUDevice;
   readonly adapterInfo: DeviceInfo['adapterInfo'];
+  readonly adapterKind: 'cpu' | 'gpu';
   readonly limits: GPUSupportedLimits;
   readonly features: Set<string>;
   readonly adapterFeatures: Set<string>;
@@ -52,6 +57,7 @@ export class Runtime {
   constructor(info: DeviceInfo) {
     this.device = info.device;
     this.adapterInfo = info.adapterInfo;
+    this.adapterKind = info.kind;
     this.limits = info.limits;
     this.features = info.features;
     this.adapterFeatures = info.adapterFeatures;
@@ -66,9 +72,9 @@ export class Runtime {
     });
   }
 
-  /** True for software adapters (SwiftShader, llvmpipe, ...): kernels that avoid barriers win there. */
+  /** True for software adapters (SwiftShader, llvmpipe, ...; device.ts's adapterKindOf): kernels that avoid barriers win there. */
   get isCpuAdapter(): boolean {
-    return /swiftshader|llvmpipe|lavapipe|softpipe|warp/i.test(this.adapterName);
+    return this.adapterKind === 'cpu';
   }
 
   get adapterName(): string {
@@ -110,6 +116,18 @@ export class Runtime {
     return [Math.ceil(groups / y), y, 1];
   }
 
+  private placeholders = new Map<number, GPUBuffer>();
+
+  /** A small buffer bound where a call uses no buffer: -1 the shared read-only one, k >= 0 the k-th writable one. */
+  private placeholder(k: number): GPUBuffer {
+    let b = this.placeholders.get(k);
+    if (!b) {
+      b = this.device.createBuffer({ size: 256, usage: Usage.STORAGE, label: k < 0 ? 'unused binding' : `unused writable binding ${k}` });
+      this.placeholders.set(k, b);
+    }
+    return b;
+  }
+
   pipeline(kernel: string, entry: string, overrides?: Overrides, context?: string): Pipeline {
     return this.kernels.pipeline(kernel, entry, overrides, context);
   }
@@ -121,10 +139,13 @@ export class Runtime {
     const p = this.kernels.pipeline(spec.kernel, spec.entry, spec.overrides, ctx);
     const entries: GPUBindGroupEntry[] = [];
     const maxBinding = this.limits.maxStorageBufferBindingSize;
+    let writablePlaceholders = 0;
     for (const [name, b] of p.bindings) {
       if (b.kind === 'uniform') continue;
-      const buf = spec.buffers[name];
-      if (!buf) throw new Error(`medseg: ${ctx}: kernel ${p.file}.wgsl:${p.entry} needs buffer '${name}'`);
+      const given = spec.buffers[name];
+      if (given === undefined) throw new Error(`medseg: ${ctx}: kernel ${p.file}.wgsl:${p.entry} needs buffer '${name}' (pass null if this call does not use it)`);
+      // writable bindings may not alias: each unused one gets its own placeholder
+      const buf = given ?? this.placeholder(b.kind === 'storage' ? writablePlaceholders++ : -1);
       if (buf.size > maxBinding) {
         throw new Error(
           `medseg: ${ctx}: buffer '${name}' is ${fmtBytes(buf.size)}, over this adapter's maxStorageBufferBindingSize (${fmtBytes(maxBinding)})`,

@@ -1,0 +1,123 @@
+// The registry of kernel variants: every op family with more than one kernel (matmul, conv,
+// attention, norm) registers its variants here once — a name, what it is, where it applies, the
+// override constants it sets — and the family's default choice rule, which sees the problem and the
+// adapter's kind (one classification, `adapterKind()`, for every family). Tests and benchmarks force
+// a variant with setKernelVariant(family, name | null); the benchmark lists variants from here.
+// This module knows no op: the families live in src/ops and register themselves on import.
+import { runtime } from './runtime.js';
+import type { Overrides } from './kernels.js';
+
+/** CPU adapters (SwiftShader, llvmpipe, ...) pay far more per memory load and per barrier than GPUs. */
+export type AdapterKind = 'cpu' | 'gpu';
+
+export interface KernelVariant<P> {
+  name: string;
+  /** one line: what the variant does and what it is for */
+  description: string;
+  /** whether it can run problem p (default: always) */
+  applies?: (p: P) => boolean;
+  /** the override constants it sets for p */
+  overrides?: (p: P, params: VariantParams) => Overrides;
+}
+
+/** Extra knobs a forced variant may carry (e.g. a chunk length for tests), by name. */
+export type VariantParams = Readonly<Record<string, number>>;
+
+export interface KernelFamilySpec<P> {
+  family: string;
+  variants: KernelVariant<P>[];
+  /** the default rule: a variant name for p on this kind of adapter (must apply to p) */
+  choose: (p: P, adapter: AdapterKind) => string;
+}
+
+export interface Choice<P> {
+  variant: KernelVariant<P>;
+  overrides: Overrides;
+  params: VariantParams;
+  /** true when setKernelVariant chose it */
+  forced: boolean;
+}
+
+interface Forced {
+  name: string;
+  params: VariantParams;
+}
+
+const families = new Map<string, KernelFamily<never>>();
+const forced = new Map<string, Forced>();
+
+export class KernelFamily<P> {
+  constructor(private readonly spec: KernelFamilySpec<P>) {}
+
+  get name(): string {
+    return this.spec.family;
+  }
+  get variants(): readonly KernelVariant<P>[] {
+    return this.spec.variants;
+  }
+
+  /** The variant for p: the forced one where it applies, else the default rule's. */
+  pick(p: P): Choice<P> {
+    const f = forced.get(this.spec.family);
+    const fv = f ? this.variant(f.name) : null;
+    if (f && fv && (fv.applies?.(p) ?? true)) return { variant: fv, overrides: fv.overrides?.(p, f.params) ?? {}, params: f.params, forced: true };
+    const v = this.variant(this.spec.choose(p, adapterKind()));
+    if (!v) throw new Error(`internal: ${this.spec.family}'s default rule chose an unknown variant`);
+    return { variant: v, overrides: v.overrides?.(p, {}) ?? {}, params: {}, forced: false };
+  }
+
+  /** The name the default rule picks for p, ignoring setKernelVariant (benchmarks mark it). */
+  defaultFor(p: P): string {
+    return this.spec.choose(p, adapterKind());
+  }
+
+  /** The variants that can run p. */
+  applicable(p: P): KernelVariant<P>[] {
+    return this.spec.variants.filter((v) => v.applies?.(p) ?? true);
+  }
+
+  private variant(name: string): KernelVariant<P> | undefined {
+    return this.spec.variants.find((v) => v.name === name);
+  }
+}
+
+/** Registers a family (once, from its op file) and returns its handle. */
+export function registerKernelFamily<P>(spec: KernelFamilySpec<P>): KernelFamily<P> {
+  if (families.has(spec.family)) throw new Error(`internal: kernel family '${spec.family}' registered twice`);
+  const f = new KernelFamily(spec);
+  families.set(spec.family, f as unknown as KernelFamily<never>);
+  return f;
+}
+
+/**
+ * Forces `name` for every problem of `family` it applies to (others keep the default rule); null
+ * restores the default. `params` are the variant's knobs (see its description).
+ */
+export function setKernelVariant(family: string, name: string | null, params: VariantParams = {}): void {
+  const f = families.get(family);
+  if (!f) throw new Error(`setKernelVariant: unknown kernel family '${family}' (known: ${[...families.keys()].join(', ')})`);
+  if (name === null) {
+    forced.delete(family);
+    return;
+  }
+  if (!f.variants.some((v) => v.name === name)) {
+    throw new Error(`setKernelVariant: '${family}' has no variant '${name}' (it has ${f.variants.map((v) => v.name).join(', ')})`);
+  }
+  forced.set(family, { name, params });
+}
+
+/** The registered families (for benchmarks and listings). */
+export function kernelFamilies(): KernelFamily<unknown>[] {
+  return [...families.values()] as KernelFamily<unknown>[];
+}
+
+export function kernelFamily(family: string): KernelFamily<unknown> {
+  const f = families.get(family);
+  if (!f) throw new Error(`unknown kernel family '${family}' (known: ${[...families.keys()].join(', ')})`);
+  return f as KernelFamily<unknown>;
+}
+
+/** The open runtime's adapter kind. */
+export function adapterKind(): AdapterKind {
+  return runtime().adapterKind;
+}
