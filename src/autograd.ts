@@ -5,7 +5,7 @@
 // Each rule runs inside a scope (src/scope.ts), so its temporaries are freed when it returns; the
 // tensors a rule reads besides its inputs are listed as `saved` when the node is recorded, which
 // keeps them alive (whatever scope made them) until backward has run through the node.
-import { Tensor, shapeStr } from './tensor.js';
+import { Tensor, ones, requireOps, shapeStr } from './tensor.js';
 import { keep, scope } from './scope.js';
 
 export interface GradNode {
@@ -80,7 +80,7 @@ export interface BackwardOptions {
 }
 
 function addInto(a: Tensor, b: Tensor): Tensor {
-  return (a as unknown as { add(o: Tensor): Tensor }).add(b);
+  return requireOps().add(a, b);
 }
 
 /** Computes gradients of `root` w.r.t. every leaf that requires grad. */
@@ -117,7 +117,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     }
     order.reverse();
 
-    const user = gradient ?? (root as unknown as { onesLike(): Tensor }).onesLike();
+    const user = gradient ?? ones(root.shape);
     const grads = new Map<Tensor, Tensor>([[root, user]]);
     const callerOwned = new Set<Tensor>(gradient ? [gradient] : []);
     const release = (g: Tensor) => {

@@ -62,6 +62,26 @@ export function normDim(dim: number, ndim: number, what = 'dim'): number {
   return d;
 }
 
+/**
+ * The two ops this layer needs from src/ops, which sits above it: gradient accumulation (add) and
+ * the contiguous copy read() makes of a strided view. src/ops/methods.ts provides them on import.
+ */
+export interface LayerBelowOps {
+  add(a: Tensor, b: Tensor): Tensor;
+  contiguous(t: Tensor): Tensor;
+}
+
+let opsAbove: LayerBelowOps | null = null;
+
+export function provideOps(ops: LayerBelowOps): void {
+  opsAbove = ops;
+}
+
+export function requireOps(): LayerBelowOps {
+  if (!opsAbove) throw new Error("internal: medseg's ops are not loaded (import 'medseg', not the tensor module alone)");
+  return opsAbove;
+}
+
 export interface TensorOptions {
   requiresGrad?: boolean;
 }
@@ -140,7 +160,7 @@ export class Tensor {
     let t: Tensor = this;
     if (!this.isContiguous()) {
       const handle = this.view(this.shape, this.strides); // no graph: the copy records nothing
-      t = (handle as unknown as { contiguous(): Tensor }).contiguous();
+      t = requireOps().contiguous(handle);
       handle.dispose();
     }
     const bytes = await runtime().readBuffer(t.storage.buffer, t.offset * 4, t.size * 4);

@@ -1,7 +1,7 @@
 // Tensor methods that mirror the functional ops (x.mul(y).sum().backward()), installed on the
 // prototype here so tensor.ts stays free of op imports.
 import { backward, type BackwardOptions } from '../autograd.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, provideOps } from '../tensor.js';
 import type { TensorOrScalar } from './dispatch.js';
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
@@ -58,6 +58,8 @@ declare module '../tensor.js' {
     requiresGrad_(on?: boolean): Tensor;
   }
 }
+
+provideOps({ add: ew.add, contiguous: sh.contiguous });
 
 const shapeArgs = (args: unknown[]): number[] => (Array.isArray(args[0]) ? [...(args[0] as number[])] : (args as number[]));
 

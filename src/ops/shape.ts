@@ -14,6 +14,16 @@ export function contiguous(x: Tensor): Tensor {
   return record('contiguous', out, [x], (g) => [g]);
 }
 
+/**
+ * A contiguous handle on t's values starting at element 0 of its buffer, for kernels that index a
+ * binding from 0: a new view when t already is one, else a copy. Not recorded (callers record
+ * their op against t itself).
+ */
+export function denseAt0(t: Tensor): Tensor {
+  if (t.isContiguous() && t.offset === 0) return t.view(t.shape, t.strides);
+  return elementwise(Unary.copy, [t], {}, ctx('dense copy', t));
+}
+
 /** Explicit copy (a new storage). */
 export function clone(x: Tensor): Tensor {
   const out = elementwise(Unary.copy, [x], {}, ctx('clone', x));
