@@ -9,7 +9,15 @@
 // `forward`: one invocation per output element (a gather of 1 or 2^k taps).
 // `backward`: one invocation per input element; it gathers dy over the outputs whose taps touch it
 // (a candidate window per dim from q = out/in, tightened by the exact per-dim weight), so the
-// scatter of the adjoint needs no atomics and is deterministic.
+// scatter of the adjoint needs no atomics and is deterministic. The window's ends are found by
+// bisection (the outputs that read only inputs before i come first, those that read only inputs
+// after it last), and each launch gathers the tile [t0, t1) of offsets into the window per dim,
+// adding to what the launches before wrote (first == 0). Why: Mesa's llvmpipe (gallivm; Mesa 22.3.6
+// through Dawn's OpenGL backend) counts the loop passes of an invocation (one counter of 65535 per
+// batch of 8 invocations, shared by every loop, inner loops in full) and silently leaves every loop
+// once it runs out: the backward of a 2x2 -> 600x600 upsampling (a 300x300 window per input) summed
+// only part of it. src/ops/interpolate.ts tiles the windows so that no launch runs more than
+// LOOP_BUDGET (16384) passes per invocation.
 // #include _strided
 
 override MODE: u32 = 1u;
@@ -24,6 +32,10 @@ struct Params {
   n: u32,
   align_corners: u32,
   src_offset: u32,
+  // backward: this launch's tile of offsets into each dim's window (d, h, w), and whether it is the first
+  t0: vec4<u32>,
+  t1: vec4<u32>,
+  first: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -104,8 +116,23 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   out[idx] = acc;
 }
 
-// The outputs along dim d that may read input index i: a window from q, clamped, then tightened
-// to the first and last output with a nonzero weight. Returns (lo, hi) with lo > hi when empty.
+// Output o along dim d reads only inputs before i (its weight on i is 0 and so are all earlier
+// outputs'): true for a prefix of the outputs, as the source coordinate grows with o.
+fn reads_before(o: u32, i: u32, d: u32) -> bool {
+  if (MODE == 0u) { return nearest_index(o, d) < i; }
+  let t = linear_taps(o, d);
+  return t.i0 < i && !(t.i1 == i && t.lambda > 0.0);
+}
+
+// Output o reads no input after i: true for a prefix. The weight on i is nonzero exactly where
+// this holds and reads_before does not.
+fn reads_up_to(o: u32, i: u32, d: u32) -> bool {
+  if (MODE == 0u) { return nearest_index(o, d) <= i; }
+  return linear_taps(o, d).i0 <= i;
+}
+
+// The outputs along dim d that read input index i: a window from q, clamped, then tightened to the
+// first and last output with a nonzero weight by bisection. Returns (lo, hi), lo > hi when empty.
 fn window(i: u32, d: u32) -> vec2<i32> {
   let n_out = i32(params.out_size[d]);
   let q = params.q[d];
@@ -115,9 +142,21 @@ fn window(i: u32, d: u32) -> vec2<i32> {
     lo = max(i32(floor((f32(i) - 1.0) * q)) - 2, 0);
     hi = min(i32(ceil((f32(i) + 2.0) * q)) + 2, n_out - 1);
   }
-  while (lo <= hi && weight(u32(lo), i, d) == 0.0) { lo++; }
-  while (hi >= lo && weight(u32(hi), i, d) == 0.0) { hi--; }
-  return vec2<i32>(lo, hi);
+  // first o in [lo, hi] that does not read only inputs before i
+  var a = lo;
+  var b = hi + 1;
+  while (a < b) {
+    let mid = (a + b) / 2;
+    if (reads_before(u32(mid), i, d)) { a = mid + 1; } else { b = mid; }
+  }
+  let first = a;
+  // last o in [first, hi] that reads no input after i
+  b = hi + 1;
+  while (a < b) {
+    let mid = (a + b) / 2;
+    if (reads_up_to(u32(mid), i, d)) { a = mid + 1; } else { b = mid; }
+  }
+  return vec2<i32>(first, a - 1);
 }
 
 @compute @workgroup_size(256)
@@ -135,13 +174,16 @@ fn backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let rh = window(ih, 1u);
   let rw = window(iw, 2u);
   var acc = 0.0;
-  for (var od = rd.x; od <= rd.y; od++) {
+  if (params.first == 0u) { acc = out[idx]; }
+  let t0 = vec3<i32>(params.t0.xyz);
+  let t1 = vec3<i32>(params.t1.xyz);
+  for (var od = rd.x + t0.x; od <= min(rd.y, rd.x + t1.x - 1); od++) {
     let wd = weight(u32(od), id, 0u);
-    for (var oh = rh.x; oh <= rh.y; oh++) {
+    for (var oh = rh.x + t0.y; oh <= min(rh.y, rh.x + t1.y - 1); oh++) {
       let wdh = wd * weight(u32(oh), ih, 1u);
       let row = base + (u32(od) * os.y + u32(oh)) * os.z;
       var s = 0.0;
-      for (var ow = rw.x; ow <= rw.y; ow++) {
+      for (var ow = rw.x + t0.z; ow <= min(rw.y, rw.x + t1.z - 1); ow++) {
         s += weight(u32(ow), iw, 2u) * src[row + u32(ow)];
       }
       acc += wdh * s;

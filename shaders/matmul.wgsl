@@ -8,6 +8,14 @@
 //   matmul_tiled: a workgroup of 16x16 invocations computes a (16*TM)x(16*TN) output tile, staging
 //                 TK-deep slices of A and B in workgroup memory; each invocation keeps a TMxTN block
 //                 of accumulators in registers.
+// Every variant runs the k range [k_begin, k_end) of one launch: the host splits K into slices of at
+// most 8192 (src/ops/matmul.ts), a launch after the first starts from the partial sums in `out`, and
+// only the last one (k_end == K) adds the bias, so the sums run in the same order as one K loop.
+// Why: Mesa's llvmpipe (gallivm, Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes of
+// a shader invocation (one counter of 65535 for each batch of 8 invocations, shared by every loop
+// and pass, inner loops included) and silently leaves every loop once it runs out: a K loop of 70000
+// returned the sum of its first ~65535 terms. A slice keeps at most 8192 passes per invocation in
+// the naive and blocked kernels and ~15k in the tiled one (~30 per TK step).
 // #include _strided
 
 override TK: u32 = 16u;
@@ -33,6 +41,8 @@ struct Params {
   b_stride_n: u32,
   bias_offset: u32,
   has_bias: u32,
+  k_begin: u32,
+  k_end: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -48,7 +58,7 @@ fn batch_offsets(bi: u32) -> vec2<u32> {
 }
 
 fn epilogue(acc: f32, n: u32) -> f32 {
-  if (params.has_bias != 0u) { return acc + bias[params.bias_offset + n]; }
+  if (params.has_bias != 0u && params.k_end == params.K) { return acc + bias[params.bias_offset + n]; }
   return acc;
 }
 
@@ -59,11 +69,13 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   let bi = gid.z;
   if (m >= params.M || n >= params.N || bi >= params.batch) { return; }
   let o = batch_offsets(bi);
+  let oi = (bi * params.M + m) * params.N + n;
   var acc = 0.0;
-  for (var k = 0u; k < params.K; k++) {
+  if (params.k_begin > 0u) { acc = out[oi]; }
+  for (var k = params.k_begin; k < params.k_end; k++) {
     acc += a[o.x + m * params.a_stride_m + k * params.a_stride_k] * b[o.y + k * params.b_stride_k + n * params.b_stride_n];
   }
-  out[(bi * params.M + m) * params.N + n] = epilogue(acc, n);
+  out[oi] = epilogue(acc, n);
 }
 
 var<workgroup> tile_a: array<array<f32, BM>, TK>; // [k][m]
@@ -77,7 +89,16 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let o = batch_offsets(bi);
   let tid = lid.y * 16u + lid.x;
   var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < params.K; k0 += TK) {
+  if (params.k_begin > 0u) {
+    for (var i = 0u; i < TM; i++) {
+      let m = m0 + lid.y + 16u * i;
+      for (var j = 0u; j < TN; j++) {
+        let n = n0 + lid.x + 16u * j;
+        if (m < params.M && n < params.N) { acc[i][j] = out[(bi * params.M + m) * params.N + n]; }
+      }
+    }
+  }
+  for (var k0 = params.k_begin; k0 < params.k_end; k0 += TK) {
     // Stage A[m0 .. m0+BM, k0 .. k0+TK] and B[k0 .. k0+TK, n0 .. n0+BN]; 256 invocations, BM*TK values each.
     for (var i = tid; i < BM * TK; i += 256u) {
       let mm = i % BM;
@@ -85,7 +106,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       let m = m0 + mm;
       let k = k0 + kk;
       var v = 0.0;
-      if (m < params.M && k < params.K) { v = a[o.x + m * params.a_stride_m + k * params.a_stride_k]; }
+      if (m < params.M && k < params.k_end) { v = a[o.x + m * params.a_stride_m + k * params.a_stride_k]; }
       tile_a[kk][mm] = v;
     }
     for (var i = tid; i < BN * TK; i += 256u) {
@@ -94,7 +115,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       let n = n0 + nn;
       let k = k0 + kk;
       var v = 0.0;
-      if (n < params.N && k < params.K) { v = b[o.y + k * params.b_stride_k + n * params.b_stride_n]; }
+      if (n < params.N && k < params.k_end) { v = b[o.y + k * params.b_stride_k + n * params.b_stride_n]; }
       tile_b[kk][nn] = v;
     }
     workgroupBarrier();
@@ -131,7 +152,14 @@ fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < TM; i++) { ra[i] = o.x + min(m0 + i, params.M - 1u) * params.a_stride_m; }
   for (var j = 0u; j < TN; j++) { cb[j] = o.y + min(n0 + j, params.N - 1u) * params.b_stride_n; }
   var acc: array<array<f32, TN>, TM>;
-  for (var k = 0u; k < params.K; k++) {
+  if (params.k_begin > 0u) {
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN; j++) {
+        if (m0 + i < params.M && n0 + j < params.N) { acc[i][j] = out[(bi * params.M + m0 + i) * params.N + n0 + j]; }
+      }
+    }
+  }
+  for (var k = params.k_begin; k < params.k_end; k++) {
     var av: array<f32, TM>;
     var bv: array<f32, TN>;
     for (var i = 0u; i < TM; i++) { av[i] = a[ra[i] + k * params.a_stride_k]; }

@@ -20,6 +20,12 @@
 // *_serial: one invocation per row (short rows); *_workgroup: 64 invocations per row with
 // reductions in workgroup memory (long rows); norm_chunk_*: rows split over many workgroups
 // (few, very long rows), see below.
+// Bound: Mesa's llvmpipe (gallivm; Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes
+// of an invocation (one counter of 65535 per batch of 8 invocations, shared by every loop, inner
+// loops in full) and silently leaves every loop once it runs out: one workgroup over a row of 2.2M
+// (two loops of 34k passes) normalised only part of it. The host (src/ops/norm.ts) keeps rows of
+// the serial kernel under 128, rows of the workgroup kernels and chunks under 64 * 4096 (4096
+// passes per loop), so no invocation passes LOOP_BUDGET (16384).
 
 override MODE: u32 = 0u;
 

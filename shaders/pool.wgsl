@@ -6,6 +6,15 @@
 //   max_backward: dx[h, w] = sum of dy over the outputs whose idx is (h, w) (gather, no atomics).
 //   avg_forward:  out = sum over the window / divisor.
 //   avg_backward: dx[h, w] = sum over the windows containing (h, w) of dy / divisor.
+// Each launch runs the rows [r0, r1) and columns [c0, c1) of the loop nest: window taps (a, b) in
+// the forwards, offsets from the first output that can reach (h, w) in the backwards. A launch
+// after the first (first == 0) resumes from what the one before wrote (the running max and its
+// index, the partial sum), and avg_forward divides in the last one, so the results are those of
+// one launch over the whole nest, in the same order. Why: Mesa's llvmpipe (gallivm; Mesa 22.3.6
+// through Dawn's OpenGL backend) counts the loop passes of an invocation (one counter of 65535 per
+// batch of 8 invocations, shared by every loop, inner loops in full) and silently leaves every loop
+// once it runs out: a 300x300 average pool summed only the first 65k taps. src/ops/pool.ts splits
+// the nest so that no launch runs more than LOOP_BUDGET (16384) passes per invocation.
 // #include _strided
 
 struct Params {
@@ -24,6 +33,12 @@ struct Params {
   dw: u32,
   count_include_pad: u32,
   src_offset: u32,   // element offset of what the entry reads: x (forward) or dy (backward)
+  r0: u32,           // this launch's part of the loop nest (see above)
+  r1: u32,
+  c0: u32,
+  c1: u32,
+  first: u32,
+  last: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -45,10 +60,14 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let w0 = i32(ow * params.sw) - i32(params.pw);
   var m = -3.4028234663852886e38;
   var best = -1;
-  for (var a = 0u; a < params.kh; a++) {
+  if (params.first == 0u) {
+    m = out[o];
+    best = i32(idx[o]);
+  }
+  for (var a = params.r0; a < params.r1; a++) {
     let h = h0 + i32(a * params.dh);
     if (h < 0 || h >= i32(params.H)) { continue; }
-    for (var b = 0u; b < params.kw; b++) {
+    for (var b = params.c0; b < params.c1; b++) {
       let w = w0 + i32(b * params.dw);
       if (w < 0 || w >= i32(params.W)) { continue; }
       let i = h * i32(params.W) + w;
@@ -80,8 +99,9 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let ow_lo = max(0, (wp - i32((params.kw - 1u) * params.dw) + i32(params.sw) - 1) / i32(params.sw));
   let ow_hi = min(i32(params.OW) - 1, wp / i32(params.sw));
   var acc = 0.0;
-  for (var oh = oh_lo; oh <= oh_hi; oh++) {
-    for (var ow = ow_lo; ow <= ow_hi; ow++) {
+  if (params.first == 0u) { acc = dx[i]; }
+  for (var oh = oh_lo + i32(params.r0); oh <= min(oh_hi, oh_lo + i32(params.r1) - 1); oh++) {
+    for (var ow = ow_lo + i32(params.c0); ow <= min(ow_hi, ow_lo + i32(params.c1) - 1); ow++) {
       let o = (plane * params.OH + u32(oh)) * params.OW + u32(ow);
       if (saved_idx[o] == me) { acc += dy[params.src_offset + o]; }
     }
@@ -110,16 +130,17 @@ fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let h0 = i32(oh * params.sh) - i32(params.ph);
   let w0 = i32(ow * params.sw) - i32(params.pw);
   var acc = 0.0;
-  for (var a = 0u; a < params.kh; a++) {
+  if (params.first == 0u) { acc = out[o]; }
+  for (var a = params.r0; a < params.r1; a++) {
     let h = h0 + i32(a);
     if (h < 0 || h >= i32(params.H)) { continue; }
-    for (var b = 0u; b < params.kw; b++) {
+    for (var b = params.c0; b < params.c1; b++) {
       let w = w0 + i32(b);
       if (w < 0 || w >= i32(params.W)) { continue; }
       acc += x[params.src_offset + (plane * params.H + u32(h)) * params.W + u32(w)];
     }
   }
-  out[o] = acc / divisor(oh, ow);
+  out[o] = select(acc, acc / divisor(oh, ow), params.last != 0u);
 }
 
 @compute @workgroup_size(64)
@@ -136,8 +157,9 @@ fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let ow_lo = max(0, (wp - i32(params.kw) + 1 + i32(params.sw) - 1) / i32(params.sw));
   let ow_hi = min(i32(params.OW) - 1, wp / i32(params.sw));
   var acc = 0.0;
-  for (var oh = oh_lo; oh <= oh_hi; oh++) {
-    for (var ow = ow_lo; ow <= ow_hi; ow++) {
+  if (params.first == 0u) { acc = dx[i]; }
+  for (var oh = oh_lo + i32(params.r0); oh <= min(oh_hi, oh_lo + i32(params.r1) - 1); oh++) {
+    for (var ow = ow_lo + i32(params.c0); ow <= min(ow_hi, ow_lo + i32(params.c1) - 1); ow++) {
       acc += dy[params.src_offset + (plane * params.OH + u32(oh)) * params.OW + u32(ow)] / divisor(u32(oh), u32(ow));
     }
   }

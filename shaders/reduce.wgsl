@@ -2,7 +2,15 @@
 // where `outer` walks the kept dims and `inner` the reduced ones (each up to 8 dims, strided).
 // OP: 0 sum, 1 max, 2 min, 3 argmax (index into the flattened reduced dims, as f32), 4 argmin.
 // Accumulates in f32. `reduce_serial`: one invocation per output (short rows, many outputs);
-// `reduce_workgroup`: 64 invocations per output with a tree in workgroup memory (long rows).
+// `reduce_workgroup`: 64 invocations per output with a tree in workgroup memory (long rows);
+// `reduce_chunk` + `reduce_merge`: rows too long for one workgroup, split into chunks of `chunk`
+// elements, each reduced by one workgroup into `partial`, then merged per output in a fixed order.
+// Bound: Mesa's llvmpipe (gallivm; Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes
+// of an invocation (one counter of 65535 per batch of 8 invocations, shared by all loops, inner
+// loops in full) and silently leaves every loop once it runs out; here each element costs its loop
+// pass plus inner_ndim + 1 passes of strided_offset's dim loop, so a sum over a [1, 1, 64, 128, 128]
+// volume (16384 elements per invocation, 7 passes each) came out wrong. The host (src/ops/reduce.ts)
+// picks the kernel and chunk so that no invocation runs more than LOOP_BUDGET (16384) passes.
 // #include _strided
 
 override OP: u32 = 0u;
@@ -19,6 +27,8 @@ struct Params {
   offset: u32,
   scale: f32,
   identity: f32,
+  chunk: u32,   // elements per chunk (reduce_chunk)
+  chunks: u32,  // chunks per output (reduce_chunk, reduce_merge)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -67,23 +77,61 @@ fn reduce_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 
 var<workgroup> partial: array<vec2<f32>, 64>;
 
-@compute @workgroup_size(64)
-fn reduce_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let o = wid.y * nwg.x + wid.x;
-  let valid = o < params.n_out;
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
-  if (valid) {
-    let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
-    for (var r = lid; r < params.n_inner; r += 64u) {
-      let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
-      acc = combine(acc, vec2<f32>(v, f32(r)));
-    }
-  }
+// Combines the 64 invocations' values in a tree; the result is valid in invocation 0.
+fn wg_combine(lid: u32, acc: vec2<f32>) -> vec2<f32> {
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = 32u; s > 0u; s >>= 1u) {
     if (lid < s) { partial[lid] = combine(partial[lid], partial[lid + s]); }
     workgroupBarrier();
   }
-  if (lid == 0u && valid) { out[o] = result(partial[0]); }
+  return partial[0];
+}
+
+// Elements [r0, r1) of output o's row, every 64th one per invocation.
+fn row_range(o: u32, r0: u32, r1: u32, lid: u32) -> vec2<f32> {
+  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
+  for (var r = r0 + lid; r < r1; r += 64u) {
+    let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
+    acc = combine(acc, vec2<f32>(v, f32(r)));
+  }
+  return acc;
+}
+
+@compute @workgroup_size(64)
+fn reduce_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.y * nwg.x + wid.x;
+  let valid = o < params.n_out;
+  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  if (valid) { acc = row_range(o, 0u, params.n_inner, lid); }
+  let total = wg_combine(lid, acc);
+  if (lid == 0u && valid) { out[o] = result(total); }
+}
+
+// ---- rows split into chunks: workgroup (p, o) reduces chunk p of output o's row ----
+@group(0) @binding(3) var<storage, read_write> chunk_out: array<vec2<f32>>;
+
+@compute @workgroup_size(64)
+fn reduce_chunk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let p = wid.x;
+  let o = wid.z * nwg.y + wid.y;
+  let valid = o < params.n_out;
+  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  if (valid) { acc = row_range(o, p * params.chunk, min(params.n_inner, (p + 1u) * params.chunk), lid); }
+  let total = wg_combine(lid, acc);
+  if (lid == 0u && valid) { chunk_out[o * params.chunks + p] = total; }
+}
+
+// Merges output o's chunk results (each invocation every 64th chunk, then the tree).
+@compute @workgroup_size(64)
+fn reduce_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let o = wid.y * nwg.x + wid.x;
+  let valid = o < params.n_out;
+  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  if (valid) {
+    for (var q = lid; q < params.chunks; q += 64u) { acc = combine(acc, chunk_out[o * params.chunks + q]); }
+  }
+  let total = wg_combine(lid, acc);
+  if (lid == 0u && valid) { out[o] = result(total); }
 }

@@ -7,6 +7,7 @@ import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
+import { loopTiles } from './dispatch.js';
 
 export type InterpolateMode = 'nearest' | 'bilinear' | 'trilinear';
 
@@ -73,28 +74,54 @@ function plan(x: Tensor, o: InterpolateOptions): Plan {
   };
 }
 
+/** Offsets past any window (the last tile of a dim runs to the window's end). */
+const OPEN = 2 ** 30;
+
+/**
+ * The backward's window length bound per dim (d, h, w): the candidate window of shaders/interpolate.wgsl
+ * spans at most 3q + 5 outputs (+ slack for its f32 rounding), and never more than the output.
+ */
+function windowBound(p: Plan): number[] {
+  return p.q.map((q, d) => (q <= p.outSize[d] ? Math.min(p.outSize[d], Math.ceil(3 * q) + 9) : p.outSize[d]));
+}
+
 function launch(entry: 'forward' | 'backward', p: Plan, src: Tensor, outShape: number[], context: string): Tensor {
   const out = Tensor.empty(outShape, context);
   const n = out.size;
   if (n === 0) return out;
-  runtime().dispatch({
-    kernel: 'interpolate',
-    entry,
-    overrides: { MODE: p.mode },
-    params: {
-      in_size: [...p.inSize, 0],
-      out_size: [...p.outSize, 0],
-      scale: [...p.scale, 0],
-      q: [...p.q, 0],
-      planes: p.planes,
-      n,
-      align_corners: p.align ? 1 : 0,
-      src_offset: src.offset,
-    },
-    buffers: { src: src.storage.buffer, out: out.storage.buffer },
-    workgroups: Math.ceil(n / 256),
-    context,
-  });
+  const params = {
+    in_size: [...p.inSize, 0],
+    out_size: [...p.outSize, 0],
+    scale: [...p.scale, 0],
+    q: [...p.q, 0],
+    planes: p.planes,
+    n,
+    align_corners: p.align ? 1 : 0,
+    src_offset: src.offset,
+  };
+  const spec = { kernel: 'interpolate', entry, overrides: { MODE: p.mode }, buffers: { src: src.storage.buffer, out: out.storage.buffer }, workgroups: Math.ceil(n / 256), context };
+  const rt = runtime();
+  if (entry === 'forward') {
+    rt.dispatch({ ...spec, params: { ...params, t0: [0, 0, 0, 0], t1: [0, 0, 0, 0], first: 1 } });
+    return out;
+  }
+  // The gather's windows in tiles of at most LOOP_BUDGET loop passes (less ~256 for the bisections),
+  // launched in row-major order, each adding to the last (llvmpipe's loop limit).
+  const L = windowBound(p);
+  const t = loopTiles(L, 256);
+  const counts = L.map((l, d) => Math.ceil(l / t[d]));
+  let first = 1;
+  for (let a = 0; a < counts[0]; a++) {
+    for (let b = 0; b < counts[1]; b++) {
+      for (let c = 0; c < counts[2]; c++) {
+        const k = [a, b, c];
+        const t0 = k.map((i, d) => i * t[d]);
+        const t1 = k.map((i, d) => (i === counts[d] - 1 ? OPEN : (i + 1) * t[d]));
+        rt.dispatch({ ...spec, params: { ...params, t0: [...t0, 0], t1: [...t1, 0], first } });
+        first = 0;
+      }
+    }
+  }
   return out;
 }
 

@@ -6,11 +6,14 @@ import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
-import { broadcastShapes, dims8 } from './dispatch.js';
+import { LOOP_BUDGET, broadcastShapes, dims8 } from './dispatch.js';
 import { contiguous, expand, reshape, transpose, unsqueeze, squeeze } from './shape.js';
 import { sum } from './reduce.js';
 
 export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
+
+/** k per launch: 8192 loop passes per invocation (naive, blocked), ~15k (tiled), under LOOP_BUDGET. */
+const K_SLICE = LOOP_BUDGET / 2;
 
 let forcedVariant: MatmulVariant | null = null;
 
@@ -49,7 +52,8 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   }
   const v = variant ?? pickVariant(M, N, K);
   const rt = runtime();
-  rt.dispatch({
+  // K in slices, each launch continuing the sums in `out` (shaders/matmul.wgsl: llvmpipe's loop limit).
+  for (let k0 = 0; k0 < K || k0 === 0; k0 += K_SLICE) rt.dispatch({
     kernel: 'matmul',
     entry: `matmul_${v}`,
     params: {
@@ -69,6 +73,8 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
       b_stride_n: b.strides[b.ndim - 1],
       bias_offset: bias ? bias.offset : 0,
       has_bias: bias ? 1 : 0,
+      k_begin: k0,
+      k_end: Math.min(K, k0 + K_SLICE),
     },
     buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: (bias ?? a).storage.buffer, out: out.storage.buffer },
     workgroups:

@@ -46,17 +46,32 @@ function dummies(): [GPUBuffer, GPUBuffer, GPUBuffer] {
 
 let forcedChunk: number | null = null;
 
-/** Forces rows to be split into chunks of this many elements (tests); null restores the automatic choice. */
+/**
+ * Forces rows to be split into chunks of this many elements (tests); Infinity splits only rows too
+ * long for one workgroup (as for many rows); null restores the automatic choice.
+ */
 export function setNormChunk(elements: number | null): void {
   forcedChunk = elements;
 }
 
-/** Elements per chunk when few long rows would leave most of the GPU idle, else 0 (one workgroup per row). */
+/**
+ * The longest row one workgroup normalises and the longest chunk: 2 loops of a 64th of it per
+ * invocation stay under LOOP_BUDGET (llvmpipe leaves the loops after 65535 passes, shaders/norm.wgsl).
+ */
+const WORKGROUP_ROW = 64 * 4096;
+
+/**
+ * Elements per chunk when few long rows would leave most of the GPU idle, or when a row is longer
+ * than one workgroup may loop over, else 0 (one workgroup per row).
+ */
 function chunkOf(m: RowMap): number {
-  if (forcedChunk) return m.rowLen > forcedChunk ? forcedChunk : 0;
-  if (m.nRows >= 128 || m.rowLen < 16384) return 0;
+  let chunk: number;
+  if (forcedChunk) chunk = m.rowLen > forcedChunk ? forcedChunk : 0;
+  else if (m.nRows >= 128 || m.rowLen < 16384) chunk = 0;
   // At most 256 chunks per row, each at least 4096 elements.
-  return Math.max(4096, Math.ceil(m.rowLen / 256));
+  else chunk = Math.max(4096, Math.ceil(m.rowLen / 256));
+  if (!chunk && m.rowLen > WORKGROUP_ROW) chunk = WORKGROUP_ROW;
+  return Math.min(chunk, WORKGROUP_ROW);
 }
 
 /** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */

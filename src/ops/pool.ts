@@ -5,9 +5,10 @@
 // (shaders/pool.wgsl), so overlapping windows need no atomics.
 import { scope } from '../scope.js';
 import { needsGrad, noGrad, record } from '../autograd.js';
-import { runtime } from '../gpu/runtime.js';
+import { runtime, type DispatchSpec } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
+import { loopTiles } from './dispatch.js';
 
 type Pair = number | readonly [number, number] | readonly number[];
 
@@ -90,6 +91,39 @@ function params(g: Geometry, srcOffset: number, countIncludePad: boolean) {
   };
 }
 
+/**
+ * Dispatches spec once per tile of its 2-level loop nest with these trip counts (window rows and
+ * columns; in the backwards, the outputs that can reach an input element), in row-major order:
+ * each launch resumes from the last one's results (shaders/pool.wgsl, llvmpipe's loop limit).
+ */
+function launchTiled(spec: DispatchSpec & { params: Record<string, number> }, trips: [number, number]): void {
+  const [tr, tc] = loopTiles(trips);
+  const nr = Math.ceil(trips[0] / tr);
+  const nc = Math.ceil(trips[1] / tc);
+  const rt = runtime();
+  for (let i = 0; i < nr; i++) {
+    for (let j = 0; j < nc; j++) {
+      rt.dispatch({
+        ...spec,
+        params: {
+          ...spec.params,
+          r0: i * tr,
+          r1: Math.min(trips[0], (i + 1) * tr),
+          c0: j * tc,
+          c1: Math.min(trips[1], (j + 1) * tc),
+          first: i === 0 && j === 0 ? 1 : 0,
+          last: i === nr - 1 && j === nc - 1 ? 1 : 0,
+        },
+      });
+    }
+  }
+}
+
+/** Most outputs along each dim whose window can reach one input element (the backward's gather). */
+function reach(g: Geometry): [number, number] {
+  return [0, 1].map((i) => Math.min([g.OH, g.OW][i], Math.floor(((g.k[i] - 1) * g.d[i]) / g.s[i]) + 1)) as [number, number];
+}
+
 function dense(t: Tensor): Tensor {
   return noGrad(() => contiguous(t));
 }
@@ -98,34 +132,33 @@ function dense(t: Tensor): Tensor {
 export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, options: MaxPool2dOptions = {}): [Tensor, Tensor] {
   const op = `maxPool2d(${shapeStr(x.shape)}, kernel=${JSON.stringify(kernelSize)})`;
   const g = geometry(op, x, kernelSize, options.stride, options.padding, options.dilation, !!options.ceilMode);
-  const rt = runtime();
   return scope(() => {
     const xc = dense(x);
     const out = Tensor.empty(g.outShape, op);
     const idx = Tensor.empty(g.outShape, `${op} indices`);
     if (out.size > 0) {
-      rt.dispatch({
+      launchTiled({
         kernel: 'pool',
         entry: 'max_forward',
         params: params(g, xc.offset, false),
         buffers: { x: xc.buffer, out: out.buffer, idx: idx.buffer },
         workgroups: Math.ceil(out.size / 64),
         context: op,
-      });
+      }, g.k);
     }
     // The backward's own handle on the indices: the caller may dispose the returned one.
     const saved = idx.view(idx.shape, idx.strides);
     const y = record('maxPool2d', out, [x], (dy) => {
       const dyc = contiguous(dy);
       const dx = Tensor.empty(x.shape, `${op} backward`);
-      rt.dispatch({
+      launchTiled({
         kernel: 'pool',
         entry: 'max_backward',
         params: params(g, dyc.offset, false),
         buffers: { dy: dyc.buffer, saved_idx: saved.buffer, dx: dx.buffer },
         workgroups: Math.ceil(dx.size / 64),
         context: `${op} backward`,
-      });
+      }, reach(g));
       return [dx];
     }, [saved]);
     return [y, idx];
@@ -141,31 +174,30 @@ export function avgPool2d(x: Tensor, kernelSize: Pair, options: AvgPool2dOptions
   const g = geometry(op, x, kernelSize, options.stride, options.padding, 1, !!options.ceilMode);
   const include = options.countIncludePad ?? true;
   const out = Tensor.empty(g.outShape, op);
-  const rt = runtime();
   if (out.size > 0) {
     scope(() => {
       const xc = dense(x);
-      rt.dispatch({
+      launchTiled({
         kernel: 'pool',
         entry: 'avg_forward',
         params: params(g, xc.offset, include),
         buffers: { x: xc.buffer, out: out.buffer },
         workgroups: Math.ceil(out.size / 64),
         context: op,
-      });
+      }, g.k);
     });
   }
   return record('avgPool2d', out, [x], (dy) => {
     const dyc = contiguous(dy);
     const dx = Tensor.empty(x.shape, `${op} backward`);
-    rt.dispatch({
+    launchTiled({
       kernel: 'pool',
       entry: 'avg_backward',
       params: params(g, dyc.offset, include),
       buffers: { dy: dyc.buffer, dx: dx.buffer },
       workgroups: Math.ceil(dx.size / 64),
       context: `${op} backward`,
-    });
+    }, reach(g));
     return [dx];
   });
 }

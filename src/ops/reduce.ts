@@ -5,7 +5,7 @@ import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
-import { Binary, Unary, ctx, dims8, elementwise } from './dispatch.js';
+import { Binary, LOOP_BUDGET, Unary, ctx, dims8, elementwise } from './dispatch.js';
 
 export type Dims = number | readonly number[] | undefined | null;
 
@@ -36,27 +36,48 @@ function reduceKernel(x: Tensor, dims: number[], keepdim: boolean, op: number, s
   const nOut = out.size;
   if (nOut === 0) return out;
   if (nInner === 0 && op !== Op.sum) throw new Error(`${name}: cannot reduce an empty dim of ${shapeStr(x.shape)}`);
-  const useWorkgroup = nInner >= 256 && nOut < 4096;
-  runtime().dispatch({
+  // Loop passes per element: the element loop's, and strided_offset's over the inner dims (ndim + 1).
+  // One invocation runs at most LOOP_BUDGET of them (shaders/reduce.wgsl): rows longer than one
+  // invocation may take go to a workgroup, rows longer than a workgroup may take are chunked.
+  const perElement = dims.length + 2;
+  const serialOk = nInner * perElement + 2 <= LOOP_BUDGET;
+  const wgMax = 64 * Math.floor((LOOP_BUDGET - 16) / perElement);
+  const kind = serialOk && !(nInner >= 256 && nOut < 4096) ? 'serial' : nInner <= wgMax ? 'workgroup' : 'chunk';
+  const chunks = kind === 'chunk' ? Math.ceil(nInner / wgMax) : 0;
+  const rt = runtime();
+  const params = {
+    outer_shape: dims8(outer.map((d) => x.shape[d])),
+    outer_strides: dims8(outer.map((d) => x.strides[d])),
+    inner_shape: dims8(dims.map((d) => x.shape[d])),
+    inner_strides: dims8(dims.map((d) => x.strides[d])),
+    outer_ndim: outer.length,
+    inner_ndim: dims.length,
+    n_out: nOut,
+    n_inner: nInner,
+    offset: x.offset,
+    scale,
+    identity: op === Op.max || op === Op.argmax ? -Infinity : op === Op.min || op === Op.argmin ? Infinity : 0,
+    chunk: kind === 'chunk' ? wgMax : 0,
+    chunks,
+  };
+  const context = `${name}(${shapeStr(x.shape)}, dims=${shapeStr(dims)})`;
+  const overrides = { OP: op };
+  if (kind === 'chunk') {
+    const partial = Tensor.empty([nOut * chunks * 2], `${name} chunk partials`);
+    const [gy, gz] = rt.grid(nOut);
+    rt.dispatch({ kernel: 'reduce', entry: 'reduce_chunk', overrides, params, buffers: { x: x.storage.buffer, chunk_out: partial.storage.buffer }, workgroups: [chunks, gy, gz], context });
+    rt.dispatch({ kernel: 'reduce', entry: 'reduce_merge', overrides, params, buffers: { chunk_out: partial.storage.buffer, out: out.storage.buffer }, workgroups: nOut, context });
+    partial.dispose();
+    return out;
+  }
+  rt.dispatch({
     kernel: 'reduce',
-    entry: useWorkgroup ? 'reduce_workgroup' : 'reduce_serial',
-    overrides: { OP: op },
-    params: {
-      outer_shape: dims8(outer.map((d) => x.shape[d])),
-      outer_strides: dims8(outer.map((d) => x.strides[d])),
-      inner_shape: dims8(dims.map((d) => x.shape[d])),
-      inner_strides: dims8(dims.map((d) => x.strides[d])),
-      outer_ndim: outer.length,
-      inner_ndim: dims.length,
-      n_out: nOut,
-      n_inner: nInner,
-      offset: x.offset,
-      scale,
-      identity: op === Op.max || op === Op.argmax ? -Infinity : op === Op.min || op === Op.argmin ? Infinity : 0,
-    },
+    entry: `reduce_${kind}`,
+    overrides,
+    params,
     buffers: { x: x.storage.buffer, out: out.storage.buffer },
-    workgroups: useWorkgroup ? nOut : Math.ceil(nOut / 64),
-    context: `${name}(${shapeStr(x.shape)}, dims=${shapeStr(dims)})`,
+    workgroups: kind === 'workgroup' ? nOut : Math.ceil(nOut / 64),
+    context,
   });
   return out;
 }

@@ -1,12 +1,13 @@
 // F.interpolate: nearest / bilinear / trilinear, both alignCorners values, up- and down-scaling by
 // size and by scaleFactor, odd sizes, non-contiguous input; forward vs the float64 reference and
 // gradients vs its finite differences.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F, randn, tensor, type Tensor } from '../../src/index.js';
 import type { InterpolateOptions } from '../../src/ops/interpolate.js';
+import { setTileBudget } from '../../src/ops/dispatch.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { interpolateRef } from '../reference/interpolate.js';
-import { reductionTol } from '../tolerance.js';
+import { reductionTol, type Tolerance } from '../tolerance.js';
 
 beforeAll(ready);
 
@@ -19,7 +20,7 @@ interface Case {
 const perDim = (v: number | readonly number[] | undefined, k: number) =>
   v === undefined ? undefined : typeof v === 'number' ? new Array<number>(k).fill(v) : [...v];
 
-function run(c: Case) {
+function run(c: Case, tol: Tolerance = reductionTol(16)) {
   const k = c.shape.length - 2;
   const mode = c.opts.mode === 'nearest' || c.opts.mode === undefined ? 'nearest' : 'linear';
   return checkOp({
@@ -29,9 +30,34 @@ function run(c: Case) {
     prepare: c.permuted ? (t) => t.permute(1, 0, ...c.shape.slice(2).map((_, i) => i + 2)).contiguous().permute(1, 0, ...c.shape.slice(2).map((_, i) => i + 2)) : undefined,
     gpu: (x) => F.interpolate(x, c.opts),
     ref: (x) => interpolateRef(x, { size: perDim(c.opts.size, k), scaleFactor: perDim(c.opts.scaleFactor, k), mode, alignCorners: c.opts.alignCorners }),
-    tol: reductionTol(16),
+    tol,
   });
 }
+
+// Upsampling by 300: each input's backward gathers a window of ~300 x 300 outputs, past llvmpipe's
+// 65535 loop passes per invocation (shaders/interpolate.wgsl), so it runs as tiles of the window.
+describe('backward windows split into launches', () => {
+  afterEach(() => setTileBudget(null));
+  const big: Case[] = [
+    { shape: [1, 1, 2, 2], opts: { size: 600, mode: 'nearest' } },
+    { shape: [1, 1, 2, 2], opts: { size: 600, mode: 'bilinear', alignCorners: false } },
+    { shape: [1, 1, 2, 2], opts: { size: [600, 590], mode: 'bilinear', alignCorners: true } },
+  ];
+  for (const c of big) it(`${JSON.stringify(c.shape)} -> ${JSON.stringify(c.opts)}`, () => run(c, reductionTol(90000)));
+  // At a budget of 4 passes every window runs as tiles of one output per dim, one launch each.
+  const small: Case[] = [
+    { shape: [1, 2, 3, 4, 5], opts: { scaleFactor: 2, mode: 'trilinear', alignCorners: false } },
+    { shape: [1, 1, 3, 5, 4], opts: { scaleFactor: [1.5, 0.5, 2.25], mode: 'trilinear', alignCorners: true } },
+    { shape: [1, 1, 3, 4, 5], opts: { scaleFactor: [2, 1.5, 0.5], mode: 'nearest' } },
+    { shape: [1, 2, 6, 5], opts: { scaleFactor: [2.5, 1.5], mode: 'bilinear', alignCorners: false } },
+  ];
+  for (const c of small) {
+    it(`${JSON.stringify(c.shape)} ${JSON.stringify(c.opts)}, tiles of one output`, () => {
+      setTileBudget(4);
+      return run(c);
+    });
+  }
+});
 
 describe('bilinear', () => {
   for (const alignCorners of [true, false]) {

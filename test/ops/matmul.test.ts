@@ -45,6 +45,14 @@ for (const variant of ['naive', 'blocked', 'tiled'] as MatmulVariant[]) {
         }),
       );
     }
+    it('K = 70000 (past llvmpipe\'s 65535 loop passes per invocation), in K slices', () =>
+      checkOp({
+        name: `matmul long K`,
+        shapes: [[3, 70000], [70000, 2]],
+        gpu: mm,
+        ref: (a, b) => matmul(a, b),
+        tol: reductionTol(70000),
+      }));
     it('transposed operands are read through strides', () =>
       checkOp({
         name: 'matmul(A^T, B^T)',
@@ -60,6 +68,8 @@ for (const variant of ['naive', 'blocked', 'tiled'] as MatmulVariant[]) {
 describe('linear', () => {
   it('x @ W^T + b with the bias fused, 3-d input, odd sizes', () =>
     checkOp({ name: 'linear', shapes: [[3, 37, 53], [29, 53], [29]], gpu: (x, w, b) => F.linear(x, w, b), ref: (x, w, b) => linear(x, w, b), tol: reductionTol(53) }));
+  it('the bias is added once when K is split into slices (K = 20000)', () =>
+    checkOp({ name: 'linear', shapes: [[2, 20000], [3, 20000], [3]], gpu: (x, w, b) => F.linear(x, w, b), ref: (x, w, b) => linear(x, w, b), domains: [[-1, 1], [-1, 1], [5, 6]], tol: reductionTol(20000) }));
   it('without bias, large enough for the tiled kernel', () =>
     checkOp({ name: 'linear', shapes: [[70, 96], [80, 96]], gpu: (x, w) => F.linear(x, w), ref: (x, w) => linear(x, w, null), tol: reductionTol(96) }));
   it('a training step with a strided (broadcast) bias leaves nothing behind', async () => {

@@ -187,6 +187,38 @@ describe('rows split into chunks (few long rows)', () => {
     }));
 });
 
+describe('rows too long for one workgroup (past llvmpipe\'s 65535 loop passes per invocation)', () => {
+  // setNormChunk(Infinity) turns off the split for few rows, which stands for a norm over 128 or
+  // more rows this long (too big for a test): the row is still split, as one workgroup would need
+  // 2 x 34k loop passes per invocation (shaders/norm.wgsl).
+  beforeAll(() => setNormChunk(Infinity));
+  afterAll(() => setNormChunk(null));
+  it('layerNorm over a row of 2.2M elements, forward and backward', async () => {
+    // Finite differences of a reference this long are too slow: dx is checked against its closed
+    // form, rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * weight, in float64.
+    const n = 2_200_000;
+    const [xa, wa, ba, cot] = [randomArr([1, n], 41), randomArr([n], 42), randomArr([n], 43), randomArr([1, n], 44)];
+    const x = upload(xa, true);
+    const y = F.layerNorm(x, [n], upload(wa), upload(ba));
+    expectClose(await y.read(), ref.layerNorm(xa, 1, wa, ba).data, reductionTol(n), 'layerNorm([1, 2200000]) forward');
+    y.backward(upload(cot));
+    let mean = 0;
+    for (const v of xa.data) mean += v / n;
+    let v2 = 0;
+    for (const v of xa.data) v2 += (v - mean) ** 2 / n;
+    const rstd = 1 / Math.sqrt(v2 + 1e-5);
+    let mg = 0;
+    let mgx = 0;
+    for (let i = 0; i < n; i++) {
+      const g = cot.data[i] * wa.data[i];
+      mg += g / n;
+      mgx += (g * (xa.data[i] - mean) * rstd) / n;
+    }
+    const dx = xa.data.map((v, i) => rstd * (cot.data[i] * wa.data[i] - mg - (v - mean) * rstd * mgx));
+    expectClose(await x.grad!.read(), dx, reductionTol(n), 'layerNorm([1, 2200000]) backward');
+  });
+});
+
 describe('long rows at the default split, mean far from zero', () => {
   // Values 40 +- 1: the statistics are shifted sums in one workgroup reduction, whose cancellation
   // this bounds; sizes reach the workgroup kernel ([1, 3, 40, 50]: rows of 2000) and the default

@@ -1,11 +1,12 @@
 // Pooling: forward vs the float64 reference and gradients vs finite differences, TransUNet's
 // 3x3 stride-2 max pool (with and without padding), overlapping and non-overlapping windows,
 // ceil mode, average pooling with and without counting the padding; the argmax indices.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F } from '../../src/index.js';
-import { checkOp, expectStepLeavesNothing, ready, upload } from '../helpers.js';
+import { setTileBudget } from '../../src/ops/dispatch.js';
+import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
-import { randomArr } from '../reference/ndarray.js';
+import { Arr, randomArr } from '../reference/ndarray.js';
 import { avgPool2d as refAvg, maxPool2d as refMax } from '../reference/conv.js';
 
 beforeAll(ready);
@@ -95,4 +96,50 @@ describe('avgPool2d', () => {
         tol: reductionTol(k * k),
       }));
   }
+});
+
+// Windows past llvmpipe's 65535 loop passes per invocation (shaders/pool.wgsl) run as several
+// launches over parts of the window, each resuming from the last.
+describe('pooling windows split into launches', () => {
+  afterEach(() => setTileBudget(null));
+  it('maxPool2d over whole 300x300 planes, the maxima late in the window; indices and backward', async () => {
+    const xa = randomArr([1, 2, 300, 300], 51);
+    xa.data[290 * 300 + 17] = 3; // plane 0: past the first 65535 taps
+    xa.data[90000 + 299 * 300 + 299] = 3; // plane 1: the last tap
+    const x = upload(xa, true);
+    const [y, idx] = F.maxPool2dWithIndices(x, 300);
+    expect([...(await y.read())]).toEqual([3, 3]);
+    expect([...(await idx.read())]).toEqual([290 * 300 + 17, 299 * 300 + 299]);
+    y.backward(upload(Arr.from([0.5, -2], [1, 2, 1, 1])));
+    const g = await x.grad!.read();
+    const want = new Float64Array(xa.size);
+    want[290 * 300 + 17] = 0.5;
+    want[90000 + 299 * 300 + 299] = -2;
+    expectClose(g, want, { rtol: 0, atol: 0 }, 'maxPool2d backward');
+  });
+  it('avgPool2d over whole 300x300 planes', () =>
+    checkOp({ name: 'avgPool2d(300)', shapes: [[1, 2, 300, 300]], gpu: (x) => F.avgPool2d(x, 300), ref: (x) => refAvg(x, { kernel: [300, 300] }), tol: reductionTol(90000) }));
+  // The backwards' gathers only pass the limit at sizes too big for a test: with a budget of 4 loop
+  // passes every entry runs as many launches, and must give the results of one.
+  for (const [name, o] of [
+    ['5x5 s1 p2', { stride: 1, padding: 2 }],
+    ['5x5 s2 ceil mode', { stride: 2, ceilMode: true }],
+  ] as [string, { stride: number; padding?: number; ceilMode?: boolean }][]) {
+    it(`maxPool2d and avgPool2d ${name}, forward and backward, split into launches of 4 loop passes`, async () => {
+      const opts = { kernel: [5, 5], stride: [o.stride, o.stride], padding: o.padding ? [o.padding, o.padding] : undefined, ceilMode: o.ceilMode };
+      setTileBudget(4);
+      await checkOp({ name: 'maxPool2d (split)', shapes: [[1, 2, 9, 11]], gpu: (x) => F.maxPool2d(x, 5, o), ref: (x) => refMax(x, opts) });
+      await checkOp({ name: 'avgPool2d (split)', shapes: [[1, 2, 9, 11]], gpu: (x) => F.avgPool2d(x, 5, o), ref: (x) => refAvg(x, opts), tol: reductionTol(25) });
+    });
+  }
+  it('ties and padding keep the first maximum, as in one launch', async () => {
+    const xa = new Arr(new Float64Array(2 * 8 * 8).map((_, i) => Math.floor(i / 7) % 3), [1, 2, 8, 8]);
+    const run = async () => {
+      const [y, idx] = F.maxPool2dWithIndices(upload(xa), 4, { stride: 1, padding: 2, dilation: 1 });
+      return [[...(await y.read())], [...(await idx.read())]];
+    };
+    const one = await run();
+    setTileBudget(4);
+    expect(await run()).toEqual(one);
+  });
 });

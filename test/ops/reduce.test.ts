@@ -74,6 +74,31 @@ describe('sum / mean / var / max / min', () => {
   });
 });
 
+// Mesa's llvmpipe leaves every loop of an invocation after 65535 loop passes in total (see
+// shaders/reduce.wgsl); these rows would need more than that in one invocation.
+describe('reductions past llvmpipe\'s loop-pass limit', () => {
+  it('sum and mean over a [1, 1, 64, 128, 128] volume (rows split into chunks)', async () => {
+    const shape = [1, 1, 64, 128, 128];
+    await checkOp({ name: 'sum', shapes: [shape], gpu: (x) => F.sum(x), ref: (a) => sum(a), tol: reductionTol(64 * 128 * 128), gradInputs: [] });
+    await checkOp({ name: 'mean', shapes: [shape], gpu: (x) => F.mean(x, [2, 3, 4], true), ref: (a) => mean(a, [2, 3, 4], true), tol: reductionTol(64 * 128 * 128), gradInputs: [] });
+  });
+  it('max, min and argmax over 1.5M elements of a 1-d row', async () => {
+    const n = 1_500_000;
+    await checkOp({ name: 'max', shapes: [[n]], gpu: (x) => F.max(x), ref: (a) => amax(a), gradInputs: [] });
+    await checkOp({ name: 'min', shapes: [[2, n / 2]], gpu: (x) => F.min(x, 1), ref: (a) => amin(a, [1]), gradInputs: [] });
+    const a = randomArr([n], 11);
+    expect(await F.argmax(upload(a)).item()).toBe(argmax(a, 0).data[0]);
+  });
+  it('4096 outputs over 11520 elements in 7 inner dims (an expanded view; too long for one invocation per output)', async () => {
+    const inner = [5, 4, 4, 4, 3, 3, 4];
+    const a = randomArr([1, ...inner], 12);
+    const x = upload(a).expand([4096, ...inner]);
+    const got = await F.sum(x, [1, 2, 3, 4, 5, 6, 7]).read();
+    const s = sum(a).data[0];
+    expectClose(got, new Float64Array(4096).fill(s), reductionTol(a.size), 'sum(expand([4096, ...]), inner dims)');
+  });
+});
+
 describe('softmax / logSoftmax', () => {
   for (const [shape, dim] of [
     [[37, 53], 1],
