@@ -1,12 +1,12 @@
-// NIfTI reading and writing on the real scans in ../shared/data: dimensions, spacing, value
-// ranges and affines as documented in that folder's README (facts of the files, not of this
+// NIfTI reading and writing on the real scans in data/: dimensions, spacing, value
+// ranges and affines as documented in data/README.md (facts of the files, not of this
 // code), big-endian input, header extensions, and a write/read round trip keeping the geometry.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readNifti, writeNifti } from '../../src/io/nifti.js';
 
-const DATA = join(__dirname, '../../../shared/data');
+const DATA = join(__dirname, '../../data');
 const load = (f: string) => readNifti(readFileSync(join(DATA, f)), f);
 const range = (d: Float32Array) => d.reduce(([lo, hi], v) => [Math.min(lo, v), Math.max(hi, v)], [Infinity, -Infinity]);
 

@@ -12,7 +12,7 @@ import { BASE, disposeNet, loadArrs, randomState } from './vnet-helpers.js';
 
 beforeAll(ready);
 
-const DATA = new URL('../../../shared/data/', import.meta.url);
+const DATA = new URL('../../data/', import.meta.url);
 
 describe('medseg segment', () => {
   it('segments ct_spleen_msd09_crop.nii.gz with a random-weight model: geometry, dtype, labels, --json times', async () => {

@@ -14,7 +14,7 @@ import { BASE, disposeNet } from './vnet-helpers.js';
 
 beforeAll(ready);
 
-const DATA = new URL('../../../shared/data/', import.meta.url);
+const DATA = new URL('../../data/', import.meta.url);
 
 /** A case with a bright ball of foreground in a noisy background, [D, H, W]. */
 function ballCase(size: [number, number, number], centre: number[], r: number): models.TrainingCase {
