@@ -1,8 +1,8 @@
-// matmul benchmark: the naive (one invocation per output), blocked (4x4 outputs per invocation,
-// no workgroup memory) and tiled (64x64 workgroup tiles, 4x4 outputs per invocation) kernels at the shapes that matter: square 256 and 1024, and
-// MedSAM's 4096-token projections (4096x768x768 qkv/proj, 4096x3072x768 MLP).
-import { randn, type Tensor } from 'medseg';
-import { matmulKernel, type MatmulVariant } from 'medseg/gpu';
+// matmul benchmark: every variant the kernel registry lists for the 'matmul' family (naive, blocked,
+// tiled) at the shapes that matter: square 256 and 1024, and MedSAM's 4096-token projections
+// (4096x768x768 qkv/proj, 4096x3072x768 MLP).
+import { F, randn, type Tensor } from 'medseg';
+import { kernelFamily, setKernelVariant } from 'medseg/gpu';
 import type { BenchCase } from './case.js';
 
 const SHAPES: [number, number, number][] = [
@@ -12,7 +12,7 @@ const SHAPES: [number, number, number][] = [
   [4096, 3072, 768],
 ];
 
-function matmulCase(M: number, N: number, K: number, variant: MatmulVariant): BenchCase {
+function matmulCase(M: number, N: number, K: number, variant: string): BenchCase {
   let a: Tensor, b: Tensor, out: Tensor | null = null;
   return {
     name: `matmul ${M}x${N}x${K}`,
@@ -24,7 +24,12 @@ function matmulCase(M: number, N: number, K: number, variant: MatmulVariant): Be
       b = randn([K, N], { seed: 2 });
       return () => {
         out?.dispose();
-        out = matmulKernel(a, b, null, variant);
+        setKernelVariant('matmul', variant);
+        try {
+          out = F.matmul(a, b);
+        } finally {
+          setKernelVariant('matmul', null);
+        }
       };
     },
     teardown() {
@@ -36,4 +41,4 @@ function matmulCase(M: number, N: number, K: number, variant: MatmulVariant): Be
   };
 }
 
-export const cases: BenchCase[] = SHAPES.flatMap(([M, N, K]) => (['naive', 'blocked', 'tiled'] as MatmulVariant[]).map((v) => matmulCase(M, N, K, v)));
+export const cases: BenchCase[] = SHAPES.flatMap(([M, N, K]) => kernelFamily('matmul').variants.map((v) => matmulCase(M, N, K, v.name)));

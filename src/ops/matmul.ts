@@ -5,6 +5,7 @@
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
+import { registerKernelFamily } from '../gpu/variants.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { LOOP_BUDGET, broadcastShapes, dims8 } from './dispatch.js';
 import { contiguous, expand, reshape, transpose, unsqueeze, squeeze } from './shape.js';
@@ -15,19 +16,22 @@ export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
 /** k per launch: 8192 loop passes per invocation (naive, blocked), ~15k (tiled), under LOOP_BUDGET. */
 const K_SLICE = LOOP_BUDGET / 2;
 
-let forcedVariant: MatmulVariant | null = null;
-
-/** Forces one kernel variant (tests, benchmarks); null restores the automatic choice. */
-export function setMatmulVariant(v: MatmulVariant | null): void {
-  forcedVariant = v;
+export interface MatmulProblem {
+  M: number;
+  N: number;
+  K: number;
 }
 
-function pickVariant(M: number, N: number, K: number): MatmulVariant {
-  if (forcedVariant) return forcedVariant;
-  if (M * N * K < 32 * 32 * 32 || M < 4 || N < 4) return 'naive';
+export const matmulKernels = registerKernelFamily<MatmulProblem>({
+  family: 'matmul',
+  variants: [
+    { name: 'naive', description: 'one invocation per output, 16x16 workgroups (small problems, and the reference)' },
+    { name: 'blocked', description: 'register-blocked 4x4 outputs per invocation, no barriers (CPU adapters)' },
+    { name: 'tiled', description: 'workgroup-shared 64x64 tiles with barriers (GPUs)' },
+  ],
   // CPU adapters run workgroup barriers slowly and have caches: register blocking wins there.
-  return runtime().isCpuAdapter ? 'blocked' : 'tiled';
-}
+  choose: ({ M, N, K }, adapter) => (M * N * K < 32 * 32 * 32 || M < 4 || N < 4 ? 'naive' : adapter === 'cpu' ? 'blocked' : 'tiled'),
+});
 
 /** The GPU product of two >=2-d operands with equal-or-broadcast batch dims, plus optional bias [N]. */
 export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?: MatmulVariant): Tensor {
@@ -50,7 +54,7 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== N || (N > 1 && bias.strides[0] !== 1))) {
     throw new Error(`matmul: bias ${shapeStr(bias.shape)} must be a contiguous [${N}]`);
   }
-  const v = variant ?? pickVariant(M, N, K);
+  const v = variant ?? (matmulKernels.pick({ M, N, K }).variant.name as MatmulVariant);
   const rt = runtime();
   // K in slices, each launch continuing the sums in `out` (shaders/matmul.wgsl: llvmpipe's loop limit).
   for (let k0 = 0; k0 < K || k0 === 0; k0 += K_SLICE) rt.dispatch({
@@ -76,7 +80,7 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
       k_begin: k0,
       k_end: Math.min(K, k0 + K_SLICE),
     },
-    buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: (bias ?? a).storage.buffer, out: out.storage.buffer },
+    buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: bias?.storage.buffer ?? null, out: out.storage.buffer },
     workgroups:
       v === 'tiled' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
       : v === 'blocked' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]

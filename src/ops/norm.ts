@@ -10,6 +10,7 @@
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
+import { registerKernelFamily } from '../gpu/variants.js';
 import { Tensor, contiguousStrides, numel, shapeStr } from '../tensor.js';
 import { contiguous, reshape } from './shape.js';
 import { Unary, elementwise } from './dispatch.js';
@@ -37,41 +38,40 @@ interface RowMap {
   paramReduce: number[];
 }
 
-let scratch: Tensor[] = [];
-/** Small distinct buffers bound where a kernel's read-write buffers (running statistics, chunk partials) are unused. */
-function dummies(): [GPUBuffer, GPUBuffer, GPUBuffer] {
-  if (scratch.length !== 3 || scratch.some((t) => t.isDisposed)) scratch = [0, 1, 2].map(() => Tensor.empty([4], 'norm scratch'));
-  return [scratch[0].buffer, scratch[1].buffer, scratch[2].buffer];
-}
-
-let forcedChunk: number | null = null;
-
-/**
- * Forces rows to be split into chunks of this many elements (tests); Infinity splits only rows too
- * long for one workgroup (as for many rows); null restores the automatic choice.
- */
-export function setNormChunk(elements: number | null): void {
-  forcedChunk = elements;
-}
-
 /**
  * The longest row one workgroup normalises and the longest chunk: 2 loops of a 64th of it per
  * invocation stay under LOOP_BUDGET (llvmpipe leaves the loops after 65535 passes, shaders/norm.wgsl).
  */
 const WORKGROUP_ROW = 64 * 4096;
 
-/**
- * Elements per chunk when few long rows would leave most of the GPU idle, or when a row is longer
- * than one workgroup may loop over, else 0 (one workgroup per row).
- */
-function chunkOf(m: RowMap): number {
-  let chunk: number;
-  if (forcedChunk) chunk = m.rowLen > forcedChunk ? forcedChunk : 0;
-  else if (m.nRows >= 128 || m.rowLen < 16384) chunk = 0;
-  // At most 256 chunks per row, each at least 4096 elements.
-  else chunk = Math.max(4096, Math.ceil(m.rowLen / 256));
-  if (!chunk && m.rowLen > WORKGROUP_ROW) chunk = WORKGROUP_ROW;
-  return Math.min(chunk, WORKGROUP_ROW);
+/** How rows are normalised: by one invocation each, one workgroup each, or in chunks (elements per chunk). */
+interface RowPlan {
+  kind: 'serial' | 'workgroup' | 'chunked';
+  chunk: number;
+}
+
+/** Splits rows longer than `chunk` (the default: a 256th of the row, at least 4096 elements). */
+function chunked(m: RowMap, chunk = Math.max(4096, Math.ceil(m.rowLen / 256))): RowPlan {
+  return m.rowLen > chunk ? { kind: 'chunked', chunk: Math.min(chunk, WORKGROUP_ROW) } : { kind: m.rowLen >= 128 ? 'workgroup' : 'serial', chunk: 0 };
+}
+
+export const normKernels = registerKernelFamily<RowMap>({
+  family: 'norm',
+  variants: [
+    { name: 'serial', description: 'one invocation per row, exact two passes (short rows)', applies: (m) => m.rowLen < 128 },
+    { name: 'workgroup', description: 'one workgroup per row, shifted-sum statistics in one reduction', applies: (m) => m.rowLen <= WORKGROUP_ROW },
+    { name: 'chunked', description: 'rows split into chunks whose statistics are merged (few long rows); param chunk: elements per chunk', applies: () => true },
+  ],
+  // Few long rows would leave most of the GPU idle in one workgroup each; rows longer than one
+  // workgroup may loop over are always chunked.
+  choose: (m) => (m.rowLen > WORKGROUP_ROW || (m.nRows < 128 && m.rowLen >= 16384) ? 'chunked' : m.rowLen >= 128 ? 'workgroup' : 'serial'),
+});
+
+function rowPlan(m: RowMap): RowPlan {
+  const c = normKernels.pick(m);
+  const name = c.variant.name;
+  if (name === 'chunked') return chunked(m, c.params.chunk);
+  return { kind: name as RowPlan['kind'], chunk: 0 };
 }
 
 /** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */
@@ -96,40 +96,38 @@ function launchForward(x: Tensor, s: NormSpec): { out: Tensor; stats: Tensor } {
   const out = Tensor.empty(x.shape, s.op);
   const stats = Tensor.empty([2 * m.nRows], `${s.op} statistics`);
   if (x.size === 0) return { out, stats };
-  const wide = m.rowLen >= 128;
-  const chunk = chunkOf(m);
+  const { kind, chunk } = rowPlan(m);
   const chunks = chunk ? Math.ceil(m.rowLen / chunk) : 0;
-  const [d0, d1, d2] = dummies();
   const rm = s.running?.mean ?? null;
   const rv = s.running?.var ?? null;
   const rt = runtime();
   const params = rowParams(m, x.offset, s, !s.fixed && !!s.running, x.offset, chunk, chunks);
   const context = `${s.op}(${shapeStr(x.shape)})`;
   const overrides = { MODE: s.fixed ? 1 : 0 };
-  const buffers: Record<string, GPUBuffer> = {
+  const buffers: Record<string, GPUBuffer | null> = {
     x: x.buffer,
-    weight: (s.weight ?? x).buffer,
-    bias: (s.bias ?? x).buffer,
+    weight: s.weight?.buffer ?? null,
+    bias: s.bias?.buffer ?? null,
     out: out.buffer,
     stats: stats.buffer,
-    running_mean: rm ? rm.buffer : d0,
-    running_var: rv ? rv.buffer : d1,
+    running_mean: rm?.buffer ?? null,
+    running_var: rv?.buffer ?? null,
   };
-  if (chunk) {
+  if (kind === 'chunked') {
     const partial = s.fixed ? null : Tensor.empty([m.nRows * chunks * 3], `${s.op} chunk statistics`);
     if (partial) {
       rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_stats', overrides, params, buffers: { x: x.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
     }
-    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : d2 }, workgroups: [chunks, m.nRows, 1], context });
+    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_apply', overrides, params, buffers: { ...buffers, partial: partial?.buffer ?? null }, workgroups: [chunks, m.nRows, 1], context });
     return { out, stats };
   }
   rt.dispatch({
     kernel: 'norm',
-    entry: wide ? 'norm_forward_workgroup' : 'norm_forward_serial',
+    entry: kind === 'workgroup' ? 'norm_forward_workgroup' : 'norm_forward_serial',
     overrides,
     params,
     buffers,
-    workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
+    workgroups: kind === 'workgroup' ? m.nRows : Math.ceil(m.nRows / 64),
     context,
   });
   return { out, stats };
@@ -164,29 +162,28 @@ function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tenso
   const m = s.map;
   const dx = Tensor.empty(x.shape, `${s.op} backward`);
   if (x.size === 0) return dx;
-  const wide = m.rowLen >= 128;
-  const chunk = chunkOf(m);
+  const { kind, chunk } = rowPlan(m);
   const chunks = chunk ? Math.ceil(m.rowLen / chunk) : 0;
   const rt = runtime();
   const params = rowParams(m, x.offset, s, false, g.offset, chunk, chunks);
   const overrides = { MODE: s.fixed ? 1 : 0 };
   const context = `${s.op} backward(${shapeStr(x.shape)})`;
-  const buffers: Record<string, GPUBuffer> = { x: x.buffer, dy: g.buffer, weight: (s.weight ?? x).buffer, saved: stats.buffer, dx: dx.buffer };
-  if (chunk) {
+  const buffers: Record<string, GPUBuffer | null> = { x: x.buffer, dy: g.buffer, weight: s.weight?.buffer ?? null, saved: stats.buffer, dx: dx.buffer };
+  if (kind === 'chunked') {
     const partial = s.fixed ? null : Tensor.empty([m.nRows * chunks * 2], `${s.op} backward chunk sums`);
     if (partial) {
       rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_sums', overrides, params, buffers: { x: x.buffer, dy: g.buffer, weight: buffers.weight, saved: stats.buffer, partial: partial.buffer }, workgroups: [chunks, m.nRows, 1], context });
     }
-    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_apply', overrides, params, buffers: { ...buffers, partial: partial ? partial.buffer : dummies()[2] }, workgroups: [chunks, m.nRows, 1], context });
+    rt.dispatch({ kernel: 'norm', entry: 'norm_chunk_backward_apply', overrides, params, buffers: { ...buffers, partial: partial?.buffer ?? null }, workgroups: [chunks, m.nRows, 1], context });
     return dx;
   }
   rt.dispatch({
     kernel: 'norm',
-    entry: wide ? 'norm_backward_workgroup' : 'norm_backward_serial',
+    entry: kind === 'workgroup' ? 'norm_backward_workgroup' : 'norm_backward_serial',
     overrides,
     params,
     buffers,
-    workgroups: wide ? m.nRows : Math.ceil(m.nRows / 64),
+    workgroups: kind === 'workgroup' ? m.nRows : Math.ceil(m.nRows / 64),
     context,
   });
   return dx;

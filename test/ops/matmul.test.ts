@@ -3,18 +3,19 @@
 // gradients against finite differences.
 import { afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { F, randn, type Tensor } from '../../src/index.js';
-import { setMatmulVariant, type MatmulVariant } from '../../src/gpu/index.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
+type MatmulVariant = 'naive' | 'blocked' | 'tiled';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { linear, matmul, permute } from '../reference/ops.js';
 import { reductionTol } from '../tolerance.js';
 
 beforeAll(ready);
-afterEach(() => setMatmulVariant(null));
+afterEach(() => setKernelVariant('matmul', null));
 
 for (const variant of ['naive', 'blocked', 'tiled'] as MatmulVariant[]) {
   describe(`matmul (${variant})`, () => {
     const mm = (a: Tensor, b: Tensor) => {
-      setMatmulVariant(variant);
+      setKernelVariant('matmul', variant);
       return F.matmul(a, b);
     };
     const cases: [string, number[], number[]][] = [

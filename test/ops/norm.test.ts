@@ -3,7 +3,7 @@
 // group per channel, TransUNet's form), layer norm over the last dims, LayerNorm2d and weight
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setNormChunk } from '../../src/ops/norm.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
@@ -146,8 +146,8 @@ describe('weight standardisation', () => {
 });
 
 describe('rows split into chunks (few long rows)', () => {
-  beforeAll(() => setNormChunk(50));
-  afterAll(() => setNormChunk(null));
+  beforeAll(() => setKernelVariant('norm', 'chunked', { chunk: 50 }));
+  afterAll(() => setKernelVariant('norm', null));
   it('batchNorm training, a last chunk shorter than the others', () =>
     checkOp({
       name: 'batchNorm train (chunks)',
@@ -188,11 +188,11 @@ describe('rows split into chunks (few long rows)', () => {
 });
 
 describe('rows too long for one workgroup (past llvmpipe\'s 65535 loop passes per invocation)', () => {
-  // setNormChunk(Infinity) turns off the split for few rows, which stands for a norm over 128 or
+  // forcing the 'workgroup' variant turns off the split for few rows, which stands for a norm over 128 or
   // more rows this long (too big for a test): the row is still split, as one workgroup would need
   // 2 x 34k loop passes per invocation (shaders/norm.wgsl).
-  beforeAll(() => setNormChunk(Infinity));
-  afterAll(() => setNormChunk(null));
+  beforeAll(() => setKernelVariant('norm', 'workgroup'));
+  afterAll(() => setKernelVariant('norm', null));
   it('layerNorm over a row of 2.2M elements, forward and backward', async () => {
     // Finite differences of a reference this long are too slow: dx is checked against its closed
     // form, rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * weight, in float64.
@@ -253,9 +253,9 @@ describe('norm and pool memory', () => {
     const run = () =>
       noGrad(() => {
         F.batchNorm(x, rm, rv, null, null, true).dispose();
-        setNormChunk(16);
+        setKernelVariant('norm', 'chunked', { chunk: 16 });
         F.batchNorm(x, rm, rv, null, null, true).dispose();
-        setNormChunk(null);
+        setKernelVariant('norm', null);
         F.batchNorm(x, rm, rv, null, null, false).dispose();
         F.groupNorm(x, 2).dispose();
         F.layerNorm(x, [5]).dispose();
