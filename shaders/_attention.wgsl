@@ -1,10 +1,18 @@
 // Shared by attention.wgsl and attention_backward.wgsl (included, not a kernel): the Params
-// uniform, the q/k/v/mask/rel bindings, the head-dim and tile specialisation, and the additive
-// score bias (mask plus SAM's decomposed relative position).
+// uniform, the q/k/v/mask/rel bindings, the head-dim and tile specialisation, vec4 row loads, and
+// the additive score bias (mask plus SAM's decomposed relative position).
+// Rows of head dim D are held as D4 = ceil(D / 4) vec4s, zero past D, so the loops over the head dim
+// run D4 times. What an invocation iterates is bounded by the split plan of src/ops/attention.ts:
+// Mesa's llvmpipe leaves all loops of an invocation, silently, once 65,535 loop passes have run in
+// it (LP_MAX_TGSI_LOOP_ITERATIONS: one counter per batch of 8 invocations, shared by every loop of
+// the shader), so no invocation may walk a whole row of Lk keys or Lq queries. The TS side counts
+// each kernel's loop passes as written here (attentionLoopPasses: a loop entered for n passes as
+// n + 1, inner loops multiplied out) and splits the keys (or queries) to stay within LOOP_BUDGET
+// (16384); a change to a kernel's loops must change that count too.
 
 override HEAD_DIM: u32 = 0u;
 override TILE: u32 = 0u;
-const MAX_D: u32 = 128u;
+const MAX_D4: u32 = 32u; // head dim <= 128
 const ROWS: u32 = 64u;
 
 struct Params {
@@ -27,6 +35,12 @@ struct Params {
   scale: f32,
   D: u32,
   tile: u32,
+  // the split of the walked rows (keys in forward and backward_dq/dbias, queries in backward_dkdv):
+  // `splits` ranges of `split_len` rows (a multiple of the tile), one per grid z slice of a batch
+  splits: u32,
+  split_len: u32,
+  // elements per split of the summed partials (backward_sum_splits)
+  n_elems: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -39,6 +53,38 @@ struct Params {
 // Head dim and tile size: the override when the pipeline is specialised, else the uniform.
 fn head_dim() -> u32 { return select(params.D, HEAD_DIM, HEAD_DIM != 0u); }
 fn tile_len() -> u32 { return select(params.tile, TILE, TILE != 0u); }
+
+// Elements d .. d + 3 of a row of q, k or v starting at `base` (element stride params.*_strides.w),
+// zero past the head dim D. No loop: these run inside the counted loops.
+fn q4(base: u32, d: u32, D: u32) -> vec4<f32> {
+  let s = params.q_strides.w;
+  let e = D - 1u;
+  return vec4<f32>(
+    select(0.0, q[base + min(d, e) * s], d < D),
+    select(0.0, q[base + min(d + 1u, e) * s], d + 1u < D),
+    select(0.0, q[base + min(d + 2u, e) * s], d + 2u < D),
+    select(0.0, q[base + min(d + 3u, e) * s], d + 3u < D));
+}
+fn k4(base: u32, d: u32, D: u32) -> vec4<f32> {
+  let s = params.k_strides.w;
+  let e = D - 1u;
+  return vec4<f32>(
+    select(0.0, k[base + min(d, e) * s], d < D),
+    select(0.0, k[base + min(d + 1u, e) * s], d + 1u < D),
+    select(0.0, k[base + min(d + 2u, e) * s], d + 2u < D),
+    select(0.0, k[base + min(d + 3u, e) * s], d + 3u < D));
+}
+fn v4(base: u32, d: u32, D: u32) -> vec4<f32> {
+  let s = params.v_strides.w;
+  let e = D - 1u;
+  return vec4<f32>(
+    select(0.0, v[base + min(d, e) * s], d < D),
+    select(0.0, v[base + min(d + 1u, e) * s], d + 1u < D),
+    select(0.0, v[base + min(d + 2u, e) * s], d + 2u < D),
+    select(0.0, v[base + min(d + 3u, e) * s], d + 3u < D));
+}
+// The sum of a vec4's components (a dot product's four partial sums).
+fn hsum(x: vec4<f32>) -> f32 { return (x.x + x.y) + (x.z + x.w); }
 
 // The additive bias of score (i, j) for batch b, head h.
 fn score_bias(b: u32, h: u32, i: u32, j: u32) -> f32 {

@@ -7,10 +7,15 @@
 // shaders/attention_backward.wgsl recomputes scores tile by tile from the saved row log-sum-exp) and
 // 'composed' (matmul + softmax + matmul from the existing ops; the reference for tests and
 // benchmarks, and the fallback for head dims over 128).
+// The fused kernels split the keys (forward, dq, d(bias)) or the queries (dk, dv) they walk into
+// ranges whose loop passes per invocation stay within LOOP_BUDGET, then merge the splits
+// (log-sum-exp weights in the forward, sums in the backward, in split order): Mesa's llvmpipe
+// leaves every loop of an invocation, with no error, after 65,535 iterations in total, which one
+// invocation walking 4096 keys at head dim 64 passed.
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
-import { broadcastShapes, broadcastStrides } from './dispatch.js';
+import { LOOP_BUDGET, broadcastShapes, broadcastStrides } from './dispatch.js';
 import { add, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { clone, narrow, reshape, sumToShape, transpose } from './shape.js';
@@ -60,6 +65,58 @@ export interface AttentionOptions {
 }
 
 const MAX_FUSED_DIM = 128;
+
+let forcedBudget: number | null = null;
+
+/**
+ * The loop passes one invocation of the fused kernels may run: LOOP_BUDGET (dispatch.ts; a quarter of
+ * llvmpipe's 65,535), or a smaller one for tests (splits small problems many ways); null restores it.
+ */
+export function setAttentionIterationBudget(n: number | null): void {
+  forcedBudget = n;
+}
+
+function budget(): number {
+  return forcedBudget ?? LOOP_BUDGET;
+}
+
+/** A range split: `splits` ranges of `len` rows (a multiple of the tile; the last may be shorter). */
+export interface SplitPlan {
+  splits: number;
+  len: number;
+}
+
+/**
+ * Loop passes of one invocation of a fused kernel walking `tiles` tiles of T rows (keys; queries for
+ * dkdv) at D4 = ceil(D / 4) vec4s per row, counted as llvmpipe counts them: a loop entered for n
+ * passes costs n + 1 (also a loop in a branch not taken: 1), inner loops multiplied out. Following
+ * the shaders' loops:
+ *   forward: setup (D4 + 1); per tile the tile loop (1), the cooperative load (ceil(T D4 / 64) + 1),
+ *     the score loop (T + 1, each with D4 + 1), the rescale (D4 + 1), the p v loop (T + 1, each with
+ *     D4 + 1); the tile loop's exit (1) and the store (D4 + 1).
+ *   dq (backward_dq and backward_dbias): setup, d(rel)'s zeroing (relLen + 1, relLen = kh + kw when
+ *     it runs, else 1 for the loop not taken); per tile the tile loop, the load, the key loop (T + 1)
+ *     with up to two inner loops of D4 + 1 per key (dot products, then dq's accumulation); the exit
+ *     and the store.
+ *   dkdv: as dq without the zeroing (queries instead of keys; dk and dv stored in one loop).
+ */
+export function attentionLoopPasses(kind: 'forward' | 'dq' | 'dkdv', tiles: number, T: number, D: number, relLen = 0): number {
+  const D4 = Math.ceil(D / 4);
+  const load = Math.ceil((T * D4) / 64) + 1;
+  const fixed = 2 * (D4 + 1) + 1 + (kind === 'dq' ? relLen + 1 : 0);
+  const perTile = kind === 'forward' ? 1 + load + 2 * (T + 1 + T * (D4 + 1)) + (D4 + 1) : 1 + load + (T + 1) + 2 * T * (D4 + 1);
+  return fixed + tiles * perTile;
+}
+
+/** How to split L rows walked in tiles of T so each invocation stays within the budget, in balanced splits. */
+export function attentionSplit(kind: 'forward' | 'dq' | 'dkdv', L: number, T: number, D: number, relLen = 0): SplitPlan {
+  const total = Math.max(1, Math.ceil(L / T));
+  let per = 1;
+  while (per < total && attentionLoopPasses(kind, per + 1, T, D, relLen) <= budget()) per++;
+  const splits = Math.ceil(total / per);
+  const len = Math.ceil(total / splits) * T;
+  return { splits: Math.ceil(Math.max(L, 1) / len), len };
+}
 
 /** torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask, scale=scale). */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
@@ -121,9 +178,13 @@ function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Deco
   return out;
 }
 
-/** Tile sizes: keys per K/V tile (forward, dq) and queries per tile (dkdv), bounded by 16 KiB of workgroup memory. */
+/**
+ * Tile sizes: keys per K/V tile (forward, dq) and queries per tile (dkdv), bounded by 16 KiB of
+ * workgroup memory (rows of ceil(D / 4) vec4s: 512 per K or V tile, 256 per q or dO tile).
+ */
 function tiles(D: number): { kv: number; q: number } {
-  return { kv: Math.min(64, Math.floor(2048 / D)), q: Math.min(64, Math.floor(1024 / D)) };
+  const D4 = Math.ceil(D / 4);
+  return { kv: Math.min(64, Math.floor(512 / D4)), q: Math.min(64, Math.floor(256 / D4)) };
 }
 
 function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number, lead: number[]): Tensor {
@@ -158,20 +219,39 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     scale,
     D,
     tile: 0,
+    splits: 1,
+    split_len: 0,
+    n_elems: 0,
   };
   const inputs = { q: q.buffer, k: k.buffer, v: v.buffer, mask: (mask ?? q).buffer, rel: (rel ?? q).buffer };
   const tile = tiles(D);
   const spec = specialize();
   const rt = runtime();
-  rt.dispatch({
-    kernel: 'attention',
-    entry: 'forward',
-    overrides: spec ? { HEAD_DIM: D, TILE: tile.kv } : {},
-    params: { ...common, tile: tile.kv },
-    buffers: { ...inputs, out: out.buffer, stats: stats.buffer },
-    workgroups: [Math.ceil(Lq / 64), H, B],
-    context: ctxStr,
-  });
+  const R = BH * Lq;
+  const fsplit = attentionSplit('forward', Lk, tile.kv, D);
+  checkMerge(fsplit, ctxStr);
+  const fparams = { ...common, tile: tile.kv, splits: fsplit.splits, split_len: fsplit.len };
+  const overrides: Record<string, number> = spec ? { HEAD_DIM: D, TILE: tile.kv } : {};
+  const fgrid: [number, number, number] = [Math.ceil(Lq / 64), H, B * fsplit.splits];
+  if (fsplit.splits === 1) {
+    rt.dispatch({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: out.buffer, stats: stats.buffer }, workgroups: fgrid, context: ctxStr });
+  } else {
+    // Each key split's partials (accumulator, running max and sum), merged into out and lse.
+    const partO = Tensor.empty([fsplit.splits * R * D], 'attention split partials');
+    const partStats = Tensor.empty([fsplit.splits * R * 2], 'attention split stats');
+    rt.dispatch({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: partO.buffer, stats: partStats.buffer }, workgroups: fgrid, context: ctxStr });
+    rt.dispatch({
+      kernel: 'attention',
+      entry: 'forward_merge',
+      overrides: spec ? { HEAD_DIM: D } : {},
+      params: fparams,
+      buffers: { part: partO.buffer, part_stats: partStats.buffer, out: out.buffer, stats: stats.buffer },
+      workgroups: Math.ceil((R * D) / 64),
+      context: `${ctxStr} split merge`,
+    });
+    partO.dispose();
+    partStats.dispose();
+  }
 
   // Frees what the backward reads besides its inputs: the row statistics and rel's dense copy.
   const release = () => {
@@ -181,17 +261,30 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
   return record('scaledDotProductAttention', out, [q, k, v, mask, db?.rel], (g) => {
     const go = g.isContiguous() && g.offset === 0 ? g : clone(g);
     const bufs = { ...inputs, d_o: go.buffer, o: out.buffer, stats: stats.buffer };
-    const launch = (entry: string, grad: Tensor, workgroups: number | [number, number, number], t = 0, extra: Record<string, number> = {}) => {
-      const overrides = spec ? { HEAD_DIM: D, TILE: t, ...extra } : extra;
-      const params = { ...common, tile: t };
+    const launch = (entry: string, grad: Tensor, workgroups: number | [number, number, number], t = 0, extra: Record<string, number> = {}, split: SplitPlan = { splits: 1, len: 0 }, part?: Tensor, nElems = 0) => {
+      // (the split sum does not depend on the head dim: one pipeline)
+      const overrides = spec && entry !== 'backward_sum_splits' ? { HEAD_DIM: D, TILE: t, ...extra } : extra;
+      const params = { ...common, tile: t, splits: split.splits, split_len: split.len, n_elems: nElems };
       // Each entry point binds only the buffers it uses (at most 8 storage buffers per stage).
       const used = rt.pipeline('attention_backward', entry, overrides).bindings;
-      const all: Record<string, GPUBuffer> = { ...bufs, grad: grad.buffer };
+      const all: Record<string, GPUBuffer> = { ...bufs, grad: grad.buffer, ...(part ? { part: part.buffer } : {}) };
       const buffers = Object.fromEntries(Object.entries(all).filter(([n]) => used.has(n)));
+      if (workgroups instanceof Array) workgroups = [workgroups[0], workgroups[1], workgroups[2] * split.splits];
       rt.dispatch({ kernel: 'attention_backward', entry, overrides, params, buffers, workgroups, context: `${ctxStr} backward` });
+    };
+    // Runs a split kernel into [splits, n] partials and sums them into `into` (n elements), or
+    // straight into `into` with one split.
+    const launchSplit = (entry: string, into: Tensor, n: number, workgroups: [number, number, number], t: number, split: SplitPlan, extra: Record<string, number> = {}) => {
+      if (split.splits === 1) return launch(entry, into, workgroups, t, extra, split);
+      checkMerge(split, `${ctxStr} backward`);
+      const part = Tensor.empty([split.splits * n], 'attention split partials');
+      launch(entry, part, workgroups, t, extra, split);
+      launch('backward_sum_splits', into, Math.ceil(n / 64), 0, {}, split, part, n);
+      part.dispose();
     };
     launch('backward_delta', stats, Math.ceil((BH * Lq) / 64));
     const qGrid: [number, number, number] = [Math.ceil(Lq / 64), H, B];
+    const kSplit = attentionSplit('dq', Lk, tile.kv, D);
     let gq: Tensor | null = null;
     let gk: Tensor | null = null;
     let gv: Tensor | null = null;
@@ -199,21 +292,23 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     let grel: Tensor | null = null;
     if (q.requiresGrad) {
       const full = Tensor.empty([...lead, Lq, D], 'attention dq');
-      launch('backward_dq', full, qGrid, tile.kv);
+      launchSplit('backward_dq', full, BH * Lq * D, qGrid, tile.kv, kSplit);
       gq = reduceTo(full, q.shape);
     }
     if (mask?.requiresGrad) {
       const full = Tensor.empty([...lead, Lq, Lk], 'attention dmask');
-      launch('backward_dbias', full, qGrid, tile.kv, { BIAS_GRAD: 0 });
+      // each key split writes its own columns of the full gradient
+      launch('backward_dbias', full, qGrid, tile.kv, { BIAS_GRAD: 0 }, kSplit);
       gmask = reduceTo(full, mask.shape);
     }
     if (db?.rel.requiresGrad) {
       grel = Tensor.empty(db.rel.shape, 'attention drel');
-      launch('backward_dbias', grel, qGrid, tile.kv, { BIAS_GRAD: 1 });
+      const relSplit = attentionSplit('dq', Lk, tile.kv, D, db.kh + db.kw);
+      launchSplit('backward_dbias', grel, BH * Lq * (db.kh + db.kw), qGrid, tile.kv, relSplit, { BIAS_GRAD: 1 });
     }
     if (k.requiresGrad || v.requiresGrad) {
       const dkv = Tensor.empty([2 * BH * Lk * D], 'attention dkv');
-      launch('backward_dkdv', dkv, [Math.ceil(Lk / 64), H, B], tile.q);
+      launchSplit('backward_dkdv', dkv, 2 * BH * Lk * D, [Math.ceil(Lk / 64), H, B], tile.q, attentionSplit('dkdv', Lq, tile.q, D));
       const shape = [...lead, Lk, D];
       const dk = dkv.view(shape, contiguousStrides(shape), 0);
       const dv = dkv.view(shape, contiguousStrides(shape), BH * Lk * D);
@@ -226,6 +321,13 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     if (go !== g) go.dispose();
     return [gq, gk, gv, gmask, grel];
   }, [stats, rel]);
+}
+
+/** The merges (forward_merge, backward_sum_splits) loop over the splits: at most 2 (splits + 1) passes. */
+function checkMerge(split: SplitPlan, ctx: string): void {
+  if (2 * (split.splits + 1) > budget()) {
+    throw new Error(`${ctx}: ${split.splits} splits of ${split.len} rows are more than one merge invocation may combine within the loop budget (${budget()} passes)`);
+  }
 }
 
 /** A contiguous handle starting at element 0 of its storage (what the kernels index); a copy records no node. */

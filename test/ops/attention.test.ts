@@ -1,18 +1,31 @@
 // Scaled dot-product attention, fused and composed variants: forward vs the float64 reference and
 // gradients to q, k, v and the mask vs its finite differences; Lq != Lk, lengths not divisible by
-// the tiles, D from 16 to 128, broadcast masks and operands, strided (permuted) inputs; and the
-// fused kernel's memory: it never allocates the Lq x Lk score matrix.
+// the tiles, D from 16 to 128, broadcast masks and operands, strided (permuted) inputs; the fused
+// kernel's key and query splits (forced many ways by a small loop budget: masks, -inf over a whole
+// split, the decomposed bias, head dims not divisible by 4) and its split plan; and the fused
+// kernel's memory: it never allocates the Lq x Lk score matrix. Long rows: attention-long.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
-import { setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
+import {
+  attentionLoopPasses,
+  attentionSplit,
+  setAttentionIterationBudget,
+  setAttentionSpecialization,
+  setAttentionVariant,
+  type AttentionVariant,
+} from '../../src/ops/attention.js';
+import { LOOP_BUDGET } from '../../src/ops/dispatch.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
-import { attention } from '../reference/attention.js';
+import { attention, decomposedAttention } from '../reference/attention.js';
 import { Arr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
 
 // SwiftShader compiles each attention pipeline in seconds.
 beforeAll(ready);
-afterAll(() => setAttentionVariant(null));
+afterAll(() => {
+  setAttentionVariant(null);
+  setAttentionIterationBudget(null);
+});
 
 const sdpa = (q: Tensor, k: Tensor, v: Tensor, m?: Tensor) => F.scaledDotProductAttention(q, k, v, { attnMask: m });
 
@@ -122,6 +135,147 @@ describe('scaledDotProductAttention (fused) special cases', () => {
     expect(() => sdpa(q, k, k)).toThrow(/head dim.*\[2, 5, 16\]|\[2, 5, 16\].*head dim/);
     const k2 = randn([2, 6, 16]);
     expect(() => sdpa(q, k2, k2, randn([4, 6]))).toThrow(/broadcast/);
+  });
+});
+
+describe('scaledDotProductAttention (fused) split many ways by a small loop budget', () => {
+  beforeAll(() => setAttentionVariant('fused'));
+  afterAll(() => setAttentionIterationBudget(null));
+  // At D = 16 (tiles of 64 keys and 64 queries) a budget of 1200 leaves one tile per split.
+  const budget = (n: number) => () => setAttentionIterationBudget(n);
+
+  it('4 key splits and 3 query splits, a mask with its gradient', () => {
+    budget(1200)();
+    expect(attentionSplit('forward', 200, 64, 16)).toEqual({ splits: 4, len: 64 });
+    expect(attentionSplit('dkdv', 150, 64, 16)).toEqual({ splits: 3, len: 64 });
+    return checkOp({
+      name: 'sdpa split mask',
+      shapes: [[1, 3, 150, 16], [1, 3, 200, 16], [1, 3, 200, 16], [150, 200]],
+      gpu: sdpa,
+      ref: (q, k, v, m) => attention(q, k, v, m),
+      domains: [[-2, 2], [-2, 2], [-1, 1], [-3, 3]],
+      tol: reductionTol(200 + 16),
+    });
+  });
+
+  it('-inf over every key of a split (and all keys but one)', () => {
+    budget(1200)();
+    const [Lq, Lk] = [9, 200];
+    // row i loses the keys of split i % 4; row 0 keeps only key 199
+    const masked = (i: number, j: number) => (i === 0 ? j !== 199 : Math.floor(j / 64) === i % 4);
+    return checkOp({
+      name: 'sdpa split -inf',
+      shapes: [[1, 2, Lq, 16], [1, 2, Lk, 16], [1, 2, Lk, 16]],
+      gpu: (q, k, v) => {
+        const m = new Float32Array(Lq * Lk);
+        for (let i = 0; i < Lq; i++) for (let j = 0; j < Lk; j++) if (masked(i, j)) m[i * Lk + j] = -Infinity;
+        return sdpa(q, k, v, tensor(m, [Lq, Lk]));
+      },
+      ref: (q, k, v) => {
+        const m = Arr.zeros([Lq, Lk]);
+        for (let i = 0; i < Lq; i++) for (let j = 0; j < Lk; j++) if (masked(i, j)) m.data[i * Lk + j] = -Infinity;
+        return attention(q, k, v, m);
+      },
+      domains: [[-2, 2], [-2, 2], [-1, 1]],
+      tol: reductionTol(Lk + 16),
+    });
+  });
+
+  it('the decomposed bias and a mask, gradients to both (d(rel) summed over key splits)', () => {
+    budget(1200)();
+    const [kh, kw] = [10, 20];
+    return checkOp({
+      name: 'sdpa split rel',
+      shapes: [[2, 2, 70, 16], [2, 2, kh * kw, 16], [2, 2, kh * kw, 16], [2, 2, 70, kh + kw], [70, kh * kw]],
+      gpu: (q, k, v, rel, m) => F.scaledDotProductAttention(q, k, v, { attnMask: m, decomposedBias: { rel, kh, kw } }),
+      ref: (q, k, v, rel, m) => decomposedAttention(q, k, v, rel, kh, kw, m),
+      domains: [[-2, 2], [-2, 2], [-1, 1], [-1, 1], [-2, 2]],
+      tol: reductionTol(kh * kw + 16),
+    });
+  });
+
+  it('D = 128 (4 key splits of 2 tiles, 2 query splits) and D = 10 (rows padded to vec4s)', async () => {
+    budget(2500)();
+    expect(attentionSplit('forward', 100, 16, 128)).toEqual({ splits: 4, len: 32 });
+    await checkOp({
+      name: 'sdpa split D=128',
+      shapes: [[1, 2, 45, 128], [1, 2, 100, 128], [1, 2, 100, 128]],
+      gpu: (q, k, v) => sdpa(q, k, v),
+      ref: (q, k, v) => attention(q, k, v, null),
+      tol: reductionTol(100 + 128),
+    });
+    budget(1000)();
+    await checkOp({
+      name: 'sdpa split D=10',
+      shapes: [[2, 2, 70, 10], [2, 2, 150, 10], [2, 2, 150, 10]],
+      gpu: (q, k, v) => sdpa(q, k, v),
+      ref: (q, k, v) => attention(q, k, v, null),
+      domains: [[-2, 2], [-2, 2], [-1, 1]],
+      tol: reductionTol(150 + 10),
+    });
+  });
+
+  it('k and v broadcast over heads; permuted [B, L, H, D] q', () => {
+    budget(1200)();
+    return checkOp({
+      name: 'sdpa split views',
+      shapes: [[2, 29, 3, 16], [2, 1, 200, 16], [2, 1, 200, 16]],
+      prepare: (t, i) => (i === 0 ? t.permute(0, 2, 1, 3) : t),
+      gpu: (q, k, v) => sdpa(q, k, v),
+      ref: (q, k, v) => {
+        const [B, L, H, D] = q.shape;
+        const qp = Arr.zeros([B, H, L, D]);
+        for (let b = 0; b < B; b++)
+          for (let l = 0; l < L; l++)
+            for (let h = 0; h < H; h++)
+              for (let d = 0; d < D; d++) qp.data[((b * H + h) * L + l) * D + d] = q.data[((b * L + l) * H + h) * D + d];
+        return attention(qp, k, v, null);
+      },
+      tol: reductionTol(200 + 16),
+    });
+  });
+
+  it('pipelines specialised to the head dim (as on GPUs), split', async () => {
+    budget(1200)();
+    setAttentionSpecialization(true);
+    try {
+      await checkOp({
+        name: 'sdpa split specialised',
+        shapes: [[2, 2, 70, 16], [2, 2, 150, 16], [2, 2, 150, 16]],
+        gpu: (q, k, v) => sdpa(q, k, v),
+        ref: (q, k, v) => attention(q, k, v, null),
+        domains: [[-2, 2], [-2, 2], [-1, 1]],
+        tol: reductionTol(150 + 16),
+      });
+    } finally {
+      setAttentionSpecialization(null);
+    }
+  });
+});
+
+describe('the fused attention split plan', () => {
+  afterAll(() => setAttentionIterationBudget(null));
+  it('keeps every invocation within the loop budget, in balanced splits covering the rows', () => {
+    setAttentionIterationBudget(null);
+    for (const D of [1, 3, 8, 16, 32, 64, 100, 128]) {
+      const D4 = Math.ceil(D / 4);
+      const tkv = Math.min(64, Math.floor(512 / D4));
+      const tq = Math.min(64, Math.floor(256 / D4));
+      for (const L of [1, 7, 64, 196, 480, 1900, 4096, 16384, 100000]) {
+        for (const [kind, T, extra] of [['forward', tkv, 0], ['dq', tkv, 0], ['dkdv', tq, 0], ['dq', tkv, 128]] as const) {
+          const p = attentionSplit(kind, L, T, D, extra);
+          const what = `${kind} L ${L} T ${T} D ${D}: ${JSON.stringify(p)}`;
+          expect(p.len % T, what).toBe(0);
+          expect(p.splits * p.len, what).toBeGreaterThanOrEqual(L);
+          expect((p.splits - 1) * p.len, what).toBeLessThan(L);
+          expect(attentionLoopPasses(kind, p.len / T, T, D, extra), what).toBeLessThanOrEqual(LOOP_BUDGET);
+          expect(2 * (p.splits + 1), what).toBeLessThanOrEqual(LOOP_BUDGET);
+        }
+      }
+    }
+    // short rows take one split; SAM's global blocks (4096 keys at D = 64) take 10 of 416 keys
+    expect(attentionSplit('forward', 1024, 64, 16).splits).toBe(1);
+    expect(attentionSplit('forward', 4096, 32, 64)).toEqual({ splits: 10, len: 416 });
   });
 });
 

@@ -1,13 +1,31 @@
 // Float64 references for attention and SAM's helpers, written from their definitions with plain
-// loops: scaled dot-product attention with an additive broadcast mask, SAM's get_rel_pos (with the
+// loops: scaled dot-product attention with an additive broadcast mask (and with the decomposed
+// relative-position bias in the fused kernel's form), SAM's get_rel_pos (with the
 // 1D linear resampling of the table, align_corners=False) and add_decomposed_rel_pos, and window
 // partition / unpartition with zero padding.
-import { Arr, atBroadcast, broadcastShape, size, unravel } from './ndarray.js';
+import { Arr, broadcastShape, size } from './ndarray.js';
 
-/** `a` broadcast to `shape` as a dense array. */
+/** `a` broadcast to `shape` as a dense array (`a`'s own data, read only, when nothing is broadcast). */
 function expandTo(a: Arr, shape: readonly number[]): Float64Array {
+  if (a.size === size(shape) && a.shape.filter((d) => d !== 1).join() === shape.filter((d) => d !== 1).join()) return a.data;
+  // a's strides in `shape`'s dims (0 where broadcast), walked row by row with an odometer
+  const nd = shape.length;
+  const off = nd - a.ndim;
+  const st = new Array<number>(nd).fill(0);
+  for (let i = a.ndim - 1, acc = 1; i >= 0; acc *= a.shape[i], i--) st[off + i] = a.shape[i] === 1 ? 0 : acc;
   const out = new Float64Array(size(shape));
-  for (let i = 0; i < out.length; i++) out[i] = atBroadcast(a, unravel(i, shape));
+  const last = shape[nd - 1];
+  const sl = st[nd - 1];
+  const idx = new Array<number>(nd).fill(0);
+  for (let o = 0, src = 0; o < out.length; o += last) {
+    for (let x = 0; x < last; x++) out[o + x] = a.data[src + x * sl];
+    for (let d = nd - 2; d >= 0; d--) {
+      src += st[d];
+      if (++idx[d] < shape[d]) break;
+      src -= st[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
   return out;
 }
 
@@ -49,6 +67,31 @@ export function attention(q: Arr, k: Arr, v: Arr, mask: Arr | null, scale?: numb
     }
   }
   return out;
+}
+
+/**
+ * Attention with SAM's decomposed relative position as the fused kernel takes it: rel [..., Lq, kh + kw]
+ * (rel_h and rel_w side by side) adds rel[..., i, ky] + rel[..., i, kh + kx] to score (i, ky * kw + kx),
+ * plus an optional additive mask.
+ */
+export function decomposedAttention(q: Arr, k: Arr, v: Arr, rel: Arr, kh: number, kw: number, mask: Arr | null = null, scale?: number): Arr {
+  const Lq = rel.shape[rel.ndim - 2];
+  const lead = rel.shape.slice(0, -2);
+  const nb = size(lead);
+  const M = denseMask(mask, [...lead, Lq, kh * kw]);
+  for (let b = 0; b < nb; b++)
+    for (let i = 0; i < Lq; i++) {
+      const r = (b * Lq + i) * (kh + kw);
+      for (let ky = 0; ky < kh; ky++)
+        for (let kx = 0; kx < kw; kx++) M[(b * Lq + i) * kh * kw + ky * kw + kx] += rel.data[r + ky] + rel.data[r + kh + kx];
+    }
+  return attention(q, k, v, new Arr(M, [...lead, Lq, kh * kw]), scale);
+}
+
+/** A fresh dense copy of `mask` broadcast to `shape` (zeros without a mask). */
+function denseMask(mask: Arr | null, shape: readonly number[]): Float64Array {
+  if (!mask) return new Float64Array(size(shape));
+  return Float64Array.from(expandTo(mask, shape));
 }
 
 /** SAM's get_rel_pos: table [L, C] -> [qSize, kSize, C], resampling the table to 2 max(q, k) - 1 rows. */
