@@ -3,15 +3,19 @@
 // other CPU adapter, whose compiler differs: a batch-norm kernel once passed on SwiftShader and
 // failed there) and `browser` (Debian's Chromium through Playwright, WebGPU on SwiftShader unless
 // MEDSEG_BROWSER_GPU=1, which launches Chromium on the machine's real GPU with Vulkan).
+// Which Chromium and SwiftShader (MEDSEG_CHROMIUM, Debian's chromium or Playwright's build) and the
+// browser flags come from scripts/system.mjs, which `npm test` also uses to install what is missing.
+// The llvmpipe project needs Mesa's EGL, so it runs on Linux only.
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { chromiumArgs, findChromium, probe, runtimeEnv } from './scripts/system.mjs';
 
-const chromium = process.env.MEDSEG_CHROMIUM ?? '/usr/bin/chromium';
+const facts = probe();
+const chromium = findChromium(facts)?.path ?? '/usr/bin/chromium';
 const realGpu = process.env.MEDSEG_BROWSER_GPU === '1';
-const common = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const gpuFlags = realGpu
-  ? ['--enable-features=Vulkan,VulkanFromANGLE', '--use-angle=vulkan', '--ignore-gpu-blocklist']
-  : ['--use-webgpu-adapter=swiftshader'];
+// SwiftShader's ICD beside a Playwright Chromium, for the Node projects (forks inherit process.env)
+Object.assign(process.env, runtimeEnv(facts, process.env));
+const linux = process.platform === 'linux';
 
 export default defineConfig({
   test: {
@@ -27,19 +31,19 @@ export default defineConfig({
           pool: 'forks',
         },
       },
-      {
+      ...(linux ? [{
         test: {
           name: 'llvmpipe',
           testTimeout: 600_000,
           hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
-          // the adapter test opens every adapter itself
-          exclude: ['test/adapters.node.test.ts'],
+          // the adapter test opens every adapter itself; packaging and setup are no adapter's
+          exclude: ['test/adapters.node.test.ts', 'test/package.node.test.ts', 'test/setup.node.test.ts'],
           environment: 'node',
-          pool: 'forks',
+          pool: 'forks' as const,
           env: { MEDSEG_ADAPTER: 'llvmpipe', EGL_PLATFORM: 'surfaceless' },
         },
-      },
+      }] : []),
       {
         test: {
           name: 'browser',
@@ -51,7 +55,7 @@ export default defineConfig({
             enabled: true,
             headless: true,
             screenshotFailures: false,
-            provider: playwright({ launchOptions: { executablePath: chromium, args: [...common, ...gpuFlags] } }),
+            provider: playwright({ launchOptions: { executablePath: chromium, args: chromiumArgs(realGpu) } }),
             instances: [{ browser: 'chromium' }],
           },
         },
