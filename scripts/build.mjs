@@ -1,6 +1,11 @@
 // Builds dist/: embeds shaders/*.wgsl into a generated TS module (so Node and bundlers find the
-// kernels without file-system paths), then compiles src/ (to dist/) and kernels-bench/ (to dist/bench/, importing the package by name) with tsc.
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+// kernels without file-system paths), then compiles src/ to dist/ with tsc (no source maps: the
+// package ships no sources for them to point at) and gives every declaration file that names a
+// WebGPU type a reference to @webgpu/types (a dependency), so a consumer's tsc resolves GPUDevice
+// and friends. With --bench it also compiles kernels-bench/ to dist-bench/ (importing the package
+// by name), which the package does not ship. Run by `npm run build`, by `prepare` (npm ci / npm
+// install in a clone, npm pack, installs from git) and by `npm start` / `npm test`.
+import { readdirSync, readFileSync, writeFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +26,37 @@ export function generateShaderModule() {
   if (!existsSync(out) || readFileSync(out, 'utf8') !== text) writeFileSync(out, text);
 }
 
+const WEBGPU_REFERENCE = '/// <reference types="@webgpu/types" />\n';
+
+/** Every file under `dir`, recursively. */
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+/** Prepends the @webgpu/types reference to each emitted .d.ts that names a GPU* type (tsc keeps no
+ * reference directive of its own), and removes what older builds left: dist/bench, source maps. */
+export function finishDist(dist = join(root, 'dist')) {
+  rmSync(join(dist, 'bench'), { recursive: true, force: true });
+  for (const file of walk(dist)) {
+    if (file.endsWith('.map')) rmSync(file);
+    else if (file.endsWith('.d.ts')) {
+      const text = readFileSync(file, 'utf8');
+      if (/\bGPU[A-Z]\w*/.test(text) && !text.startsWith(WEBGPU_REFERENCE)) writeFileSync(file, WEBGPU_REFERENCE + text);
+    }
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   generateShaderModule();
   if (!process.argv.includes('--shaders-only')) {
     const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    for (const project of ['tsconfig.build.json', 'tsconfig.bench.json']) {
+    const projects = ['tsconfig.build.json', ...(process.argv.includes('--bench') ? ['tsconfig.bench.json'] : [])];
+    for (const project of projects) {
       execFileSync(process.execPath, [tsc, '-p', join(root, project)], { stdio: 'inherit' });
+      if (project === 'tsconfig.build.json') finishDist();
     }
   }
 }

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { readFile, writeFile } from 'node:fs/promises';
 import { init, runtime } from '../gpu/runtime.js';
-import { load } from '../weights/load.js';
+import { load } from '../node.js';
 import { readNifti, writeNifti } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, type VNetPreset } from '../models/vnet.js';
 import { segmentVolume, vnetSettingsFrom, type SegmentProgress } from '../models/vnet-inference.js';

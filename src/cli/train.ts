@@ -10,7 +10,7 @@ import { readFile, writeFile, rename } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { init, runtime } from '../gpu/runtime.js';
 import { manualSeed } from '../tensor.js';
-import { load } from '../weights/load.js';
+import { load } from '../node.js';
 import { save } from '../weights/save.js';
 import { readNifti } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, vnetConfig, type VNetPreset } from '../models/vnet.js';

@@ -1,4 +1,5 @@
-// weights.load(): reads a checkpoint from a file path (Node), a URL, a File/Blob or bytes and
+// weights.load(): reads a checkpoint from a URL, a File/Blob, bytes or a ByteSource (a file path in
+// Node: `load` from 'medseg/node', src/node.ts, which keeps node:fs out of this entry) and
 // uploads it to the GPU tensor by tensor, so at most one tensor's bytes are held on the CPU at a
 // time (a 375 MB file never needs a second full copy). safetensors from a URL is consumed as a
 // stream in file order; .pth / .npz need random access (a URL is first gathered into a Blob).
@@ -48,13 +49,7 @@ export async function load(source: WeightSource, options: LoadOptions = {}): Pro
     return loadUrl(String(source), options);
   }
   if (typeof source === 'string') {
-    const { fileSource } = await import('./node-io.js');
-    const src = await fileSource(source);
-    try {
-      return await loadSource(src, options);
-    } finally {
-      await src.close();
-    }
+    throw new Error(`weights.load('${source}'): a file path needs Node's file system; use load() from 'medseg/node', or pass a URL, a Blob or bytes`);
   }
   if (typeof Blob !== 'undefined' && source instanceof Blob) return loadSource(blobSource(source), options);
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) return loadSource(bytesSource(source), options);

@@ -1,7 +1,8 @@
 // Node-only byte sources and sinks: a file read by position (only the requested ranges are in
 // memory), and a file sink that writes to a temporary name next to the target and renames it
 // into place on close, or deletes it on abort, so a failed conversion leaves nothing behind.
-// Imported dynamically by load.ts and statically only by the CLI, so browsers never load node:fs.
+// Exported by the Node entry (src/node.ts, 'medseg/node') and used by the CLI; the main entry never
+// imports this file, so browser bundles never see node:fs.
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { checkRange, type ByteSink, type ByteSource } from './source.js';

@@ -1,5 +1,6 @@
 // Node-only: `medseg convert` end to end on files (output appears only when complete; a failed
-// conversion leaves neither output nor temp file), and weights.load() from a file path.
+// conversion leaves neither output nor temp file), and load() of the Node entry from a file path,
+// which the main entry's weights.load() refuses with a pointer to it.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { runConvert } from '../../src/cli/convert.js';
 import { weights } from '../../src/index.js';
-import { FileSink } from '../../src/weights/node-io.js';
+import { FileSink, load } from '../../src/node.js';
 import { ready } from '../helpers.js';
 import { manifestTensors, writePth } from '../fixtures/make-checkpoints.js';
 
@@ -60,8 +61,9 @@ describe('medseg convert (files)', () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.partial') || n === 'a.bin')).toEqual([]);
   });
 
-  it('weights.load reads a converted file from a path', async () => {
-    const w = await weights.load(join(dir, 'vnet.safetensors'), { filter: (k) => k === 'out_tr.conv2.bias' });
+  it('load from medseg/node reads a converted file from a path; weights.load says to use it', async () => {
+    await expect(weights.load(join(dir, 'vnet.safetensors'))).rejects.toThrow(/medseg\/node/);
+    const w = await load(join(dir, 'vnet.safetensors'), { filter: (k) => k === 'out_tr.conv2.bias' });
     const t = w.tensors.get('out_tr.conv2.bias')!;
     expect(t.shape).toEqual([2]);
     const want = manifestTensors([['out_tr.conv2.bias', [2]]], 1)[0].values;
