@@ -12,8 +12,7 @@ import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { registerKernelFamily } from '../gpu/variants.js';
 import { Tensor, contiguousStrides, numel, shapeStr } from '../tensor.js';
-import { contiguous, reshape } from './shape.js';
-import { Unary, elementwise } from './dispatch.js';
+import { contiguous, denseAt0, reshape } from './shape.js';
 import { sum } from './reduce.js';
 import { mul, sub } from './elementwise.js';
 
@@ -75,10 +74,7 @@ function rowPlan(m: RowMap): RowPlan {
 }
 
 /** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */
-function dense(t: Tensor): Tensor {
-  if (t.isContiguous() && t.offset === 0) return t.view(t.shape, t.strides);
-  return noGrad(() => elementwise(Unary.copy, [t], {}, 'norm operand'));
-}
+const dense = (t: Tensor): Tensor => noGrad(() => denseAt0(t));
 
 interface NormSpec {
   op: string;

@@ -144,11 +144,16 @@ export function min(x: Tensor, dim?: Dims, keepdim = false): Tensor {
  * whose inner index is the row-major flat index), first on ties; f32 values.
  */
 export function argmax(x: Tensor, dim?: number | null, keepdim = false): Tensor {
-  return reduceKernel(x, dim === undefined || dim === null ? normDims(x, null) : normDims(x, dim), dim === undefined || dim === null ? false : keepdim, Op.argmax, 1, 'argmax');
+  return argReduce(x, dim, keepdim, Op.argmax, 'argmax');
 }
 
 export function argmin(x: Tensor, dim?: number | null, keepdim = false): Tensor {
-  return reduceKernel(x, dim === undefined || dim === null ? normDims(x, null) : normDims(x, dim), dim === undefined || dim === null ? false : keepdim, Op.argmin, 1, 'argmin');
+  return argReduce(x, dim, keepdim, Op.argmin, 'argmin');
+}
+
+function argReduce(x: Tensor, dim: number | null | undefined, keepdim: boolean, op: number, name: string): Tensor {
+  const all = dim === undefined || dim === null;
+  return reduceKernel(x, normDims(x, all ? null : dim), all ? false : keepdim, op, 1, name);
 }
 
 export interface VarOptions {
