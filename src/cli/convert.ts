@@ -1,11 +1,19 @@
 // `medseg convert <checkpoint> -o <out.safetensors> --model vnet|transunet|medsam [--dtype f32|f16]`:
-// checks a .pth / .npz / .safetensors checkpoint against the model's schema and writes the
-// runtime's safetensors file (temp name, renamed when complete), with a progress bar.
+// checks the arguments, the input (a non-empty file) and the output (folder, .safetensors, not the
+// input), then checks a .pth / .npz / .safetensors checkpoint against the model's schema and writes
+// the runtime's safetensors file (temp name, renamed when complete), with progress. V-Net weights
+// written by medseg itself (`medseg train`, any preset) need no conversion: they are copied as they
+// are (in the chosen dtype), config metadata included, after a check of their keys.
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import { convert } from '../weights/convert.js';
+import { unlinkSync } from 'node:fs';
+import { convert, planTargets, type ConversionPlan } from '../weights/convert.js';
+import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { FileSink, fileSource } from '../weights/node-io.js';
-import { modelNames, type ModelName, type Schema } from '../weights/schemas/index.js';
+import { isOptionalKey, modelNames, schemasFor, type ModelName, type Schema } from '../weights/schemas/index.js';
+import { UsageError, oneOf } from './args.js';
+import { checkInput, checkOutput } from './files.js';
+import { watchInterrupt } from './interrupt.js';
+import { Progress, stderrIsTerminal } from './progress.js';
 
 export interface ConvertArgs {
   checkpoint: string;
@@ -17,38 +25,72 @@ export interface ConvertArgs {
   log?: (line: string) => void;
   /** Schemas to accept instead of the model's own (programmatic use, e.g. reduced-size tests). */
   schemas?: Schema[];
+  /** the temporary file being written (removed by an interrupt) */
+  onTempFile?: (path: string) => void;
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
+/** Metadata of V-Net weights that medseg wrote itself (medseg train): the config is recorded. */
+const isMedsegVNet = (metadata: Record<string, string>) => metadata.model === 'vnet' && typeof metadata.vnet_config === 'string';
+
 export async function runConvert(args: ConvertArgs): Promise<void> {
   const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  oneOf('--model', args.model, modelNames);
+  oneOf('--dtype', args.dtype, ['f32', 'f16']);
+  checkInput(args.checkpoint, 'checkpoint');
+  const { exists } = checkOutput(args.output, { what: 'output', extensions: ['.safetensors'], inputs: [['checkpoint', args.checkpoint]] });
   const t0 = Date.now();
   const src = await fileSource(args.checkpoint);
   const sink = new FileSink(args.output);
-  const bar = args.progress === false ? null : new cliProgress.SingleBar({ format: 'converting {bar} {percentage}% | {done}/{total_mb} | {tensor}', hideCursor: true, clearOnComplete: false, stream: process.stderr }, cliProgress.Presets.shades_classic);
+  args.onTempFile?.(sink.tempPath);
+  let bar: Progress | null = null;
+  const onProgress = (p: { bytes: number; totalBytes: number; index: number; count: number }) => {
+    if (args.progress === false) return;
+    bar ??= new Progress({ unit: 'tensors', total: p.count, tty: stderrIsTerminal() });
+    bar.update(p.index, `${mb(p.bytes)} of ${mb(p.totalBytes)}`);
+  };
   try {
-    const { plan, bytes } = await convert(src, sink, {
-      model: args.model,
-      schemas: args.schemas,
-      dtype: args.dtype,
-      keepNumBatchesTracked: args.keepNumBatchesTracked,
-      onPlan(plan) {
-        log(`${src.name}: ${plan.format}, ${plan.records.length} tensors, schema '${plan.schema.id}' (${plan.schema.description})`);
-        for (const n of plan.notes) log(`  ${n}`);
-        bar?.start(1, 0, { done: mb(0), total_mb: '?', tensor: '' });
-      },
-      onProgress(p) {
-        if (bar) {
-          bar.setTotal(p.totalBytes);
-          bar.update(p.bytes, { done: mb(p.bytes), total_mb: mb(p.totalBytes), tensor: p.name });
-        }
-      },
-    });
-    bar?.stop();
-    log(`wrote ${args.output} (${mb(bytes)}, ${plan.records.length} tensors, ${args.dtype}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    let count: number;
+    let bytes: number;
+    const own = /\.safetensors$/i.test(args.checkpoint) ? await readSafetensors(src).catch((e: Error) => {
+      throw new UsageError(`checkpoint ${args.checkpoint}: not a valid safetensors file: ${e.message.replace(`${src.name}: `, '')}`);
+    }) : null;
+    if (args.model === 'vnet' && own && isMedsegVNet(own.metadata)) {
+      // medseg's own format already: check the keys (their shapes follow the recorded config), copy
+      const keys = new Set(own.tensors.map((t) => t.name).filter((k) => !isOptionalKey(k)));
+      const layout = schemasFor('vnet').find((s) => {
+        const want = [...s.tensors.keys()].filter((k) => !isOptionalKey(k));
+        return want.length === keys.size && want.every((k) => keys.has(k));
+      });
+      if (!layout) throw new UsageError(`${args.checkpoint}: its metadata says V-Net weights written by medseg, but its ${keys.size} keys match no V-Net layout`);
+      const cfg = JSON.parse(own.metadata.vnet_config) as { variant?: string; baseChannels?: number };
+      log(`${args.checkpoint}: V-Net weights written by medseg (${cfg.variant}, ${cfg.baseChannels} base channels${own.metadata.steps ? `, ${own.metadata.steps} training steps` : ''}): they need no conversion, \`medseg segment --weights ${args.checkpoint}\` reads them as they are; copying them as ${args.dtype} with their config`);
+      const records = [...own.tensors].sort((a, b) => a.begin - b.begin);
+      ({ bytes } = await writeSafetensors(planTargets({ records } as unknown as ConversionPlan, args.dtype), sink, { metadata: { ...own.metadata, dtype: args.dtype }, onProgress }));
+      count = records.length;
+    } else {
+      const r = await convert(src, sink, {
+        model: args.model,
+        schemas: args.schemas,
+        dtype: args.dtype,
+        keepNumBatchesTracked: args.keepNumBatchesTracked,
+        onPlan(plan) {
+          log(`${src.name}: ${plan.format}, ${plan.records.length} tensors, schema '${plan.schema.id}' (${plan.schema.description})`);
+          for (const n of plan.notes) log(`  ${n}`);
+        },
+        onProgress,
+      });
+      bytes = r.bytes;
+      count = r.plan.records.length;
+    }
+    (bar as Progress | null)?.end();
+    log(`${exists ? 'replaced' : 'wrote'} ${args.output} (${mb(bytes)}, ${count} tensors, ${args.dtype}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (e) {
+    await sink.abort().catch(() => {});
+    throw e;
   } finally {
-    bar?.stop();
+    (bar as Progress | null)?.end();
     await src.close();
   }
 }
@@ -58,12 +100,30 @@ export function register(program: Command): void {
     .command('convert')
     .description('check a .pth / .npz / .safetensors checkpoint against a model and write safetensors')
     .argument('<checkpoint>', 'input checkpoint (.pth, .npz or .safetensors)')
-    .requiredOption('-o, --output <file>', 'output .safetensors file')
+    .requiredOption('-o, --output <file>', 'output .safetensors file (an existing file is replaced atomically)')
     .addOption(new Option('-m, --model <model>', 'model whose schema the checkpoint must match').choices(modelNames).makeOptionMandatory())
     .addOption(new Option('--dtype <dtype>', 'storage dtype of float tensors').choices(['f32', 'f16']).default('f32'))
     .option('--keep-num-batches-tracked', "keep BatchNorm's num_batches_tracked counters (dropped by default)")
-    .option('--no-progress', 'no progress bar')
+    .option('--no-progress', 'no progress on stderr')
     .action(async (checkpoint: string, opts: { output: string; model: ModelName; dtype: 'f32' | 'f16'; keepNumBatchesTracked?: boolean; progress: boolean }) => {
-      await runConvert({ checkpoint, output: opts.output, model: opts.model, dtype: opts.dtype, keepNumBatchesTracked: opts.keepNumBatchesTracked, progress: opts.progress && process.stderr.isTTY });
+      let temp = '';
+      const interrupt = watchInterrupt({
+        log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
+        kept: () => {
+          if (temp) {
+            try {
+              unlinkSync(temp);
+            } catch {
+              // not created yet
+            }
+          }
+          return 'nothing was written';
+        },
+      });
+      try {
+        await runConvert({ checkpoint, ...opts, onTempFile: (p) => (temp = p) });
+      } finally {
+        interrupt.dispose();
+      }
     });
 }

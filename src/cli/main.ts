@@ -1,19 +1,40 @@
 #!/usr/bin/env node
 // `medseg` command line. Each subcommand lives in its own file in src/cli/ and exports a
-// `register(program)` that adds itself; add new ones (segment, train, bench) to `commands`.
+// `register(program)` that adds itself; add new ones to `commands`. Run as a program, it re-runs
+// itself in a child whose stderr drops the GPU drivers' start-up noise (filtered-child.ts) and prints
+// a failed command's message as one line: "medseg: <what is wrong>".
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import * as convertCommand from './convert.js';
 import * as segmentCommand from './segment.js';
 import * as trainCommand from './train.js';
+import { UsageError } from './args.js';
+import { runFilteredChild } from './filtered-child.js';
 
 const commands: { register(program: Command): void }[] = [convertCommand, segmentCommand, trainCommand];
 
 export function buildProgram(): Command {
-  const program = new Command('medseg').description('WebGPU medical segmentation: V-Net, TransUNet, MedSAM').version('0.1.0');
+  const program = new Command('medseg')
+    .description(
+      'WebGPU medical image segmentation with V-Net: train on NIfTI scans and labels, segment a scan, and convert V-Net checkpoints ' +
+        '(vnet.pytorch, MONAI) to safetensors. convert also checks and converts TransUNet and MedSAM checkpoints; those two networks do not run here yet.',
+    )
+    .version('0.1.0');
   for (const c of commands) c.register(program);
   return program;
+}
+
+/** Runs the command line in this process; resolves with the exit status. */
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const message = (e as Error).message.replace(/^medseg:\s*/, '');
+    process.stderr.write(`medseg: ${message}\n`);
+    return e instanceof UsageError ? e.exitCode : 1;
+  }
 }
 
 const isMain = (() => {
@@ -25,10 +46,8 @@ const isMain = (() => {
 })();
 
 if (isMain) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((e: unknown) => {
-      process.stderr.write(`medseg: ${(e as Error).message}\n`);
-      process.exitCode = 1;
-    });
+  const run = process.env.MEDSEG_CLI_CHILD ? runCli(process.argv) : runFilteredChild();
+  void run.then((code) => {
+    process.exitCode = code;
+  });
 }
