@@ -11,18 +11,27 @@
 //   MODE 3, transposed by phases (stride > 1, dilation 1): outputs j with (j + p) % s == r (per
 //                        axis, the phase r) are reached only by taps k = r + s*t, from inputs
 //                        i = (j + p - r)/s - t, so each phase is a dense conv with no wasted taps
-//                        and no division: z also runs over the s_d*s_h*s_w phases (`splits`).
+//                        and no division: z also runs over the s_d*s_h*s_w phases (`phases`).
 //   MODE 2, weight grad: dW[g*M+a, ci, kp] = sum_{b,o} G[b, g*M+a, o] * IN[b, g*Cin_g+ci, o*s - p + kp*dil]
-//                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); the tiled
-//                        variant splits K into `splits` partials [splits, groups*M, N] the caller sums.
+//                        M = G channels per group, N = Cin_g*kVol, K = batch*vol(G); out is dW
+//                        [groups*M, N].
 // (k = ci*kVol + kp, n = b*outVox + o; spatial indices unravel D,H,W row-major.)
 // Epilogue (MODE 0, 1 and 3): + bias[c], optional residual add before or after the activation
 // (ACT: 0 none, 1 relu, 2 elu(alpha), 3 prelu(weight per channel or one), 4 gelu), and the
 // pre-activation value stored to `pre` when the backward pass needs it.
-//   conv_naive: one invocation per output, the reduction as nested loops; the reference variant,
-//               and for small problems.
+// Split K (every mode): with splits > 1, z also runs over `splits` chunks of k_chunk reduction
+// steps, and each invocation writes its chunk's partial sums for the columns n0 .. n0+slab_n of a
+// slab to out as [splits, groups, phases, M, slab_n]; conv_finish sums them pairwise and stores
+// them as above (through the epilogue). The caller sizes k_chunk so that no invocation runs more
+// than a fixed number of loop iterations whatever K is (llvmpipe silently leaves every loop of an
+// invocation once 65535 iterations have run in it), which also keeps each f32 running sum short.
+//   conv_naive: one invocation per output column and MR rows, the chunk's reduction as one loop
+//               (the tap indices stepped like an odometer); the reference variant, and for small problems.
 //   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
 //               staged in workgroup memory; each invocation keeps TMx4 accumulators.
+//   conv_finish: the split reduction's partials summed pairwise (sum_splits), then stored.
+//   conv_fold:   out[j, e] = the pairwise sum of partials [j*group .. j*group+group-1, e], for
+//                reductions with more splits than one sum_splits takes.
 // #include _strided
 // #include _conv_epilogue
 
@@ -49,9 +58,13 @@ struct Params {
   kvol: u32,
   ivol: u32,
   ovol: u32,
-  splits: u32,
+  phases: u32,          // MODE 3: stride_d*stride_h*stride_w; else 1
+  splits: u32,          // K chunks (split K); 1: the kernels store results themselves
   k_chunk: u32,
   mtiles: u32,
+  n0: u32,              // the slab's first column
+  slab_n: u32,          // and its width
+  z0: u32,              // added to workgroup_id.z (dispatches past the per-dimension limit)
   a_offset: u32,
   b_offset: u32,
   bias_offset: u32,
@@ -197,10 +210,21 @@ fn load_b(c: Col, t: Tap) -> f32 {
   return b_buf[c.off + t.b + flat3(vec3<u32>(q), params.in_size)];
 }
 
-// Writes one result: the weight grad's partial sum, or a conv output through the epilogue.
-fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
+// Writes a split's partial sum for (g, phase, m, n), or with one split the result.
+fn store(g: u32, s: u32, ph: u32, m: u32, n: u32, acc: f32) {
+  if (params.splits > 1u) {
+    let slab = params.groups * params.phases * params.M * params.slab_n;
+    out[s * slab + ((g * params.phases + ph) * params.M + m) * params.slab_n + n - params.n0] = acc;
+    return;
+  }
+  store_out(g, m, n, acc);
+}
+
+// Writes one result: a weight-grad entry, or a conv output through the epilogue (MODE 3: of the
+// phase set_phase chose).
+fn store_out(g: u32, m: u32, n: u32, acc: f32) {
   if (MODE == 2u) {
-    out[(s * params.groups * params.M + g * params.M + m) * params.N + n] = acc;
+    out[(g * params.M + m) * params.N + n] = acc;
     return;
   }
   let c = g * params.M + m;
@@ -214,48 +238,80 @@ fn store(g: u32, s: u32, m: u32, n: u32, acc: f32) {
   finish((b * params.groups * params.M + c) * params.ovol + o, c, acc);
 }
 
-// The K range of split s.
-fn k_range(s: u32) -> vec2<u32> {
-  let k0 = s * params.k_chunk;
-  return vec2<u32>(k0, min(params.K, k0 + params.k_chunk));
+// The K range of split s, for a reduction of K steps.
+fn k_range(s: u32, K: u32) -> vec2<u32> {
+  let k0 = min(K, s * params.k_chunk);
+  return vec2<u32>(k0, min(K, k0 + params.k_chunk));
 }
 
-// One invocation per column n and MR consecutive rows (output channels): the reduction runs as
-// nested loops (no index division inside) and each B value loaded serves MR rows; every lane of a
-// workgroup shares the rows, so their A reads are the same address.
+// Workgroup z as (group, phase, split, row block) of `blocks` row blocks.
+struct Zpos {
+  g: u32,
+  ph: u32,
+  s: u32,
+  mb: u32,
+}
+
+fn z_pos(wz: u32, blocks: u32) -> Zpos {
+  let z = wz + params.z0;
+  let zs = z / blocks;
+  return Zpos(zs / (params.splits * params.phases), (zs / params.splits) % params.phases, zs % params.splits, z % blocks);
+}
+
+// One invocation per column n and MR consecutive rows (output channels): the chunk's reduction
+// runs as one loop whose tap indices step like an odometer (no index division inside), and each B
+// value loaded serves MR rows; every lane of a workgroup shares the rows, so their A reads are
+// the same address.
 override MR: u32 = 1u;
 
 @compute @workgroup_size(64)
 fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let nl = (wid.y * nwg.x + wid.x) * 64u + lid;
   let mblocks = (params.M + MR - 1u) / MR;
-  let zs = wid.z / mblocks;
-  let m0 = (wid.z % mblocks) * MR;
-  let g = zs / params.splits;
+  let zp = z_pos(wid.z, mblocks);
+  let g = zp.g;
+  let m0 = zp.mb * MR;
   var N = params.N;
-  if (MODE == 3u) { N = set_phase(zs % params.splits).x; }
-  if (n >= N) { return; }
+  var K = params.K;
+  if (MODE == 3u) {
+    let nk = set_phase(zp.ph);
+    N = nk.x;
+    K = nk.y;
+  }
+  let n = params.n0 + nl;
+  if (nl >= params.slab_n || n >= N) { return; }
   let rows = min(MR, params.M - m0);
   let row = row_off(g, m0);
   let rstep = row_off(g, m0 + 1u) - row;
   let col = col_of(g, n);
-  let U = select(params.cin_g, params.batch, MODE == 2u);
   let ext = tap_extent();
+  let kr = k_range(zp.s, K);
+  // k = u * vol(ext) + flat3(e, ext), from the chunk's first k
+  let per = max(1u, ext.x * ext.y * ext.z);
+  var u = kr.x / per;
+  var e = unravel3(kr.x % per, ext);
   var acc: array<f32, 16>; // MR <= 16 (override-sized arrays must be workgroup variables)
-  for (var u = 0u; u < U; u++) {
-    for (var e0 = 0u; e0 < ext.x; e0++) {
-      for (var e1 = 0u; e1 < ext.y; e1++) {
-        for (var e2 = 0u; e2 < ext.z; e2++) {
-          let t = tap_of(u, vec3<u32>(e0, e1, e2));
-          let bv = load_b(col, t);
-          for (var i = 0u; i < MR; i++) {
-            if (i < rows) { acc[i] = fma(load_a(row + i * rstep, t), bv, acc[i]); }
-          }
+  for (var k = kr.x; k < kr.y; k++) {
+    let t = tap_of(u, e);
+    let bv = load_b(col, t);
+    for (var i = 0u; i < MR; i++) {
+      if (i < rows) { acc[i] = fma(load_a(row + i * rstep, t), bv, acc[i]); }
+    }
+    e.z += 1u;
+    if (e.z == ext.z) {
+      e.z = 0u;
+      e.y += 1u;
+      if (e.y == ext.y) {
+        e.y = 0u;
+        e.x += 1u;
+        if (e.x == ext.x) {
+          e.x = 0u;
+          u += 1u;
         }
       }
     }
   }
-  for (var i = 0u; i < rows; i++) { store(g, zs % params.splits, m0 + i, n, acc[i]); }
+  for (var i = 0u; i < rows; i++) { store(g, zp.s, zp.ph, m0 + i, n, acc[i]); }
 }
 
 var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
@@ -264,18 +320,19 @@ var<workgroup> taps: array<Tap, TK>;            // the current K slice's taps
 
 @compute @workgroup_size(16, 16)
 fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n0 = (wid.y * nwg.x + wid.x) * BN;
-  let zs = wid.z / params.mtiles;
-  let m0 = (wid.z % params.mtiles) * BM;
-  let g = zs / params.splits;
-  let s = zs % params.splits;
+  let zp = z_pos(wid.z, params.mtiles);
+  let g = zp.g;
+  let m0 = zp.mb * BM;
+  let n0 = params.n0 + (wid.y * nwg.x + wid.x) * BN;
   var N = params.N;
-  var kr = k_range(s);
+  var K = params.K;
   if (MODE == 3u) {
-    let nk = set_phase(s);
+    let nk = set_phase(zp.ph);
     N = nk.x;
-    kr = vec2<u32>(0u, nk.y);
+    K = nk.y;
   }
+  let kr = k_range(zp.s, K);
+  let nend = min(N, params.n0 + params.slab_n); // the slab's columns
   // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
   let tid = lid.y * 16u + lid.x;
   // Each invocation stages the same A row and B column at every K step (256 is a multiple of BM
@@ -283,10 +340,10 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let am = m0 + tid % BM;
   let bn = n0 + tid % BN;
   let row = row_off(g, min(am, params.M - 1u));
-  let col = col_of(g, min(bn, max(N, 1u) - 1u));
+  let col = col_of(g, min(bn, max(nend, 1u) - 1u));
   if (tid < TK) { taps[tid] = tap_at(kr.x + tid); }
   workgroupBarrier();
-  var acc: array<array<f32, TN>, 4>;
+  var acc: array<vec4<f32>, 4>; // [i] holds the TN = 4 columns lid.x + 16*j
   for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
     for (var kk = tid / BM; kk < TK; kk += 256u / BM) {
       var v = 0.0;
@@ -295,18 +352,13 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     for (var kk = tid / BN; kk < TK; kk += 256u / BN) {
       var v = 0.0;
-      if (bn < N && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
+      if (bn < nend && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
       tile_b[kk][tid % BN] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
-      var av: array<f32, 4>;
-      var bv: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk * BM + lid.y + 16u * i]; }
-      for (var j = 0u; j < TN; j++) { bv[j] = tile_b[kk][lid.x + 16u * j]; }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
-      }
+      let bv = vec4<f32>(tile_b[kk][lid.x], tile_b[kk][lid.x + 16u], tile_b[kk][lid.x + 32u], tile_b[kk][lid.x + 48u]);
+      for (var i = 0u; i < TM; i++) { acc[i] = fma(vec4<f32>(tile_a[kk * BM + lid.y + 16u * i]), bv, acc[i]); }
     }
     // The next slice's taps (nothing reads `taps` between the two barriers).
     if (tid < TK) { taps[tid] = tap_at(k0 + TK + tid); }
@@ -316,7 +368,40 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let m = m0 + lid.y + 16u * i;
     for (var j = 0u; j < TN; j++) {
       let n = n0 + lid.x + 16u * j;
-      if (m < params.M && n < N) { store(g, s, m, n, acc[i][j]); }
+      if (m < params.M && n < nend) { store(g, zp.s, zp.ph, m, n, acc[i][j]); }
     }
   }
+}
+
+@compute @workgroup_size(64)
+fn conv_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let e = (wid.y * nwg.x + wid.x) * 64u + lid;   // over the slab's [groups, phases, M, slab_n]
+  let elems = params.groups * params.phases * params.M * params.slab_n;
+  if (e >= elems) { return; }
+  let n = params.n0 + e % params.slab_n;
+  let t = e / params.slab_n;
+  let m = t % params.M;
+  let ph = (t / params.M) % params.phases;
+  let g = t / (params.M * params.phases);
+  var N = params.N;
+  if (MODE == 3u) { N = set_phase(ph).x; }
+  if (n >= N) { return; }
+  store_out(g, m, n, sum_splits(e, elems, params.splits));
+}
+
+struct FoldParams {
+  elems: u32,   // partials per split
+  splits: u32,
+  group: u32,   // splits summed per output row (<= 4096)
+}
+
+@group(0) @binding(0) var<uniform> fold: FoldParams;
+
+@compute @workgroup_size(64)
+fn conv_fold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;   // over [ceil(splits / group), elems]
+  let e = i % fold.elems;
+  let first = (i / fold.elems) * fold.group;
+  if (first >= fold.splits) { return; }
+  out[i] = sum_splits(first * fold.elems + e, fold.elems, min(fold.group, fold.splits - first));
 }

@@ -29,9 +29,9 @@
 // the kernel stores the pre-activation q when a gradient is needed; dq = act'(q) * dy, the
 // residual gets dy (or dq), and dq flows into the rules above.
 import { needsGrad, noGrad, record } from '../autograd.js';
-import { runtime } from '../gpu/runtime.js';
+import { runtime, type DispatchSpec } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
-import { Binary, Ternary, Unary, elementwise } from './dispatch.js';
+import { Binary, LOOP_BUDGET, Ternary, Unary, elementwise } from './dispatch.js';
 import { contiguous, reshape, sumToShape } from './shape.js';
 import { sum } from './reduce.js';
 
@@ -129,6 +129,111 @@ function dummy(): GPUBuffer {
 const vol = (v: readonly number[]) => v[0] * v[1] * v[2];
 const v4 = (v: V3) => [...v, 0];
 
+// ---- bounded reductions ----
+// Mesa's llvmpipe counts the loop iterations of an invocation across all of its loops and, past
+// 65535 (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, "shared between every loop"), leaves every loop at
+// once, with no error: long reductions came out as partial sums, and outputs stored by loops after
+// them were left unwritten. So no conv kernel lets one invocation run more than LOOP_BUDGET
+// iterations: each launcher counts its kernel's loops (every loop, constant trip counts and each
+// loop's final exit test included, as no compiler is trusted to unroll) per step of the reduction,
+// splits the reduction into chunks that fit, and a second pass sums the chunks' partials pairwise
+// (sum_splits in _conv_epilogue.wgsl) and applies the epilogue. Short chunks summed pairwise also
+// keep f32 rounding near that of a blocked reduction (long sequential f32 sums lost precision).
+
+/** Loop iterations one invocation may run (LOOP_BUDGET of dispatch.ts: a quarter of llvmpipe's limit). */
+let loopBudget = LOOP_BUDGET;
+/** Partials one sum_splits call adds (at most 4096; about 3 loop iterations per 8); more are folded first. */
+let SUM_GROUP = 4096;
+/** Largest buffer of partial sums; a reduction with more runs in slabs of its output. */
+let PARTIAL_BYTES = 64 << 20;
+
+export interface ConvReductionLimits {
+  loopBudget: number;
+  sumGroup: number;
+  partialBytes: number;
+}
+
+/**
+ * Sets the split-reduction limits (tests: small values take the split, fold and slab paths at
+ * small shapes); returns the previous ones. No argument restores the defaults.
+ */
+export function setConvReductionLimits(l: Partial<ConvReductionLimits> = { loopBudget: LOOP_BUDGET, sumGroup: 4096, partialBytes: 64 << 20 }): ConvReductionLimits {
+  const prev = { loopBudget, sumGroup: SUM_GROUP, partialBytes: PARTIAL_BYTES };
+  loopBudget = l.loopBudget ?? loopBudget;
+  SUM_GROUP = Math.max(2, Math.min(4096, l.sumGroup ?? SUM_GROUP));
+  PARTIAL_BYTES = l.partialBytes ?? PARTIAL_BYTES;
+  return prev;
+}
+
+type Spec = Omit<DispatchSpec, 'workgroups'> & { params: NonNullable<DispatchSpec['params']> };
+
+/** Dispatches `x` x `z` workgroups, z in slices under the per-dimension limit (the kernel adds params.z0). */
+function dispatchZ(spec: Spec, x: number, z: number): void {
+  const rt = runtime();
+  const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy] = rt.grid(x);
+  for (let z0 = 0; z0 < z; z0 += max) rt.dispatch({ ...spec, params: { ...spec.params, z0 }, workgroups: [gx, gy, Math.min(max, z - z0)] });
+}
+
+/**
+ * A split reduction over `units` output units of `unitElems` values each, in slabs whose partials
+ * fit in PARTIAL_BYTES (slab sizes a multiple of `align` units): per slab, split(part, u0, n)
+ * writes the partials [splits, n * unitElems] of units u0 .. u0+n-1 to `part`, and
+ * finish(src, u0, n, count) sums the `count` partials of each value in `src` and stores the result;
+ * more than SUM_GROUP partials are first summed in groups (conv_fold), also pairwise.
+ */
+function splitReduce(
+  splits: number,
+  units: number,
+  unitElems: number,
+  align: number,
+  context: string,
+  split: (part: Tensor, u0: number, n: number) => void,
+  finish: (src: Tensor, u0: number, n: number, count: number) => void,
+): void {
+  const rt = runtime();
+  const cap = Math.min(PARTIAL_BYTES, rt.limits.maxStorageBufferBindingSize);
+  const per = Math.min(units, Math.max(align, Math.floor(cap / (4 * splits * unitElems * align)) * align));
+  const part = Tensor.empty([splits * per * unitElems], `${context} partial sums`);
+  for (let u0 = 0; u0 < units; u0 += per) {
+    const n = Math.min(per, units - u0);
+    split(part, u0, n);
+    let src = part;
+    let count = splits;
+    while (count > SUM_GROUP) {
+      const elems = n * unitElems;
+      const rows = Math.ceil(count / SUM_GROUP);
+      const folded = Tensor.empty([rows * elems], `${context} partial sums`);
+      rt.dispatch({
+        kernel: 'conv',
+        entry: 'conv_fold',
+        params: { elems, splits: count, group: SUM_GROUP },
+        buffers: { partials: src.buffer, out: folded.buffer },
+        workgroups: Math.ceil((rows * elems) / 64),
+        context: `${context} [fold partials]`,
+      });
+      if (src !== part) src.dispose();
+      src = folded;
+      count = rows;
+    }
+    finish(src, u0, n, count);
+    if (src !== part) src.dispose();
+  }
+  part.dispose();
+}
+
+/** K per split of conv_naive with `mr` rows: the k loop and its row loop per step. */
+function naiveChunk(mr: number): number {
+  return Math.max(1, Math.floor((loopBudget - (mr + 16)) / (mr + 2)));
+}
+
+/** K per split of conv_tiled (a multiple of TK = 16): its loops per 16-deep slice. */
+function tiledChunk(tm: number): number {
+  const bm = 16 * tm;
+  const slice = 1 + ((16 * bm) / 256 + 1) + ((16 * 64) / 256 + 1) + 17 + 16 * (tm + 1);
+  return Math.max(1, Math.floor((loopBudget - (6 * tm + 16)) / slice)) * 16;
+}
+
 interface EpilogueArgs {
   bias: Tensor | null;
   act: number;
@@ -164,42 +269,43 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
   const K = mode === 2 ? batch * ovol : mode === 3 ? cinG * vol(geom.k.map(perPhase)) : cinG * kvol;
   const variant = L.variant ?? pickVariant(M, N, K);
   const rt = runtime();
-  let splits = 1;
+  let parallel = 1;
   if (mode === 2 && variant === 'tiled') {
     // Split the long reduction over batch*space so about 1024 workgroups run (each at least 256
-    // deep); the partials are summed below.
+    // deep).
     const tiles = groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64);
-    splits = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(1024 / tiles)));
+    parallel = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(1024 / tiles)));
   }
-  const kChunk = Math.ceil(Math.ceil(K / splits) / 16) * 16;
-  splits = mode === 3 ? phases : Math.max(1, Math.ceil(K / kChunk));
-  const outShape = mode === 2 ? [splits, groups * M, N] : [batch, groups * M, ...(L.outSpatial ?? geom.outSize)];
+  const outShape = mode === 2 ? [groups * M, N] : [batch, groups * M, ...(L.outSpatial ?? geom.outSize)];
   const out = Tensor.empty(outShape, L.context);
   if (out.size === 0) return out;
   if (K === 0) throw new Error(`${L.context}: empty reduction`);
   // Few rows (output channels) get 16-row tiles, so a tile is not mostly padding.
   const tm = M <= 16 ? 1 : 4;
   const mtiles = Math.ceil(M / (16 * tm));
+  // Naive rows per invocation: on CPU adapters every load is costly, and the rows of a workgroup
+  // share their A reads (measured 2x at 8 rows on llvmpipe); GPUs keep one row per invocation.
+  const mr = variant === 'naive' && rt.isCpuAdapter ? (M >= 8 ? 8 : M >= 4 ? 4 : 1) : 1;
+  // Split K into chunks one invocation's loop budget covers (and, for parallelism, as above).
+  const kChunk = Math.min(Math.ceil(Math.ceil(K / parallel) / 16) * 16, variant === 'tiled' ? tiledChunk(tm) : naiveChunk(mr));
+  const splits = Math.max(1, Math.ceil(K / kChunk));
+  const nPhases = mode === 3 ? phases : 1;
   const a = L.a;
   const b = L.b;
-  const buffers: Record<string, GPUBuffer> = {
-    a_buf: a.buffer,
-    b_buf: b.buffer,
+  const epBuffers: Record<string, GPUBuffer> = {
     bias: (ep?.bias ?? a).buffer,
     prelu_w: (ep?.prelu ?? a).buffer,
     residual: (ep?.residual ?? a).buffer,
     out: out.buffer,
     pre: ep?.pre ? ep.pre.buffer : dummy(),
   };
-  const grid = rt.grid(Math.ceil(N / 64));
-  // Naive rows per invocation: on CPU adapters every load is costly, and the rows of a workgroup
-  // share their A reads (measured 2x at 8 rows on llvmpipe); GPUs keep one row per invocation.
-  const mr = variant === 'naive' && rt.isCpuAdapter ? (M >= 8 ? 8 : M >= 4 ? 4 : 1) : 1;
-  const z = variant === 'tiled' ? groups * splits * mtiles : groups * (mode === 3 ? splits : 1) * Math.ceil(M / mr);
-  rt.dispatch({
+  const buffers: Record<string, GPUBuffer> = { a_buf: a.buffer, b_buf: b.buffer, ...epBuffers };
+  const z = groups * nPhases * splits * (variant === 'tiled' ? mtiles : Math.ceil(M / mr));
+  const epOverrides = { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0 };
+  const spec: Spec = {
     kernel: 'conv',
     entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
-    overrides: { MODE: mode, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0, ...(variant === 'tiled' ? { TM: tm } : { MR: mr }) },
+    overrides: { ...epOverrides, ...(variant === 'tiled' ? { TM: tm } : { MR: mr }) },
     params: {
       in_size: v4(geom.inSize),
       out_size: v4(geom.outSize),
@@ -216,9 +322,13 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
       kvol,
       ivol,
       ovol,
+      phases: nPhases,
       splits,
       k_chunk: kChunk,
       mtiles,
+      n0: 0,
+      slab_n: N,
+      z0: 0,
       a_offset: a.offset,
       b_offset: b.offset,
       bias_offset: ep?.bias ? ep.bias.offset : 0,
@@ -230,13 +340,32 @@ function launch(L: Launch, ep?: EpilogueArgs): Tensor {
       alpha: ep?.alpha ?? 1,
     },
     buffers,
-    workgroups: [grid[0], grid[1], z],
     context: `${L.context} [${variant}]`,
-  });
-  if (mode !== 2) return out;
-  const dw = splits > 1 ? sum(out, 0) : reshape(out, [groups * M, N]);
-  out.dispose();
-  return dw;
+  };
+  if (splits === 1) {
+    dispatchZ(spec, Math.ceil(N / 64), z);
+    return out;
+  }
+  // The partials of a slab of columns [splits, groups, phases, M, slab], then conv_finish.
+  splitReduce(
+    splits,
+    N,
+    groups * nPhases * M,
+    64,
+    L.context,
+    (part, n0, n) => dispatchZ({ ...spec, params: { ...spec.params, n0, slab_n: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil(n / 64), z),
+    (src, n0, n, count) =>
+      rt.dispatch({
+        kernel: 'conv',
+        entry: 'conv_finish',
+        overrides: epOverrides,
+        params: { ...spec.params, n0, slab_n: n, splits: count },
+        buffers: { ...epBuffers, partials: src.buffer },
+        workgroups: Math.ceil((groups * nPhases * M * n) / 64),
+        context: `${L.context} [${variant}, sum of ${splits} partials]`,
+      }),
+  );
+  return out;
 }
 
 // ---- the direct kernels (stride 1, dilation 1, one group) ----
@@ -293,12 +422,20 @@ function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: number, cout
   // Columns per invocation: 16 measured best on llvmpipe at width 32; narrow outputs take fewer.
   const tn = ow <= 4 ? 4 : ow <= 8 ? 8 : 16;
   const wchunks = Math.ceil(ow / tn);
-  const n = batch * geom.outSize[0] * geom.outSize[1] * wchunks;
-  const grid = rt.grid(Math.ceil(n / 64));
-  rt.dispatch({
+  const rows = batch * geom.outSize[0] * geom.outSize[1];
+  const co4 = Math.ceil(cout / 4);
+  // direct_conv's loop iterations per input channel (i, kd, kh, the row load, kw; the TN columns
+  // are written out) and outside the channel loop (the stores); the channels are split into
+  // chunks that fit.
+  const [kd, kh, kw] = geom.k;
+  const perChannel = 1 + (kd + 1) + kd * (kh + 1 + kh * (tn + kw + (kw + 1)));
+  const ciChunk = Math.max(1, Math.floor((loopBudget - (6 * tn + 16)) / perChannel));
+  const splits = Math.ceil(cin / ciChunk);
+  const epOverrides = { ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0 };
+  const spec: Spec = {
     kernel: 'conv_direct',
     entry: 'direct_conv',
-    overrides: { TN: tn, ACT: ep?.act ?? 0, RES_FIRST: ep?.resFirst ? 1 : 0 },
+    overrides: { TN: tn, ...epOverrides },
     params: {
       in_size: v4(geom.inSize),
       out_size: v4(geom.outSize),
@@ -307,8 +444,13 @@ function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: number, cout
       batch,
       cin,
       cout,
-      co4: Math.ceil(cout / 4),
+      co4,
       wchunks,
+      ci_chunk: ciChunk,
+      splits,
+      row0: 0,
+      slab_rows: rows,
+      z0: 0,
       b_offset: x.offset,
       bias_offset: ep?.bias ? ep.bias.offset : 0,
       has_bias: ep?.bias ? 1 : 0,
@@ -318,18 +460,40 @@ function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: number, cout
       store_pre: ep?.pre ? 1 : 0,
       alpha: ep?.alpha ?? 1,
     },
-    buffers: {
-      a_buf: packed.buffer,
-      b_buf: x.buffer,
-      bias: (ep?.bias ?? packed).buffer,
-      prelu_w: (ep?.prelu ?? packed).buffer,
-      residual: (ep?.residual ?? packed).buffer,
-      out: out.buffer,
-      pre: ep?.pre ? ep.pre.buffer : dummy(),
-    },
-    workgroups: [grid[0], grid[1], Math.ceil(cout / 4)],
+    buffers: {},
     context: `${context} [direct]`,
-  });
+  };
+  const epBuffers: Record<string, GPUBuffer> = {
+    bias: (ep?.bias ?? packed).buffer,
+    prelu_w: (ep?.prelu ?? packed).buffer,
+    residual: (ep?.residual ?? packed).buffer,
+    out: out.buffer,
+    pre: ep?.pre ? ep.pre.buffer : dummy(),
+  };
+  const buffers = { a_buf: packed.buffer, b_buf: x.buffer, ...epBuffers };
+  if (splits === 1) {
+    dispatchZ({ ...spec, buffers }, Math.ceil((rows * wchunks) / 64), co4);
+    return out;
+  }
+  // The partials of a slab of (b, d, h) rows [splits, rows, cout, W], then direct_finish.
+  splitReduce(
+    splits,
+    rows,
+    cout * ow,
+    1,
+    context,
+    (part, r0, n) => dispatchZ({ ...spec, params: { ...spec.params, row0: r0, slab_rows: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil((n * wchunks) / 64), co4 * splits),
+    (src, r0, n, count) =>
+      rt.dispatch({
+        kernel: 'conv_direct',
+        entry: 'direct_finish',
+        overrides: epOverrides,
+        params: { ...spec.params, row0: r0, slab_rows: n, splits: count },
+        buffers: { ...epBuffers, partials: src.buffer },
+        workgroups: Math.ceil((n * cout * ow) / 64),
+        context: `${context} [direct, sum of ${splits} partials]`,
+      }),
+  );
   return out;
 }
 
@@ -339,13 +503,20 @@ function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: readonly
   const cin = x.shape[1];
   const rt = runtime();
   const co4 = Math.ceil(cout / 4);
-  const perChunk = co4 * cin * geom.k[0];
+  const units = co4 * cin * geom.k[0];
   const rows = batch * geom.outSize[0] * geom.outSize[1];
-  // About 4096 invocations in all; each chunk of rows gives one partial dW, summed below.
-  const rowsPerChunk = Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(4096 / perChunk))));
+  // direct_weight_grad's loop iterations per row of g (r, the 8-column steps, per step the g loads,
+  // kh, the row load, kw; the 8 columns are written out) and outside the row loop (the stores).
+  const [, kh, kw] = geom.k;
+  const steps = Math.ceil(geom.outSize[2] / 8);
+  const perRow = 1 + (steps + 1) + steps * (9 + (kh + 1) + kh * (8 + kw + (kw + 1)));
+  const maxRows = Math.max(1, Math.floor((loopBudget - (4 * kh * kw + 16)) / perRow));
+  // About 4096 invocations in all, each chunk of rows within the budget; each chunk gives one
+  // partial dW, summed pairwise by direct_weight_grad_finish.
+  const rowsPerChunk = Math.min(maxRows, Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(4096 / units)))));
   const chunks = Math.ceil(rows / rowsPerChunk);
-  const part = Tensor.empty([chunks, ...wShape], context);
-  rt.dispatch({
+  const dw = Tensor.empty([...wShape], context);
+  const spec: Spec = {
     kernel: 'conv_direct',
     entry: 'direct_weight_grad',
     params: {
@@ -358,20 +529,38 @@ function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: readonly
       cout,
       co4,
       rows_per_chunk: rowsPerChunk,
+      splits: chunks,
+      unit0: 0,
+      slab_units: units,
+      z0: 0,
       g_offset: g.offset,
       x_offset: x.offset,
     },
-    buffers: { g_buf: g.buffer, x_buf: x.buffer, dw_part: part.buffer },
-    workgroups: [...rt.grid(Math.ceil(perChunk / 64)).slice(0, 2), chunks] as [number, number, number],
+    buffers: { g_buf: g.buffer, x_buf: x.buffer, dw_part: dw.buffer },
     context: `${context} [direct]`,
-  });
+  };
   if (chunks === 1) {
-    const dw = reshape(part, [...wShape]);
-    part.dispose();
+    dispatchZ(spec, Math.ceil(units / 64), 1);
     return dw;
   }
-  const dw = sum(part, 0);
-  part.dispose();
+  // The partials of a slab of units (o4, i, kd) [chunks, units, 4, kH*kW], then the pairwise sum.
+  splitReduce(
+    chunks,
+    units,
+    4 * kh * kw,
+    1,
+    context,
+    (part, u0, n) => dispatchZ({ ...spec, params: { ...spec.params, unit0: u0, slab_units: n }, buffers: { ...spec.buffers, dw_part: part.buffer } }, Math.ceil(n / 64), chunks),
+    (src, u0, n, count) =>
+      rt.dispatch({
+        kernel: 'conv_direct',
+        entry: 'direct_weight_grad_finish',
+        params: { ...spec.params, unit0: u0, slab_units: n, splits: count },
+        buffers: { partials: src.buffer, out: dw.buffer },
+        workgroups: Math.ceil((n * 4 * kh * kw) / 64),
+        context: `${context} [direct, sum of ${chunks} partials]`,
+      }),
+  );
   return dw;
 }
 

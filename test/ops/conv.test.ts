@@ -1,15 +1,28 @@
 // Convolution and transposed convolution: forward vs the float64 reference, gradients of input,
 // weight and bias vs finite differences, on the model shapes in small form (V-Net, TransUNet, SAM),
 // groups, dilation, asymmetric and 'same' padding, odd sizes and sizes not divisible by the tile;
-// the fused epilogue (bias + activation + residual) forward and backward; both kernel variants.
+// the fused epilogue (bias + activation + residual) forward and backward; both kernel variants;
+// split reductions (small limits take the split, fold, slab and z-slice paths at small shapes);
+// the float64 reference's analytic gradients against its finite differences.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
-import { conv, convTranspose, setConvTransposePhases, setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
-import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
-import { reductionTol } from '../tolerance.js';
-import { conv as refConv, convTranspose as refConvT, type RefConvOptions, type RefConvTransposeOptions } from '../reference/conv.js';
+import { conv, convTranspose, setConvReductionLimits, setConvTransposePhases, setConvVariant, type ConvReductionLimits, type ConvVariant } from '../../src/ops/conv.js';
+import { checkOp, expectClose, expectStepLeavesNothing, ready } from '../helpers.js';
+import { gradTol, reductionTol } from '../tolerance.js';
+import {
+  conv as refConv,
+  convBiasGrad,
+  convInputGrad,
+  convTranspose as refConvT,
+  convTransposeInputGrad,
+  convTransposeWeightGrad,
+  convWeightGrad,
+  type RefConvOptions,
+  type RefConvTransposeOptions,
+} from '../reference/conv.js';
+import { finiteDifference } from '../reference/gradcheck.js';
 import { binary, fns } from '../reference/ops.js';
-import { Arr } from '../reference/ndarray.js';
+import { Arr, randomArr } from '../reference/ndarray.js';
 
 beforeAll(ready);
 afterAll(() => setConvVariant(null));
@@ -146,6 +159,97 @@ describe('conv (direct kernels)', () => {
     const y = F.conv3d(tensor(new Float32Array(2 * 9 * 9 * 9), [1, 2, 9, 9, 9]), tensor(new Float32Array(3 * 2 * 125), [3, 2, 5, 5, 5]), null, { padding: 2 });
     expect(runtime().lastContext).toMatch(/\[direct\]$/);
     y.dispose();
+  });
+});
+
+// Split reductions: with a loop budget of 300 iterations every kernel splits its reduction (over
+// input channels, taps, or batch and space) into chunks whose partials a second pass sums pairwise
+// and finishes with the epilogue; a fold group of 2 sums them in several levels, a 4 KiB partials
+// cap runs the output in slabs, and a fake limit of 16 workgroups per dimension slices z.
+describe('split reductions', () => {
+  afterAll(() => {
+    setConvVariant(null);
+    setConvReductionLimits();
+  });
+  const splitConv = convCases.filter((c) => ['V-Net down', 'conv3d 3x3x3', 'groups 2'].some((n) => c.name.startsWith(n)));
+  const splitConvT = convTCases.filter((c) => ['V-Net up', 'per-axis stride'].some((n) => c.name.startsWith(n)));
+  const wide: ConvCase = { name: 'V-Net 5x5x5 6->6 p2, width 19, batch 2', x: [2, 6, 3, 4, 19], w: [6, 6, 5, 5, 5], bias: true, opts: { padding: 2 }, ref: { padBefore: [2, 2, 2] } };
+  const limitSets: [string, Partial<ConvReductionLimits>][] = [
+    ['budget 300', { loopBudget: 300 }],
+    ['budget 300, fold group 2, 4 KiB of partials', { loopBudget: 300, sumGroup: 2, partialBytes: 4096 }],
+  ];
+  for (const variant of ['naive', 'tiled', 'direct'] as ConvVariant[]) {
+    for (const [what, limits] of limitSets) {
+      describe(`${variant}, ${what}`, () => {
+        beforeAll(() => {
+          setConvVariant(variant);
+          setConvReductionLimits(limits);
+        });
+        afterAll(() => setConvReductionLimits());
+        it(wide.name, () => runConv(wide));
+        if (variant !== 'direct') {
+          for (const c of splitConv) it(c.name, () => runConv(c));
+          for (const c of splitConvT) it(`transposed: ${c.name}`, () => runConvT(c));
+        }
+        it('conv + bias + prelu + residual, backward to all five inputs', () =>
+          checkOp({
+            name: 'conv+bias+prelu+residual',
+            shapes: [[2, 3, 5, 6], [4, 3, 3, 3], [4], [4], [2, 4, 5, 6]],
+            gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r }),
+            ref: (xx, ww, bb, pw, r) => binary(binary(refConv(xx, ww, bb, { padBefore: [1, 1] }), pw.reshape([4, 1, 1]), fns.prelu), r, (p, q) => p + q),
+            domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
+            tol: reductionTol(27),
+          }));
+      });
+    }
+    it(`${variant}: the forward ends with the pass that sums the partials`, () => {
+      setConvVariant(variant);
+      setConvReductionLimits({ loopBudget: 300 });
+      const y = F.conv3d(tensor(new Float32Array(2 * 6 * 3 * 4 * 19), [2, 6, 3, 4, 19]), tensor(new Float32Array(6 * 6 * 125), [6, 6, 5, 5, 5]), null, { padding: 2 });
+      expect(runtime().lastContext).toMatch(new RegExp(`\\[${variant}, sum of \\d+ partials\\]$`));
+      y.dispose();
+      setConvReductionLimits();
+    });
+    it(`${variant}: z sliced under a per-dimension limit of 16 workgroups (12 output channels, 8 inputs)`, async () => {
+      setConvVariant(variant);
+      setConvReductionLimits({ loopBudget: 300 });
+      const rt = runtime();
+      const real = rt.limits;
+      const rtw = rt as unknown as { limits: GPUSupportedLimits };
+      rtw.limits = new Proxy(real, { get: (t, k) => (k === 'maxComputeWorkgroupsPerDimension' ? 16 : Reflect.get(t, k, t)) });
+      try {
+        await runConv({ name: 'k5 p2, 8 -> 12 channels', x: [1, 8, 3, 4, 9], w: [12, 8, 5, 5, 5], opts: { padding: 2 }, ref: { padBefore: [2, 2, 2] } });
+      } finally {
+        rtw.limits = real;
+        setConvReductionLimits();
+      }
+    });
+  }
+});
+
+describe('the float64 reference gradients (analytic) agree with its finite differences', () => {
+  const check = (name: string, xShape: number[], wShape: number[], yFn: (x: Arr, w: Arr) => Arr, dx: (g: Arr, w: Arr) => Arr, dw: (g: Arr, x: Arr) => Arr) =>
+    it(name, () => {
+      const x = randomArr(xShape, 3);
+      const w = randomArr(wShape, 4);
+      const g = randomArr(yFn(x, w).shape, 5);
+      const all = (n: number) => [...Array(n).keys()];
+      const tol = gradTol({ rtol: 1e-6, atol: 1e-6 });
+      expectClose(dx(g, w).data, finiteDifference(yFn, [x, w], g, 0, all(x.size)), tol, `${name}: input gradient`);
+      expectClose(dw(g, x).data, finiteDifference(yFn, [x, w], g, 1, all(w.size)), tol, `${name}: weight gradient`);
+    });
+  const o: RefConvOptions = { stride: [2, 1], padBefore: [1, 2], padAfter: [0, 1], dilation: [1, 2], groups: 2 };
+  check('conv2d: groups 2, stride [2, 1], asymmetric padding, dilation [1, 2]', [2, 4, 6, 7], [6, 2, 3, 2], (x, w) => refConv(x, w, null, o), (g, w) => convInputGrad(g, w, [2, 4, 6, 7], o), (g, x) => convWeightGrad(g, x, [6, 2, 3, 2], o));
+  const t: RefConvTransposeOptions = { stride: [2, 3], padding: [1, 0], outputPadding: [1, 2], dilation: [2, 1], groups: 2 };
+  check('convTranspose2d: groups 2, stride [2, 3], padding, outputPadding, dilation', [2, 4, 3, 4], [4, 3, 3, 2], (x, w) => refConvT(x, w, null, t), (g, w) => convTransposeInputGrad(g, w, [2, 4, 3, 4], t), (g, x) => convTransposeWeightGrad(g, x, [4, 3, 3, 2], t));
+  it('bias gradient: the sum over batch and space', () => {
+    const g = randomArr([2, 3, 4, 5], 6);
+    const want = [0, 1, 2].map((c) => {
+      let s = 0;
+      for (let n = 0; n < 2; n++) for (let j = 0; j < 20; j++) s += g.data[(n * 3 + c) * 20 + j];
+      return s;
+    });
+    expectClose(convBiasGrad(g).data, want, { rtol: 1e-12, atol: 1e-12 }, 'bias gradient');
   });
 });
 

@@ -1,7 +1,8 @@
 // Float64 references for convolution, transposed convolution and pooling, from their definitions
 // (plain loops over 3 spatial axes; 1d and 2d inputs get leading unit axes). The transposed conv
 // is written as a scatter (each input adds into the outputs it reaches), independent of the
-// gather form the GPU uses.
+// gather form the GPU uses. The analytic input, weight and bias gradients of both read the same
+// index relation (output o, tap k, input i = o*s - p + k*dil) the other way round.
 import { Arr } from './ndarray.js';
 
 export interface RefConvOptions {
@@ -125,6 +126,197 @@ export function convTranspose(x: Arr, w: Arr, b: Arr | null, o: RefConvTranspose
           }
     }
   return out;
+}
+
+// ---- analytic backward (float64), for gradients at sizes where finite differences are too slow ----
+
+interface ConvGeom {
+  nd: number;
+  G: number;
+  s: number[];
+  pb: number[];
+  d: number[];
+  I: number[];
+  K: number[];
+  O: number[];
+}
+
+/** The conv's geometry from x's shape, w's shape and the options (O as the forward computes it). */
+function convGeom(xShape: readonly number[], wShape: readonly number[], o: RefConvOptions): ConvGeom {
+  const nd = xShape.length - 2;
+  const s = lift(o.stride, nd, 1);
+  const pb = lift(o.padBefore, nd, 0);
+  const pa = lift(o.padAfter ?? o.padBefore, nd, 0);
+  const d = lift(o.dilation, nd, 1);
+  const I = sp3(xShape);
+  const K = sp3(wShape);
+  const O = I.map((n, a) => Math.floor((n + pb[a] + pa[a] - d[a] * (K[a] - 1) - 1) / s[a]) + 1);
+  return { nd, G: o.groups ?? 1, s, pb, d, I, K, O };
+}
+
+/**
+ * Visits every (output o, tap k, input i) triple of a conv with i = o*s - pb + k*dil inside the input,
+ * as flat spatial indices: f(oFlat, kFlat, iFlat).
+ */
+function forEachTap(g: ConvGeom, f: (o: number, k: number, i: number) => void): void {
+  const { s, pb, d, I, K, O } = g;
+  for (let o0 = 0; o0 < O[0]; o0++)
+    for (let k0 = 0; k0 < K[0]; k0++) {
+      const i0 = o0 * s[0] - pb[0] + k0 * d[0];
+      if (i0 < 0 || i0 >= I[0]) continue;
+      for (let o1 = 0; o1 < O[1]; o1++)
+        for (let k1 = 0; k1 < K[1]; k1++) {
+          const i1 = o1 * s[1] - pb[1] + k1 * d[1];
+          if (i1 < 0 || i1 >= I[1]) continue;
+          for (let o2 = 0; o2 < O[2]; o2++)
+            for (let k2 = 0; k2 < K[2]; k2++) {
+              const i2 = o2 * s[2] - pb[2] + k2 * d[2];
+              if (i2 < 0 || i2 >= I[2]) continue;
+              f((o0 * O[1] + o1) * O[2] + o2, (k0 * K[1] + k1) * K[2] + k2, (i0 * I[1] + i1) * I[2] + i2);
+            }
+        }
+    }
+}
+
+/** The (o, k, i) triples of a geometry as three flat index lists (computed once, used per channel pair). */
+function tapTriples(g: ConvGeom): [Int32Array, Int32Array, Int32Array] {
+  const os: number[] = [];
+  const ks: number[] = [];
+  const is: number[] = [];
+  forEachTap(g, (o, k, i) => {
+    os.push(o);
+    ks.push(k);
+    is.push(i);
+  });
+  return [Int32Array.from(os), Int32Array.from(ks), Int32Array.from(is)];
+}
+
+/**
+ * The input gradient of conv: dx[n, c, i] = sum_{co in c's group, k : i = o*s - pb + k*dil} w[co, ci, k] * gy[n, co, o]
+ * (gy the gradient of the conv's output, c = group*CinG + ci).
+ */
+export function convInputGrad(gy: Arr, w: Arr, xShape: readonly number[], o: RefConvOptions = {}): Arr {
+  const geo = convGeom(xShape, w.shape, o);
+  const [N, Cin] = xShape;
+  const [Cout, CinG] = w.shape;
+  const CoutG = Cout / geo.G;
+  const iv = geo.I[0] * geo.I[1] * geo.I[2];
+  const ov = geo.O[0] * geo.O[1] * geo.O[2];
+  const kv = geo.K[0] * geo.K[1] * geo.K[2];
+  const [os, ks, is] = tapTriples(geo);
+  const dx = Arr.zeros(xShape);
+  for (let n = 0; n < N; n++)
+    for (let co = 0; co < Cout; co++) {
+      const grp = Math.floor(co / CoutG);
+      const gb = (n * Cout + co) * ov;
+      for (let ci = 0; ci < CinG; ci++) {
+        const xb = (n * Cin + grp * CinG + ci) * iv;
+        const wb = (co * CinG + ci) * kv;
+        for (let t = 0; t < os.length; t++) dx.data[xb + is[t]] += w.data[wb + ks[t]] * gy.data[gb + os[t]];
+      }
+    }
+  return dx;
+}
+
+/** The weight gradient of conv: dw[co, ci, k] = sum_{n, o} gy[n, co, o] * x[n, group*CinG + ci, o*s - pb + k*dil]. */
+export function convWeightGrad(gy: Arr, x: Arr, wShape: readonly number[], o: RefConvOptions = {}): Arr {
+  const geo = convGeom(x.shape, wShape, o);
+  const [N, Cin] = x.shape;
+  const [Cout, CinG] = wShape;
+  const CoutG = Cout / geo.G;
+  const iv = geo.I[0] * geo.I[1] * geo.I[2];
+  const ov = geo.O[0] * geo.O[1] * geo.O[2];
+  const kv = geo.K[0] * geo.K[1] * geo.K[2];
+  const [os, ks, is] = tapTriples(geo);
+  const dw = Arr.zeros(wShape);
+  for (let n = 0; n < N; n++)
+    for (let co = 0; co < Cout; co++) {
+      const grp = Math.floor(co / CoutG);
+      const gb = (n * Cout + co) * ov;
+      for (let ci = 0; ci < CinG; ci++) {
+        const xb = (n * Cin + grp * CinG + ci) * iv;
+        const wb = (co * CinG + ci) * kv;
+        for (let t = 0; t < os.length; t++) dw.data[wb + ks[t]] += gy.data[gb + os[t]] * x.data[xb + is[t]];
+      }
+    }
+  return dw;
+}
+
+/** The transposed conv's scatter j = i*s - p + k*dil read as a conv geometry from y (the output) to x: "I" is y's size, "O" x's. */
+function transposeGeom(xShape: readonly number[], wShape: readonly number[], o: RefConvTransposeOptions): ConvGeom {
+  const nd = xShape.length - 2;
+  const s = lift(o.stride, nd, 1);
+  const p = lift(o.padding, nd, 0);
+  const op = lift(o.outputPadding, nd, 0);
+  const d = lift(o.dilation, nd, 1);
+  const X = sp3(xShape);
+  const K = sp3(wShape);
+  const Y = X.map((n, a) => (n - 1) * s[a] - 2 * p[a] + d[a] * (K[a] - 1) + op[a] + 1);
+  return { nd, G: o.groups ?? 1, s, pb: p, d, I: Y, K, O: X };
+}
+
+/** The input gradient of the transposed conv: dx[n, ci, i] = sum_{co, k} w[ci, co, k] * gy[n, group*CoutG + co, i*s - p + k*dil]. */
+export function convTransposeInputGrad(gy: Arr, w: Arr, xShape: readonly number[], o: RefConvTransposeOptions = {}): Arr {
+  const geo = transposeGeom(xShape, w.shape, o);
+  const [N, Cin] = xShape;
+  const CoutG = w.shape[1];
+  const Cout = CoutG * geo.G;
+  const CinG = Cin / geo.G;
+  const xv = geo.O[0] * geo.O[1] * geo.O[2];
+  const yv = geo.I[0] * geo.I[1] * geo.I[2];
+  const kv = geo.K[0] * geo.K[1] * geo.K[2];
+  const [xs, ks, ys] = tapTriples(geo);
+  const dx = Arr.zeros(xShape);
+  for (let n = 0; n < N; n++)
+    for (let ci = 0; ci < Cin; ci++) {
+      const grp = Math.floor(ci / CinG);
+      const xb = (n * Cin + ci) * xv;
+      for (let co = 0; co < CoutG; co++) {
+        const yb = (n * Cout + grp * CoutG + co) * yv;
+        const wb = (ci * CoutG + co) * kv;
+        for (let t = 0; t < xs.length; t++) dx.data[xb + xs[t]] += w.data[wb + ks[t]] * gy.data[yb + ys[t]];
+      }
+    }
+  return dx;
+}
+
+/** The weight gradient of the transposed conv: dw[ci, co, k] = sum_{n, i} x[n, ci, i] * gy[n, group*CoutG + co, i*s - p + k*dil]. */
+export function convTransposeWeightGrad(gy: Arr, x: Arr, wShape: readonly number[], o: RefConvTransposeOptions = {}): Arr {
+  const geo = transposeGeom(x.shape, wShape, o);
+  const [N, Cin] = x.shape;
+  const CoutG = wShape[1];
+  const Cout = CoutG * geo.G;
+  const CinG = Cin / geo.G;
+  const xv = geo.O[0] * geo.O[1] * geo.O[2];
+  const yv = geo.I[0] * geo.I[1] * geo.I[2];
+  const kv = geo.K[0] * geo.K[1] * geo.K[2];
+  const [xs, ks, ys] = tapTriples(geo);
+  const dw = Arr.zeros(wShape);
+  for (let n = 0; n < N; n++)
+    for (let ci = 0; ci < Cin; ci++) {
+      const grp = Math.floor(ci / CinG);
+      const xb = (n * Cin + ci) * xv;
+      for (let co = 0; co < CoutG; co++) {
+        const yb = (n * Cout + grp * CoutG + co) * yv;
+        const wb = (ci * CoutG + co) * kv;
+        for (let t = 0; t < xs.length; t++) dw.data[wb + ks[t]] += x.data[xb + xs[t]] * gy.data[yb + ys[t]];
+      }
+    }
+  return dw;
+}
+
+/** The bias gradient of either conv: db[c] = sum_{n, o} gy[n, c, o]. */
+export function convBiasGrad(gy: Arr): Arr {
+  const [N, C] = gy.shape;
+  const v = gy.size / (N * C);
+  const db = Arr.zeros([C]);
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++) {
+      let acc = 0;
+      for (let j = 0; j < v; j++) acc += gy.data[(n * C + c) * v + j];
+      db.data[c] += acc;
+    }
+  return db;
 }
 
 export interface RefPoolOptions {
