@@ -82,6 +82,7 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // ---- everything that can be checked before any work
   if (!args.weights) throw new UsageError(noWeightsMessage());
+  if (!args.output) throw new UsageError('segment needs -o MASK.nii.gz (or MASK.nii): where to write the mask');
   oneOf('--model', args.model, ['vnet']);
   const preset = oneOf('--config', args.config ?? 'paper', Object.keys(VNET_PRESETS) as VNetPreset[]);
   checkOutput(args.output, { what: 'output mask', extensions: ['.nii.gz', '.nii'], inputs: [['input scan', args.input], ['weights file', args.weights]] });
@@ -167,17 +168,17 @@ export function register(program: Command): void {
     .command('segment')
     .description('segment a NIfTI volume with trained weights and write a uint8 label NIfTI with its geometry')
     .argument('<input>', 'input volume (.nii or .nii.gz)')
-    .requiredOption('-o, --output <file>', 'output label volume: .nii.gz (gzip) or .nii (uncompressed); an existing file is replaced atomically')
+    .option('-o, --output <file>', 'output label volume: .nii.gz (gzip) or .nii (uncompressed); an existing file is replaced atomically')
     .option('-w, --weights <file>', 'weights (.safetensors from medseg train/convert, or a V-Net .pth); without it, segment says how to train some')
     .addOption(new Option('-m, --model <model>', 'network').choices(['vnet']).default('vnet'))
     .addOption(new Option('-c, --config <preset>', 'model and preprocessing preset when the weights do not record them').choices(Object.keys(VNET_PRESETS)).default('paper'))
     .option('--json', 'print per-stage times and sizes as JSON on stdout')
     .option('--no-progress', 'no progress on stderr')
-    .action(async (input: string, opts: { output: string; weights?: string; model: 'vnet'; config: VNetPreset; json?: boolean; progress: boolean }) => {
+    .action(async (input: string, opts: { output?: string; weights?: string; model: 'vnet'; config: VNetPreset; json?: boolean; progress: boolean }) => {
       let written = false;
       const interrupt = watchInterrupt({ log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`), kept: () => (written ? `${opts.output} was written` : 'nothing was written') });
       try {
-        await runSegment({ input, ...opts });
+        await runSegment({ input, ...opts, output: opts.output ?? '' });
         written = true;
       } finally {
         interrupt.dispose();

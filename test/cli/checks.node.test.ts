@@ -158,6 +158,9 @@ describe('segment without --weights', () => {
     // the paths it prints are the bundled scan and label
     const paths = [...cmd.matchAll(/--(?:image|label) (\S+)/g)].map((m) => m[1]);
     expect(paths.map((p) => readFileSync(p).length)).toEqual([scanBytes.length, readFileSync(label).length]);
+    // also when -o is missing too: the weights come first
+    expect((await cli('segment', scan)).err).toContain('no published V-Net weights');
+    await refused(['segment', '--weights', weightsPath, scan], 'segment needs -o MASK.nii.gz');
   });
 });
 
