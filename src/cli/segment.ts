@@ -63,7 +63,7 @@ export function noWeightsMessage(cwd = process.cwd()): string {
   const lbl = bundled ? here(label) : 'data/ct_spleen_msd09_crop_label.nii.gz';
   return [
     'segment needs trained weights (--weights W.safetensors), and there are no published V-Net weights to download.',
-    `Train some on the bundled spleen CT${bundled ? '' : " (in the repository's data/ folder)"}: about a minute on a CPU adapter (llvmpipe, 2 cores), Dice about 0.87 of the mask against the manual label it trained on:`,
+    `Train some on the bundled spleen CT${bundled ? '' : " (in the repository's data/ folder)"}: about a minute on a CPU adapter (llvmpipe, 2 cores; without a GPU, MEDSEG_ADAPTER=llvmpipe is several times faster than SwiftShader), Dice about 0.87 of the mask against the manual label it trained on:`,
     `  npx medseg train --model vnet --config tiny --spacing 6.4,6.4,10 --patch 16,32,32 --lr 1e-2 --steps 60 --no-flip --deform-sigma 0 --seed 7 --image ${img} --label ${lbl} -o spleen-vnet.safetensors`,
     `  npx medseg segment --weights spleen-vnet.safetensors ${img} -o spleen-mask.nii.gz`,
     'Or convert a V-Net checkpoint of your own (.pth from vnet.pytorch or MONAI): npx medseg convert CKPT.pth --model vnet -o W.safetensors',
