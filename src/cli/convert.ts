@@ -10,7 +10,7 @@ import { convert, planTargets, type ConversionPlan } from '../weights/convert.js
 import { readSafetensors, writeSafetensors } from '../weights/safetensors.js';
 import { FileSink, fileSource } from '../weights/node-io.js';
 import { isOptionalKey, modelNames, schemasFor, type ModelName, type Schema } from '../weights/schemas/index.js';
-import { UsageError, oneOf } from './args.js';
+import { CliError, oneOf } from './args.js';
 import { checkInput, checkOutput } from './files.js';
 import { watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
@@ -54,7 +54,7 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
     let count: number;
     let bytes: number;
     const own = /\.safetensors$/i.test(args.checkpoint) ? await readSafetensors(src).catch((e: Error) => {
-      throw new UsageError(`checkpoint ${args.checkpoint}: not a valid safetensors file: ${e.message.replace(`${src.name}: `, '')}`);
+      throw new CliError(`checkpoint ${args.checkpoint}: not a valid safetensors file: ${e.message.replace(`${src.name}: `, '')}`);
     }) : null;
     if (args.model === 'vnet' && own && isMedsegVNet(own.metadata)) {
       // medseg's own format already: check the keys (their shapes follow the recorded config), copy
@@ -63,7 +63,7 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
         const want = [...s.tensors.keys()].filter((k) => !isOptionalKey(k));
         return want.length === keys.size && want.every((k) => keys.has(k));
       });
-      if (!layout) throw new UsageError(`${args.checkpoint}: its metadata says V-Net weights written by medseg, but its ${keys.size} keys match no V-Net layout`);
+      if (!layout) throw new CliError(`${args.checkpoint}: its metadata says V-Net weights written by medseg, but its ${keys.size} keys match no V-Net layout`);
       const cfg = JSON.parse(own.metadata.vnet_config) as { variant?: string; baseChannels?: number };
       log(`${args.checkpoint}: V-Net weights written by medseg (${cfg.variant}, ${cfg.baseChannels} base channels${own.metadata.steps ? `, ${own.metadata.steps} training steps` : ''}): they need no conversion, \`medseg segment --weights ${args.checkpoint}\` reads them as they are; copying them as ${args.dtype} with their config`);
       const records = [...own.tensors].sort((a, b) => a.begin - b.begin);

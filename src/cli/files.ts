@@ -5,7 +5,7 @@
 // same folder, renamed over the target, so a crash or Ctrl-C never leaves half a file.
 import { accessSync, constants, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { UsageError } from './args.js';
+import { CliError } from './args.js';
 
 const statOrNull = (path: string): Stats | null => {
   try {
@@ -22,17 +22,17 @@ export function checkInput(path: string, what: string): Stats {
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`${what} ${path}: no such file`);
-    if (code === 'EACCES') throw new UsageError(`${what} ${path}: permission denied`);
-    throw new UsageError(`${what} ${path}: ${(e as Error).message}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CliError(`${what} ${path}: no such file`);
+    if (code === 'EACCES') throw new CliError(`${what} ${path}: permission denied`);
+    throw new CliError(`${what} ${path}: ${(e as Error).message}`);
   }
-  if (st.isDirectory()) throw new UsageError(`${what} ${path} is a folder, not a file`);
-  if (!st.isFile()) throw new UsageError(`${what} ${path} is not a regular file`);
-  if (st.size === 0) throw new UsageError(`${what} ${path} is empty (0 bytes)`);
+  if (st.isDirectory()) throw new CliError(`${what} ${path} is a folder, not a file`);
+  if (!st.isFile()) throw new CliError(`${what} ${path} is not a regular file`);
+  if (st.size === 0) throw new CliError(`${what} ${path} is empty (0 bytes)`);
   try {
     accessSync(path, constants.R_OK);
   } catch {
-    throw new UsageError(`${what} ${path}: permission denied`);
+    throw new CliError(`${what} ${path}: permission denied`);
   }
   return st;
 }
@@ -56,23 +56,23 @@ export interface OutputCheck {
 export function checkOutput(path: string, check: OutputCheck): { exists: boolean } {
   const { what } = check;
   if (!check.extensions.some((e) => path.toLowerCase().endsWith(e))) {
-    throw new UsageError(`${what} ${path}: the name must end in ${check.extensions.join(' or ')}`);
+    throw new CliError(`${what} ${path}: the name must end in ${check.extensions.join(' or ')}`);
   }
   const dir = dirname(resolve(path));
   const d = statOrNull(dir);
-  if (!d) throw new UsageError(`${what} ${path}: folder ${dirname(path)} does not exist`);
-  if (!d.isDirectory()) throw new UsageError(`${what} ${path}: ${dirname(path)} is not a folder`);
+  if (!d) throw new CliError(`${what} ${path}: folder ${dirname(path)} does not exist`);
+  if (!d.isDirectory()) throw new CliError(`${what} ${path}: ${dirname(path)} is not a folder`);
   try {
     accessSync(dir, constants.W_OK | constants.X_OK);
   } catch {
-    throw new UsageError(`${what} ${path}: folder ${dirname(path)} is not writable`);
+    throw new CliError(`${what} ${path}: folder ${dirname(path)} is not writable`);
   }
   const out = statOrNull(path);
-  if (out?.isDirectory()) throw new UsageError(`${what} ${path} is a folder; give a file name inside it`);
+  if (out?.isDirectory()) throw new CliError(`${what} ${path} is a folder; give a file name inside it`);
   if (out) {
     for (const [name, input] of check.inputs ?? []) {
       const i = statOrNull(input);
-      if (i && i.dev === out.dev && i.ino === out.ino) throw new UsageError(`${what} ${path} is the ${name} (${input}): refusing to write over it; choose another output`);
+      if (i && i.dev === out.dev && i.ino === out.ino) throw new CliError(`${what} ${path} is the ${name} (${input}): refusing to write over it; choose another output`);
     }
   }
   return { exists: out !== null };

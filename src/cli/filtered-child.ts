@@ -91,6 +91,7 @@ export function runFilteredChild(): Promise<number> {
       const rest = filter.end();
       if (rest) process.stderr.write(rest);
       for (const [s, h] of handlers) process.off(s, h);
+      if (code === null && signal !== 'SIGINT' && signal !== 'SIGTERM') process.stderr.write(`medseg: the command was stopped by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n`);
       done(code ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1));
     });
   });

@@ -2,7 +2,7 @@
 // cleanly (train: finish the step, write the weights so far) gets `stopping`, a message printed at
 // once, and an AbortSignal it checks; the second signal, or the first where there is no `stopping`,
 // prints `kept()` (what is on disk now) and exits with status 130.
-import { UsageError } from './args.js';
+import { CliError } from './args.js';
 
 export interface InterruptOptions {
   log: (line: string) => void;
@@ -41,4 +41,4 @@ export function watchInterrupt(o: InterruptOptions): Interrupt {
 }
 
 /** The error a command ends with after stopping on an interrupt (exit status 130). */
-export const interrupted = (what: string): UsageError => new UsageError(`interrupted: ${what}`, 130);
+export const interrupted = (what: string): CliError => new CliError(`interrupted: ${what}`, 130);

@@ -9,7 +9,7 @@ import { realpathSync } from 'node:fs';
 import * as convertCommand from './convert.js';
 import * as segmentCommand from './segment.js';
 import * as trainCommand from './train.js';
-import { UsageError } from './args.js';
+import { CliError } from './args.js';
 import { runFilteredChild } from './filtered-child.js';
 
 const commands: { register(program: Command): void }[] = [convertCommand, segmentCommand, trainCommand];
@@ -33,7 +33,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (e) {
     const message = (e as Error).message.replace(/^medseg:\s*/, '');
     process.stderr.write(`medseg: ${message}\n`);
-    return e instanceof UsageError ? e.exitCode : 1;
+    return e instanceof CliError ? e.exitCode : 1;
   }
 }
 

@@ -14,10 +14,10 @@ import { load } from '../node.js';
 import { readNifti, writeNifti } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, type VNetPreset } from '../models/vnet.js';
 import { segmentVolume, vnetSettingsFrom } from '../models/vnet-inference.js';
-import { UsageError, oneOf } from './args.js';
+import { CliError, oneOf } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted, watchInterrupt } from './interrupt.js';
+import { watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
 
@@ -31,8 +31,6 @@ export interface SegmentArgs {
   /** progress on stderr (default true): one updating line on a terminal, else a line every few seconds */
   progress?: boolean;
   log?: (line: string) => void;
-  /** stops the segmentation (nothing is written) */
-  signal?: AbortSignal;
 }
 
 export interface SegmentReport {
@@ -81,8 +79,8 @@ export function singleLabelWarning(counts: Record<string, number>, classes: numb
 export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // ---- everything that can be checked before any work
-  if (!args.weights) throw new UsageError(noWeightsMessage());
-  if (!args.output) throw new UsageError('segment needs -o MASK.nii.gz (or MASK.nii): where to write the mask');
+  if (!args.weights) throw new CliError(noWeightsMessage());
+  if (!args.output) throw new CliError('segment needs -o MASK.nii.gz (or MASK.nii): where to write the mask');
   oneOf('--model', args.model, ['vnet']);
   const preset = oneOf('--config', args.config ?? 'paper', Object.keys(VNET_PRESETS) as VNetPreset[]);
   checkOutput(args.output, { what: 'output mask', extensions: ['.nii.gz', '.nii'], inputs: [['input scan', args.input], ['weights file', args.weights]] });
@@ -109,21 +107,13 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   let bar: Progress | null = null;
   let result;
   try {
-    const stop = new Promise<never>((_, reject) => {
-      if (args.signal?.aborted) reject(interrupted('nothing was written'));
-      args.signal?.addEventListener('abort', () => reject(interrupted('nothing was written')));
+    result = await segmentVolume(net, vol, preprocessing, {
+      onProgress: (p) => {
+        if (args.progress === false || p.stage !== 'windows') return;
+        bar ??= new Progress({ unit: 'windows', total: p.total, tty: stderrIsTerminal() });
+        bar.update(p.done);
+      },
     });
-    stop.catch(() => {});
-    result = await Promise.race([
-      segmentVolume(net, vol, preprocessing, {
-        onProgress: (p) => {
-          if (args.progress === false || p.stage !== 'windows') return;
-          bar ??= new Progress({ unit: 'windows', total: p.total, tty: stderrIsTerminal() });
-          bar.update(p.done);
-        },
-      }),
-      stop,
-    ]);
   } finally {
     (bar as Progress | null)?.end();
     for (const t of net.stateDict().values()) t.dispose();

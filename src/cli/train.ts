@@ -17,7 +17,7 @@ import { VNet, VNET_PRESETS, vnetConfig, type VNetConfig, type VNetPreset } from
 import { VNET_PREPROCESSING, checkPreprocessing, vnetMetadata, vnetSettingsFrom, type VNetPreprocessing } from '../models/vnet-inference.js';
 import { PolyLR } from '../optim/lr-scheduler.js';
 import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult } from '../models/vnet-train.js';
-import { UsageError, oneOf, patchTriple, positiveNumber, positiveTriple, wholeNumber } from './args.js';
+import { CliError, oneOf, patchTriple, positiveNumber, positiveTriple, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
 import { interrupted, watchInterrupt } from './interrupt.js';
@@ -75,7 +75,7 @@ export const bestPath = (output: string): string => `${output.replace(/\.safeten
 
 /** The numbers and words of TrainArgs, checked (the CLI's parsers already did; programmatic callers may not have). */
 function checkArgs(a: TrainArgs): void {
-  if (a.images.length === 0 || a.images.length !== a.labels.length) throw new UsageError(`give as many --label as --image, at least one of each (got ${a.images.length} and ${a.labels.length})`);
+  if (a.images.length === 0 || a.images.length !== a.labels.length) throw new CliError(`give as many --label as --image, at least one of each (got ${a.images.length} and ${a.labels.length})`);
   wholeNumber('--steps', a.steps);
   if (a.lr !== undefined) positiveNumber('--lr', a.lr);
   if (a.batchSize !== undefined) wholeNumber('--batch-size', a.batchSize);
@@ -110,12 +110,12 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const bs = args.batchSize ?? 1;
   const P = pre.patch;
   if (bs * ((P[0] * P[1] * P[2]) / 4096) < 2) {
-    throw new UsageError(`batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
+    throw new CliError(`batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
   }
   const volumes: [Volume, Volume][] = args.images.map((img, i) => {
     const v = readNifti(readInput(img, 'training scan'), img);
     const l = readNifti(readInput(args.labels[i], 'label map'), args.labels[i]);
-    if (v.dims.join() !== l.dims.join()) throw new UsageError(`label map ${args.labels[i]} is ${l.dims.join('x')} voxels, its scan ${img} ${v.dims.join('x')}: they must match`);
+    if (v.dims.join() !== l.dims.join()) throw new CliError(`label map ${args.labels[i]} is ${l.dims.join('x')} voxels, its scan ${img} ${v.dims.join('x')}: they must match`);
     return [v, l];
   });
   const schedule = args.lrSchedule ?? 'constant';

@@ -4,7 +4,7 @@
 import { bytesSource } from '../weights/source.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import { planConversion } from '../weights/convert.js';
-import { UsageError } from './args.js';
+import { CliError } from './args.js';
 import { readInput } from './files.js';
 
 export interface WeightsInput {
@@ -23,13 +23,13 @@ export async function readWeightsInput(path: string, what: string): Promise<Weig
       const f = await readSafetensors(bytesSource(bytes, path));
       return { path, bytes, safetensors: true, metadata: f.metadata };
     } catch (e) {
-      throw new UsageError(`${what} ${path}: not a valid safetensors file: ${drop((e as Error).message)}`);
+      throw new CliError(`${what} ${path}: not a valid safetensors file: ${drop((e as Error).message)}`);
     }
   }
   try {
     const plan = await planConversion(bytesSource(bytes, path), { model: 'vnet' });
     return { path, bytes, safetensors: false, metadata: plan.metadata };
   } catch (e) {
-    throw new UsageError(`${what} ${path}: ${drop((e as Error).message)}`);
+    throw new CliError(`${what} ${path}: ${drop((e as Error).message)}`);
   }
 }
