@@ -1,14 +1,15 @@
-// Attention benchmark: the fused kernel (online softmax, K/V tiles in workgroup memory, score matrix
-// never stored) against the matmul + softmax + matmul composition, forward and forward+backward,
+// Attention benchmark: every variant the kernel registry lists for the 'attention' family that
+// applies to the shape (fused: online softmax, K/V tiles in workgroup memory, score matrix never
+// stored, one pipeline for every head dim; fused-specialised: the same compiled per head dim;
+// composed: matmul + softmax + matmul), forward and forward+backward,
 // at the shapes the models run: MedSAM's global blocks (12 heads x 4096 tokens x 64) and windowed
 // blocks (25 windows x 12 heads x 196 x 64), TransUNet's ViT (12 x 196 x 64), and SAM's mask
 // decoder (8 heads: token-to-image 7 x 4096 and image-to-token 4096 x 7 cross-attention at head
 // dim 16, token self-attention 7 x 7 at head dim 32). The composition stores the B*H x Lq x Lk
 // scores, so it is left out where they pass the default 128 MiB binding limit (the global blocks).
 import { F, randn, type Tensor } from 'medseg';
-import { setAttentionVariant } from 'medseg/gpu';
+import { kernelFamily, setKernelVariant } from 'medseg/gpu';
 import type { BenchCase } from './case.js';
-
 
 interface Shape {
   label: string;
@@ -30,7 +31,7 @@ const SHAPES: Shape[] = [
 
 const BINDING_LIMIT = 128 * 1024 * 1024;
 
-function makeCase(s: Shape, variant: 'fused' | 'composed', backward: boolean): BenchCase {
+function makeCase(s: Shape, variant: string, backward: boolean): BenchCase {
   const { B, H, Lq, Lk, D } = s;
   const fwdFlops = 4 * B * H * Lq * Lk * D; // q k^T and p v
   const ioBytes = 4 * B * H * (2 * Lq * D + 2 * Lk * D); // read q, k, v; write out
@@ -48,9 +49,13 @@ function makeCase(s: Shape, variant: 'fused' | 'composed', backward: boolean): B
       const g = backward ? randn([B, H, Lq, D]) : null;
       tensors = [q, k, v, ...(g ? [g] : [])];
       return () => {
-        setAttentionVariant(variant);
-        const o = F.scaledDotProductAttention(q, k, v);
-        setAttentionVariant(null);
+        setKernelVariant('attention', variant);
+        let o: Tensor;
+        try {
+          o = F.scaledDotProductAttention(q, k, v);
+        } finally {
+          setKernelVariant('attention', null);
+        }
         if (g) {
           o.backward(g);
           for (const t of [q, k, v]) t.zeroGrad();
@@ -67,6 +72,9 @@ function makeCase(s: Shape, variant: 'fused' | 'composed', backward: boolean): B
 
 export const cases: BenchCase[] = SHAPES.flatMap((s) => {
   const scoresBytes = 4 * s.B * s.H * s.Lq * s.Lk;
-  const variants: ('fused' | 'composed')[] = scoresBytes <= BINDING_LIMIT ? ['fused', 'composed'] : ['fused'];
+  const variants = kernelFamily('attention')
+    .applicable({ D: s.D })
+    .map((v) => v.name)
+    .filter((name) => name !== 'composed' || scoresBytes <= BINDING_LIMIT);
   return [false, true].flatMap((bwd) => variants.map((v) => makeCase(s, v, bwd)));
 });

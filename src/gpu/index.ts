@@ -4,4 +4,3 @@ export { init, runtime, Runtime, type DispatchSpec } from './runtime.js';
 export { KernelRegistry, type Pipeline } from './kernels.js';
 export { BufferPool, bucketSize, fmtBytes } from './buffer-pool.js';
 export { setKernelVariant, kernelFamilies, kernelFamily, adapterKind, type AdapterKind, type KernelFamily, type KernelVariant } from './variants.js';
-export { setAttentionVariant, setAttentionSpecialization, type AttentionVariant } from '../ops/attention.js';

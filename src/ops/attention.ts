@@ -3,47 +3,64 @@
 // leading dims (broadcast between q, k, v and the mask). The bias is an additive float `attnMask`
 // broadcastable to [..., Lq, Lk], and/or SAM's decomposed relative position (see rel-pos.ts), which
 // enters as `decomposedBias` so the Lq x Lk bias is never stored either.
-// Two variants: 'fused' (shaders/attention.wgsl forward with online softmax; backward in
-// shaders/attention_backward.wgsl recomputes scores tile by tile from the saved row log-sum-exp) and
-// 'composed' (matmul + softmax + matmul from the existing ops; the reference for tests and
-// benchmarks, and the fallback for head dims over 128).
+// Three variants, registered as the 'attention' kernel family (src/gpu/variants.ts): 'fused'
+// (shaders/attention.wgsl forward with online softmax; backward in shaders/attention_backward.wgsl
+// recomputes scores tile by tile from the saved row log-sum-exp), 'fused-specialised' (the same
+// kernels compiled per head dim and tile through their override constants) and 'composed' (matmul +
+// softmax + matmul from the existing ops; the reference for tests and benchmarks, and the fallback
+// for head dims over 128).
 // The fused kernels split the keys (forward, dq, d(bias)) or the queries (dk, dv) they walk into
 // ranges whose loop passes per invocation stay within LOOP_BUDGET, then merge the splits
 // (log-sum-exp weights in the forward, sums in the backward, in split order): Mesa's llvmpipe
 // leaves every loop of an invocation, with no error, after 65,535 iterations in total, which one
 // invocation walking 4096 keys at head dim 64 passed.
-import { noGrad, record } from '../autograd.js';
+import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
+import { registerKernelFamily, type VariantParams } from '../gpu/variants.js';
+import type { Overrides } from '../gpu/kernels.js';
+import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
 import { LOOP_BUDGET, broadcastShapes, broadcastStrides } from './dispatch.js';
 import { add, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
-import { clone, narrow, reshape, sumToShape, transpose } from './shape.js';
+import { denseAt0, narrow, reshape, sumToShape, transpose } from './shape.js';
 import { softmax } from './softmax.js';
 
-export type AttentionVariant = 'fused' | 'composed';
-
-let forcedVariant: AttentionVariant | null = null;
-
-/** Forces one variant (tests, benchmarks); null restores the automatic choice. */
-export function setAttentionVariant(v: AttentionVariant | null): void {
-  forcedVariant = v;
-}
-
-let forcedSpecialize: boolean | null = null;
+const MAX_FUSED_DIM = 128;
 
 /**
- * Whether the fused kernels are compiled per head dim (constant loop bounds, faster on GPUs) or
- * read it from the uniform (one pipeline for all head dims; the default on CPU adapters, where a
- * pipeline takes seconds to compile). null restores the automatic choice.
+ * What the family chooses for: the head dim D, and for a specialised pipeline the tile of the launch
+ * (keys per K/V tile, or queries per tile for dk/dv; 0 or absent for entry points that walk no tiles).
  */
-export function setAttentionSpecialization(on: boolean | null): void {
-  forcedSpecialize = on;
+export interface AttentionProblem {
+  D: number;
+  tile?: number;
 }
 
-function specialize(): boolean {
-  return forcedSpecialize ?? !/swiftshader|llvmpipe|lavapipe|softpipe/i.test(runtime().adapterName);
-}
+const fusedApplies = ({ D }: AttentionProblem) => D >= 1 && D <= MAX_FUSED_DIM;
+
+export const attentionKernels = registerKernelFamily<AttentionProblem>({
+  family: 'attention',
+  variants: [
+    {
+      name: 'fused',
+      description: 'online softmax over K/V tiles, scores never stored; head dim and tile from the uniform, one pipeline for every head dim; param budget: loop passes per invocation (tests split small problems with it)',
+      applies: fusedApplies,
+    },
+    {
+      name: 'fused-specialised',
+      description: "the fused kernels compiled per head dim and tile (HEAD_DIM, TILE overrides: constant loop bounds, faster on GPUs); param budget as 'fused'",
+      applies: fusedApplies,
+      overrides: ({ D, tile = 0 }): Overrides => (tile ? { HEAD_DIM: D, TILE: tile } : { HEAD_DIM: D }),
+    },
+    {
+      name: 'composed',
+      description: 'matmul + softmax + matmul from the existing ops, storing the Lq x Lk scores (the reference, and head dims over 128)',
+    },
+  ],
+  // On CPU adapters a pipeline takes seconds to compile, so one pipeline serves every head dim there.
+  choose: ({ D }, adapter) => (!fusedApplies({ D }) ? 'composed' : adapter === 'cpu' ? 'fused' : 'fused-specialised'),
+});
 
 /**
  * SAM's decomposed relative position as a bias: for query i and key j = ky * kw + kx,
@@ -62,22 +79,6 @@ export interface AttentionOptions {
   /** defaults to 1 / sqrt(D) */
   scale?: number;
   decomposedBias?: DecomposedBias | null;
-}
-
-const MAX_FUSED_DIM = 128;
-
-let forcedBudget: number | null = null;
-
-/**
- * The loop passes one invocation of the fused kernels may run: LOOP_BUDGET (dispatch.ts; a quarter of
- * llvmpipe's 65,535), or a smaller one for tests (splits small problems many ways); null restores it.
- */
-export function setAttentionIterationBudget(n: number | null): void {
-  forcedBudget = n;
-}
-
-function budget(): number {
-  return forcedBudget ?? LOOP_BUDGET;
 }
 
 /** A range split: `splits` ranges of `len` rows (a multiple of the tile; the last may be shorter). */
@@ -108,11 +109,14 @@ export function attentionLoopPasses(kind: 'forward' | 'dq' | 'dkdv', tiles: numb
   return fixed + tiles * perTile;
 }
 
-/** How to split L rows walked in tiles of T so each invocation stays within the budget, in balanced splits. */
-export function attentionSplit(kind: 'forward' | 'dq' | 'dkdv', L: number, T: number, D: number, relLen = 0): SplitPlan {
+/**
+ * How to split L rows walked in tiles of T so each invocation stays within `budget` loop passes, in
+ * balanced splits. The budget is LOOP_BUDGET unless a forced fused variant carries a smaller one.
+ */
+export function attentionSplit(kind: 'forward' | 'dq' | 'dkdv', L: number, T: number, D: number, relLen = 0, budget = LOOP_BUDGET): SplitPlan {
   const total = Math.max(1, Math.ceil(L / T));
   let per = 1;
-  while (per < total && attentionLoopPasses(kind, per + 1, T, D, relLen) <= budget()) per++;
+  while (per < total && attentionLoopPasses(kind, per + 1, T, D, relLen) <= budget) per++;
   const splits = Math.ceil(total / per);
   const len = Math.ceil(total / splits) * T;
   return { splits: Math.ceil(Math.max(L, 1) / len), len };
@@ -151,31 +155,26 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     }
   }
   const scale = options.scale ?? 1 / Math.sqrt(D);
-  const variant = forcedVariant ?? 'fused';
-  if (variant === 'composed' || D > MAX_FUSED_DIM || D === 0) return composed(q, k, v, mask, db, scale);
-  return fused(q, k, v, mask, db, scale, lead);
+  const choice = attentionKernels.pick({ D });
+  const overridesFor = (tile: number) => choice.variant.overrides?.({ D, tile }, choice.params) ?? {};
+  // What either variant makes besides its result (the composition's products, the split partials,
+  // dense copies, the row statistics) is freed with the scope, or, where the recorded graph needs it
+  // for backward, once backward has run.
+  return scope(() => (choice.variant.name === 'composed' ? composed(q, k, v, mask, db, scale) : fused(q, k, v, mask, db, scale, lead, overridesFor, choice.params)));
 }
 
 /** The reference composition: softmax(scale * q k^T + bias) v from matmul, softmax and adds. */
 function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number): Tensor {
-  const temps: Tensor[] = [];
-  const t = (x: Tensor) => (temps.push(x), x);
-  const kt = t(transpose(k, -1, -2));
-  let s = t(mul(t(matmul(q, kt)), scale));
-  if (mask) s = t(add(s, mask));
+  let s = mul(matmul(q, transpose(k, -1, -2)), scale);
+  if (mask) s = add(s, mask);
   if (db) {
     const Lq = q.shape[q.ndim - 2];
     const lead = db.rel.shape.slice(0, -2);
-    const rh = t(reshape(t(narrow(db.rel, -1, 0, db.kh)), [...lead, Lq, db.kh, 1]));
-    const rw = t(reshape(t(narrow(db.rel, -1, db.kh, db.kw)), [...lead, Lq, 1, db.kw]));
-    const bias = t(reshape(t(add(rh, rw)), [...lead, Lq, db.kh * db.kw]));
-    s = t(add(s, bias));
+    const rh = reshape(narrow(db.rel, -1, 0, db.kh), [...lead, Lq, db.kh, 1]);
+    const rw = reshape(narrow(db.rel, -1, db.kh, db.kw), [...lead, Lq, 1, db.kw]);
+    s = add(s, reshape(add(rh, rw), [...lead, Lq, db.kh * db.kw]));
   }
-  const p = t(softmax(s, -1));
-  const out = matmul(p, v);
-  // A recorded graph keeps what its backward needs until backward has run.
-  for (const x of temps) x.dispose();
-  return out;
+  return matmul(softmax(s, -1), v);
 }
 
 /**
@@ -187,7 +186,10 @@ function tiles(D: number): { kv: number; q: number } {
   return { kv: Math.min(64, Math.floor(512 / D4)), q: Math.min(64, Math.floor(256 / D4)) };
 }
 
-function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number, lead: number[]): Tensor {
+/** The override constants of the chosen fused variant for a launch walking tiles of `tile` rows (0: none). */
+type OverridesFor = (tile: number) => Overrides;
+
+function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number, lead: number[], overridesFor: OverridesFor, params: VariantParams): Tensor {
   const D = q.shape[q.ndim - 1];
   const Lq = q.shape[q.ndim - 2];
   const Lk = k.shape[k.ndim - 2];
@@ -196,9 +198,10 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
   const BH = B * H;
   const out = Tensor.empty([...lead, Lq, D], 'attention');
   if (out.size === 0) return out;
-  const stats = Tensor.empty([BH * Lq * 2], 'attention lse');
+  const budget = params.budget ?? LOOP_BUDGET;
   const ctxStr = `scaledDotProductAttention(q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}${mask ? `, attnMask ${shapeStr(mask.shape)}` : ''}${db ? `, rel ${db.kh}x${db.kw}` : ''})`;
-  const rel = db ? contiguousAt0(db.rel) : null;
+  const stats = Tensor.empty([BH * Lq * 2], 'attention lse');
+  const rel = db ? denseAt0(db.rel) : null; // saved: the backward kernels read it too
   const common = {
     BH,
     H,
@@ -223,15 +226,14 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     split_len: 0,
     n_elems: 0,
   };
-  const inputs = { q: q.buffer, k: k.buffer, v: v.buffer, mask: (mask ?? q).buffer, rel: (rel ?? q).buffer };
+  const inputs = { q: q.buffer, k: k.buffer, v: v.buffer, mask: mask?.buffer ?? null, rel: rel?.buffer ?? null };
   const tile = tiles(D);
-  const spec = specialize();
   const rt = runtime();
   const R = BH * Lq;
-  const fsplit = attentionSplit('forward', Lk, tile.kv, D);
-  checkMerge(fsplit, ctxStr);
+  const fsplit = attentionSplit('forward', Lk, tile.kv, D, 0, budget);
+  checkMerge(fsplit, budget, ctxStr);
   const fparams = { ...common, tile: tile.kv, splits: fsplit.splits, split_len: fsplit.len };
-  const overrides: Record<string, number> = spec ? { HEAD_DIM: D, TILE: tile.kv } : {};
+  const overrides = overridesFor(tile.kv);
   const fgrid: [number, number, number] = [Math.ceil(Lq / 64), H, B * fsplit.splits];
   if (fsplit.splits === 1) {
     rt.dispatch({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: out.buffer, stats: stats.buffer }, workgroups: fgrid, context: ctxStr });
@@ -243,31 +245,24 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     rt.dispatch({
       kernel: 'attention',
       entry: 'forward_merge',
-      overrides: spec ? { HEAD_DIM: D } : {},
+      overrides: overridesFor(0),
       params: fparams,
       buffers: { part: partO.buffer, part_stats: partStats.buffer, out: out.buffer, stats: stats.buffer },
       workgroups: Math.ceil((R * D) / 64),
       context: `${ctxStr} split merge`,
     });
-    partO.dispose();
-    partStats.dispose();
   }
 
-  // Frees what the backward reads besides its inputs: the row statistics and rel's dense copy.
-  const release = () => {
-    stats.dispose();
-    if (rel && rel !== db?.rel) rel.dispose();
-  };
   return record('scaledDotProductAttention', out, [q, k, v, mask, db?.rel], (g) => {
-    const go = g.isContiguous() && g.offset === 0 ? g : clone(g);
+    const go = denseAt0(g);
     const bufs = { ...inputs, d_o: go.buffer, o: out.buffer, stats: stats.buffer };
     const launch = (entry: string, grad: Tensor, workgroups: number | [number, number, number], t = 0, extra: Record<string, number> = {}, split: SplitPlan = { splits: 1, len: 0 }, part?: Tensor, nElems = 0) => {
       // (the split sum does not depend on the head dim: one pipeline)
-      const overrides = spec && entry !== 'backward_sum_splits' ? { HEAD_DIM: D, TILE: t, ...extra } : extra;
+      const overrides = entry === 'backward_sum_splits' ? extra : { ...overridesFor(t), ...extra };
       const params = { ...common, tile: t, splits: split.splits, split_len: split.len, n_elems: nElems };
       // Each entry point binds only the buffers it uses (at most 8 storage buffers per stage).
       const used = rt.pipeline('attention_backward', entry, overrides).bindings;
-      const all: Record<string, GPUBuffer> = { ...bufs, grad: grad.buffer, ...(part ? { part: part.buffer } : {}) };
+      const all: Record<string, GPUBuffer | null> = { ...bufs, grad: grad.buffer, ...(part ? { part: part.buffer } : {}) };
       const buffers = Object.fromEntries(Object.entries(all).filter(([n]) => used.has(n)));
       if (workgroups instanceof Array) workgroups = [workgroups[0], workgroups[1], workgroups[2] * split.splits];
       rt.dispatch({ kernel: 'attention_backward', entry, overrides, params, buffers, workgroups, context: `${ctxStr} backward` });
@@ -276,15 +271,14 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     // straight into `into` with one split.
     const launchSplit = (entry: string, into: Tensor, n: number, workgroups: [number, number, number], t: number, split: SplitPlan, extra: Record<string, number> = {}) => {
       if (split.splits === 1) return launch(entry, into, workgroups, t, extra, split);
-      checkMerge(split, `${ctxStr} backward`);
+      checkMerge(split, budget, `${ctxStr} backward`);
       const part = Tensor.empty([split.splits * n], 'attention split partials');
       launch(entry, part, workgroups, t, extra, split);
       launch('backward_sum_splits', into, Math.ceil(n / 64), 0, {}, split, part, n);
-      part.dispose();
     };
     launch('backward_delta', stats, Math.ceil((BH * Lq) / 64));
     const qGrid: [number, number, number] = [Math.ceil(Lq / 64), H, B];
-    const kSplit = attentionSplit('dq', Lk, tile.kv, D);
+    const kSplit = attentionSplit('dq', Lk, tile.kv, D, 0, budget);
     let gq: Tensor | null = null;
     let gk: Tensor | null = null;
     let gv: Tensor | null = null;
@@ -293,51 +287,33 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     if (q.requiresGrad) {
       const full = Tensor.empty([...lead, Lq, D], 'attention dq');
       launchSplit('backward_dq', full, BH * Lq * D, qGrid, tile.kv, kSplit);
-      gq = reduceTo(full, q.shape);
+      gq = sumToShape(full, q.shape);
     }
     if (mask?.requiresGrad) {
       const full = Tensor.empty([...lead, Lq, Lk], 'attention dmask');
       // each key split writes its own columns of the full gradient
       launch('backward_dbias', full, qGrid, tile.kv, { BIAS_GRAD: 0 }, kSplit);
-      gmask = reduceTo(full, mask.shape);
+      gmask = sumToShape(full, mask.shape);
     }
     if (db?.rel.requiresGrad) {
       grel = Tensor.empty(db.rel.shape, 'attention drel');
-      const relSplit = attentionSplit('dq', Lk, tile.kv, D, db.kh + db.kw);
+      const relSplit = attentionSplit('dq', Lk, tile.kv, D, db.kh + db.kw, budget);
       launchSplit('backward_dbias', grel, BH * Lq * (db.kh + db.kw), qGrid, tile.kv, relSplit, { BIAS_GRAD: 1 });
     }
     if (k.requiresGrad || v.requiresGrad) {
       const dkv = Tensor.empty([2 * BH * Lk * D], 'attention dkv');
-      launchSplit('backward_dkdv', dkv, 2 * BH * Lk * D, [Math.ceil(Lk / 64), H, B], tile.q, attentionSplit('dkdv', Lq, tile.q, D));
+      launchSplit('backward_dkdv', dkv, 2 * BH * Lk * D, [Math.ceil(Lk / 64), H, B], tile.q, attentionSplit('dkdv', Lq, tile.q, D, 0, budget));
       const shape = [...lead, Lk, D];
-      const dk = dkv.view(shape, contiguousStrides(shape), 0);
-      const dv = dkv.view(shape, contiguousStrides(shape), BH * Lk * D);
-      dkv.dispose();
-      if (k.requiresGrad) gk = reduceTo(dk, k.shape);
-      else dk.dispose();
-      if (v.requiresGrad) gv = reduceTo(dv, v.shape);
-      else dv.dispose();
+      if (k.requiresGrad) gk = sumToShape(dkv.view(shape, contiguousStrides(shape), 0), k.shape);
+      if (v.requiresGrad) gv = sumToShape(dkv.view(shape, contiguousStrides(shape), BH * Lk * D), v.shape);
     }
-    if (go !== g) go.dispose();
     return [gq, gk, gv, gmask, grel];
   }, [stats, rel]);
 }
 
 /** The merges (forward_merge, backward_sum_splits) loop over the splits: at most 2 (splits + 1) passes. */
-function checkMerge(split: SplitPlan, ctx: string): void {
-  if (2 * (split.splits + 1) > budget()) {
-    throw new Error(`${ctx}: ${split.splits} splits of ${split.len} rows are more than one merge invocation may combine within the loop budget (${budget()} passes)`);
+function checkMerge(split: SplitPlan, budget: number, ctx: string): void {
+  if (2 * (split.splits + 1) > budget) {
+    throw new Error(`${ctx}: ${split.splits} splits of ${split.len} rows are more than one merge invocation may combine within the loop budget (${budget} passes)`);
   }
-}
-
-/** A contiguous handle starting at element 0 of its storage (what the kernels index); a copy records no node. */
-function contiguousAt0(t: Tensor): Tensor {
-  return t.isContiguous() && t.offset === 0 ? t : noGrad(() => clone(t));
-}
-
-/** Sums a full-shape gradient over broadcast dims to `shape`, freeing the full one when reduced. */
-function reduceTo(full: Tensor, shape: readonly number[]): Tensor {
-  const r = sumToShape(full, shape);
-  if (r !== full) full.dispose();
-  return r;
 }

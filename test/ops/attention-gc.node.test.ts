@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime } from '../../src/index.js';
-import { setAttentionVariant } from '../../src/ops/attention.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { ready } from '../helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -20,11 +20,11 @@ async function collect(): Promise<void> {
 }
 
 beforeAll(ready);
-afterAll(() => setAttentionVariant(null));
+afterAll(() => setKernelVariant('attention', null));
 
 describe('scaledDotProductAttention (fused) and garbage collection', () => {
   it("a collection between forward and backward frees nothing the node saved (rel's dense copy)", async () => {
-    setAttentionVariant('fused');
+    setKernelVariant('attention', 'fused');
     const [kh, kw] = [3, 2];
     const leaves = [randn([2, 5, 8]), randn([2, 6, 8]), randn([2, 6, 8]), randn([2, 5, kh + kw + 2])];
     for (const t of leaves) t.requiresGrad = true;

@@ -5,16 +5,16 @@
 // total, and one invocation walked all the keys (forward, dq) or all the queries (dk, dv).
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { F } from '../../src/index.js';
-import { setAttentionVariant } from '../../src/ops/attention.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { checkOp, ready } from '../helpers.js';
 import { attention, decomposedAttention } from '../reference/attention.js';
 import { reductionTol } from '../tolerance.js';
 
 beforeAll(async () => {
   await ready();
-  setAttentionVariant('fused');
+  setKernelVariant('attention', 'fused');
 });
-afterAll(() => setAttentionVariant(null));
+afterAll(() => setKernelVariant('attention', null));
 
 describe('scaledDotProductAttention (fused) over long rows', () => {
   it('4096 keys at head dim 64, 3 queries', () =>

@@ -1,19 +1,14 @@
 // Scaled dot-product attention, fused and composed variants: forward vs the float64 reference and
 // gradients to q, k, v and the mask vs its finite differences; Lq != Lk, lengths not divisible by
 // the tiles, D from 16 to 128, broadcast masks and operands, strided (permuted) inputs; the fused
-// kernel's key and query splits (forced many ways by a small loop budget: masks, -inf over a whole
-// split, the decomposed bias, head dims not divisible by 4) and its split plan; and the fused
-// kernel's memory: it never allocates the Lq x Lk score matrix. Long rows: attention-long.test.ts.
+// kernel's key and query splits (forced many ways by a small loop budget, the forced variant's
+// `budget` param: masks, -inf over a whole split, the decomposed bias, head dims not divisible by 4)
+// and its split plan; the 'attention' family's default rule; and the fused kernel's memory: it never
+// allocates the Lq x Lk score matrix. Long rows: attention-long.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
-import {
-  attentionLoopPasses,
-  attentionSplit,
-  setAttentionIterationBudget,
-  setAttentionSpecialization,
-  setAttentionVariant,
-  type AttentionVariant,
-} from '../../src/ops/attention.js';
+import { kernelFamily, setKernelVariant } from '../../src/gpu/variants.js';
+import { attentionLoopPasses, attentionSplit } from '../../src/ops/attention.js';
 import { LOOP_BUDGET } from '../../src/ops/dispatch.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { attention, decomposedAttention } from '../reference/attention.js';
@@ -22,16 +17,13 @@ import { reductionTol } from '../tolerance.js';
 
 // SwiftShader compiles each attention pipeline in seconds.
 beforeAll(ready);
-afterAll(() => {
-  setAttentionVariant(null);
-  setAttentionIterationBudget(null);
-});
+afterAll(() => setKernelVariant('attention', null));
 
 const sdpa = (q: Tensor, k: Tensor, v: Tensor, m?: Tensor) => F.scaledDotProductAttention(q, k, v, { attnMask: m });
 
-for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+for (const variant of ['fused', 'composed']) {
   describe(`scaledDotProductAttention (${variant})`, () => {
-    beforeAll(() => setAttentionVariant(variant));
+    beforeAll(() => setKernelVariant('attention', variant));
 
     it('Lq != Lk, lengths not divisible by the tile, D = 16', () =>
       checkOp({
@@ -93,7 +85,7 @@ for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
 }
 
 describe('scaledDotProductAttention (fused) special cases', () => {
-  beforeAll(() => setAttentionVariant('fused'));
+  beforeAll(() => setKernelVariant('attention', 'fused'));
 
   it('a -inf mask entry removes that key', () =>
     checkOp({
@@ -139,15 +131,14 @@ describe('scaledDotProductAttention (fused) special cases', () => {
 });
 
 describe('scaledDotProductAttention (fused) split many ways by a small loop budget', () => {
-  beforeAll(() => setAttentionVariant('fused'));
-  afterAll(() => setAttentionIterationBudget(null));
+  afterAll(() => setKernelVariant('attention', null));
   // At D = 16 (tiles of 64 keys and 64 queries) a budget of 1200 leaves one tile per split.
-  const budget = (n: number) => () => setAttentionIterationBudget(n);
+  const budget = (n: number) => () => setKernelVariant('attention', 'fused', { budget: n });
 
   it('4 key splits and 3 query splits, a mask with its gradient', () => {
     budget(1200)();
-    expect(attentionSplit('forward', 200, 64, 16)).toEqual({ splits: 4, len: 64 });
-    expect(attentionSplit('dkdv', 150, 64, 16)).toEqual({ splits: 3, len: 64 });
+    expect(attentionSplit('forward', 200, 64, 16, 0, 1200)).toEqual({ splits: 4, len: 64 });
+    expect(attentionSplit('dkdv', 150, 64, 16, 0, 1200)).toEqual({ splits: 3, len: 64 });
     return checkOp({
       name: 'sdpa split mask',
       shapes: [[1, 3, 150, 16], [1, 3, 200, 16], [1, 3, 200, 16], [150, 200]],
@@ -196,7 +187,7 @@ describe('scaledDotProductAttention (fused) split many ways by a small loop budg
 
   it('D = 128 (4 key splits of 2 tiles, 2 query splits) and D = 10 (rows padded to vec4s)', async () => {
     budget(2500)();
-    expect(attentionSplit('forward', 100, 16, 128)).toEqual({ splits: 4, len: 32 });
+    expect(attentionSplit('forward', 100, 16, 128, 0, 2500)).toEqual({ splits: 4, len: 32 });
     await checkOp({
       name: 'sdpa split D=128',
       shapes: [[1, 2, 45, 128], [1, 2, 100, 128], [1, 2, 100, 128]],
@@ -235,28 +226,21 @@ describe('scaledDotProductAttention (fused) split many ways by a small loop budg
     });
   });
 
-  it('pipelines specialised to the head dim (as on GPUs), split', async () => {
-    budget(1200)();
-    setAttentionSpecialization(true);
-    try {
-      await checkOp({
-        name: 'sdpa split specialised',
-        shapes: [[2, 2, 70, 16], [2, 2, 150, 16], [2, 2, 150, 16]],
-        gpu: (q, k, v) => sdpa(q, k, v),
-        ref: (q, k, v) => attention(q, k, v, null),
-        domains: [[-2, 2], [-2, 2], [-1, 1]],
-        tol: reductionTol(150 + 16),
-      });
-    } finally {
-      setAttentionSpecialization(null);
-    }
+  it('pipelines specialised to the head dim (as on GPUs), split', () => {
+    setKernelVariant('attention', 'fused-specialised', { budget: 1200 });
+    return checkOp({
+      name: 'sdpa split specialised',
+      shapes: [[2, 2, 70, 16], [2, 2, 150, 16], [2, 2, 150, 16]],
+      gpu: (q, k, v) => sdpa(q, k, v),
+      ref: (q, k, v) => attention(q, k, v, null),
+      domains: [[-2, 2], [-2, 2], [-1, 1]],
+      tol: reductionTol(150 + 16),
+    });
   });
 });
 
 describe('the fused attention split plan', () => {
-  afterAll(() => setAttentionIterationBudget(null));
   it('keeps every invocation within the loop budget, in balanced splits covering the rows', () => {
-    setAttentionIterationBudget(null);
     for (const D of [1, 3, 8, 16, 32, 64, 100, 128]) {
       const D4 = Math.ceil(D / 4);
       const tkv = Math.min(64, Math.floor(512 / D4));
@@ -279,10 +263,33 @@ describe('the fused attention split plan', () => {
   });
 });
 
+describe('the attention kernel family', () => {
+  afterAll(() => setKernelVariant('attention', null));
+  it('defaults by adapter kind and head dim; a forced budget reaches the op', async () => {
+    const family = kernelFamily('attention');
+    expect(family.variants.map((v) => v.name)).toEqual(['fused', 'fused-specialised', 'composed']);
+    expect(family.defaultFor({ D: 16 })).toBe(runtime().adapterKind === 'cpu' ? 'fused' : 'fused-specialised');
+    expect(family.defaultFor({ D: 129 })).toBe('composed');
+    const q = randn([1, 1, 5, 16]);
+    const k = randn([1, 1, 200, 16]);
+    const dispatches = (fn: () => Tensor) => {
+      const before = runtime().dispatches;
+      fn().dispose();
+      return runtime().dispatches - before;
+    };
+    setKernelVariant('attention', 'fused');
+    expect(dispatches(() => sdpa(q, k, k)), 'one forward launch').toBe(1);
+    setKernelVariant('attention', 'fused', { budget: 1200 });
+    expect(dispatches(() => sdpa(q, k, k)), 'split forward and its merge').toBe(2);
+    await runtime().sync();
+    for (const t of [q, k]) t.dispose();
+  });
+});
+
 describe('attention memory', () => {
-  for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+  for (const variant of ['fused', 'composed']) {
     it(`a training step with a strided decomposed bias leaves nothing behind (${variant})`, async () => {
-      setAttentionVariant(variant);
+      setKernelVariant('attention', variant);
       const [kh, kw] = [3, 2];
       const leaves = [randn([2, 5, 8]), randn([2, 6, 8]), randn([2, 6, 8]), randn([2, 5, kh + kw + 2])];
       for (const t of leaves) t.requiresGrad = true;

@@ -3,17 +3,14 @@
 // float64 reference and gradients to q, k, v and both tables vs its finite differences.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randn, type Tensor } from '../../src/index.js';
-import { setAttentionSpecialization, setAttentionVariant, type AttentionVariant } from '../../src/ops/attention.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { addDecomposedRelPos, getRelPos, relPosAttention } from '../../src/ops/rel-pos.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import * as ref from '../reference/attention.js';
 import { reductionTol } from '../tolerance.js';
 
 beforeAll(ready);
-afterAll(() => {
-  setAttentionVariant(null);
-  setAttentionSpecialization(null);
-});
+afterAll(() => setKernelVariant('attention', null));
 
 describe('getRelPos', () => {
   const cases: [number, number, number][] = [
@@ -43,9 +40,9 @@ describe('addDecomposedRelPos', () => {
     }));
 });
 
-for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+for (const variant of ['fused', 'composed']) {
   describe(`relPosAttention (${variant})`, () => {
-    beforeAll(() => setAttentionVariant(variant));
+    beforeAll(() => setKernelVariant('attention', variant));
     const attn = (qs: [number, number], ks: [number, number], scale: number) => (q: Tensor, k: Tensor, v: Tensor, th: Tensor, tw: Tensor) =>
       relPosAttention(q, k, v, th, tw, qs, ks, { scale });
 
@@ -70,11 +67,7 @@ for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
 }
 
 describe('relPosAttention (fused, pipelines specialised to the head dim)', () => {
-  beforeAll(() => {
-    setAttentionVariant('fused');
-    setAttentionSpecialization(true);
-  });
-  afterAll(() => setAttentionSpecialization(null));
+  beforeAll(() => setKernelVariant('attention', 'fused-specialised'));
   it('with an additive mask as well: gradients to q, k, v, both tables and the mask', () =>
     checkOp({
       name: 'relPosAttention+mask (specialised)',
@@ -86,9 +79,9 @@ describe('relPosAttention (fused, pipelines specialised to the head dim)', () =>
 });
 
 describe('rel-pos memory', () => {
-  for (const variant of ['fused', 'composed'] as AttentionVariant[]) {
+  for (const variant of ['fused', 'composed']) {
     it(`a training step through relPosAttention and addDecomposedRelPos leaves nothing behind (${variant})`, async () => {
-      setAttentionVariant(variant);
+      setKernelVariant('attention', variant);
       const leaves = [randn([2, 12, 8]), randn([2, 10, 8]), randn([2, 10, 8]), randn([7, 8]), randn([7, 8]), randn([2, 12, 10])];
       for (const t of leaves) t.requiresGrad = true;
       const [q, k, v, th, tw, scores] = leaves;
