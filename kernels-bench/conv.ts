@@ -5,7 +5,8 @@
 // Training cases run forward and backward (input and weight gradients: three times the forward's
 // work). FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output
 // once (for training, also their gradients).
-import { F, randn, setConvVariant, type ConvVariant, type Tensor } from 'medseg';
+import { F, randn, type Tensor } from 'medseg';
+import { kernelFamily, setKernelVariant } from 'medseg/gpu';
 import type { BenchCase } from './case.js';
 
 
@@ -31,7 +32,7 @@ function outSpatial(s: Shape): number[] {
   return s.x.slice(2).map((n, i) => (s.transposed ? (n - 1) * st - 2 * p + k[i] : Math.floor((n + 2 * p - k[i]) / st) + 1));
 }
 
-function makeCase(s: Shape, variant: ConvVariant): BenchCase {
+function makeCase(s: Shape, variant: string): BenchCase {
   const cout = s.transposed ? s.w[1] : s.w[0];
   const cinPerOut = s.transposed ? s.w[0] : s.w[1];
   const outShape = [s.x[0], cout, ...outSpatial(s)];
@@ -55,7 +56,7 @@ function makeCase(s: Shape, variant: ConvVariant): BenchCase {
         return (nd === 3 ? F.conv3d : F.conv2d)(xx, w, b, { stride: s.stride ?? 1, padding: s.padding ?? 0 });
       };
       return () => {
-        setConvVariant(variant);
+        setKernelVariant('conv', variant);
         try {
           const y = op(x);
           if (g) {
@@ -65,7 +66,7 @@ function makeCase(s: Shape, variant: ConvVariant): BenchCase {
           }
           y.dispose();
         } finally {
-          setConvVariant(null);
+          setKernelVariant('conv', null);
         }
       };
     },
@@ -107,7 +108,11 @@ const shapes: Shape[] = [
   { name: 'SAM upscale 256->64 2x2 s2 @ 64x64', x: [1, 256, 64, 64], w: [256, 64, 2, 2], stride: 2, transposed: true },
 ];
 
-/** The direct kernels run stride-1, undilated, ungrouped convs. */
+/** The direct kernels run stride-1, undilated, ungrouped convs (the registry's 'direct' applies there). */
 const directFits = (s: Shape) => !s.transposed && (s.stride ?? 1) === 1;
 
-export const cases: BenchCase[] = shapes.flatMap((s) => (['naive', 'tiled', 'direct'] as ConvVariant[]).filter((v) => v !== 'direct' || directFits(s)).map((v) => makeCase(s, v)));
+export const cases: BenchCase[] = shapes.flatMap((s) =>
+  kernelFamily('conv')
+    .variants.filter((v) => v.name !== 'direct' || directFits(s))
+    .map((v) => makeCase(s, v.name)),
+);

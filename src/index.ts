@@ -12,5 +12,5 @@ export * as nn from './nn/index.js';
 export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as weights from './weights/index.js';
-export { setConvVariant, type ConvVariant } from './ops/conv.js';
+export type { ConvVariant } from './ops/conv.js';
 export * as models from './models/index.js';

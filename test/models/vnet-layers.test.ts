@@ -12,7 +12,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, models, type Tensor } from '../../src/index.js';
 import { Conv3d, ConvTranspose3d } from '../../src/nn/conv.js';
-import { setConvVariant, type ConvVariant } from '../../src/ops/conv.js';
+import { type ConvVariant } from '../../src/ops/conv.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { reductionTol, type Tolerance } from '../tolerance.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
@@ -165,10 +166,10 @@ describe('long weight-gradient reduction near float32 precision', () => {
   // SwiftShader and llvmpipe; one sequential sum over the whole reduction, as the naive kernel did,
   // was 8e-6 off). The tolerance is that, not reductionTol's sqrt(K) growth (1.4e-3 here).
   const tol: Tolerance = { rtol: 5e-6, atol: 5e-6 };
-  afterAll(() => setConvVariant(null));
+  afterAll(() => setKernelVariant('conv', null));
   for (const variant of ['naive', 'tiled', 'direct'] as ConvVariant[]) {
     it(`${variant}: conv3d [1, 32, 32^3] -> 2 channels, k5 p2: weight gradient vs float64 within 5e-6 of its largest entry`, async () => {
-      setConvVariant(variant);
+      setKernelVariant('conv', variant);
       const n = 32;
       const x = randomArr([1, 32, n, n, n], 71, 0, 2);
       const w = randomArr([2, 32, 5, 5, 5], 72, -0.1, 0.1);

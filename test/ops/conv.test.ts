@@ -6,7 +6,8 @@
 // the float64 reference's analytic gradients against its finite differences.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
-import { conv, convTranspose, setConvReductionLimits, setConvTransposePhases, setConvVariant, type ConvReductionLimits, type ConvVariant } from '../../src/ops/conv.js';
+import { conv, convTranspose, setConvReductionLimits, setConvTransposePhases, type ConvReductionLimits, type ConvVariant } from '../../src/ops/conv.js';
+import { setKernelVariant } from '../../src/gpu/variants.js';
 import { checkOp, expectClose, expectStepLeavesNothing, ready } from '../helpers.js';
 import { gradTol, reductionTol } from '../tolerance.js';
 import {
@@ -25,7 +26,7 @@ import { binary, fns } from '../reference/ops.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 
 beforeAll(ready);
-afterAll(() => setConvVariant(null));
+afterAll(() => setKernelVariant('conv', null));
 
 const kvol = (w: number[]) => w.slice(2).reduce((a, b) => a * b, 1);
 
@@ -132,8 +133,8 @@ function runConvT(c: ConvTCase) {
 
 for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
   describe(`conv (${variant} kernels)`, () => {
-    beforeAll(() => setConvVariant(variant));
-    afterAll(() => setConvVariant(null));
+    beforeAll(() => setKernelVariant('conv', variant));
+    afterAll(() => setKernelVariant('conv', null));
     // The naive variant runs a representative subset; the tiled one every case.
     const subset = <T extends { name: string }>(cs: T[], names: string[]) => (variant === 'tiled' ? cs : cs.filter((c) => names.some((n) => c.name.startsWith(n))));
     for (const c of subset(convCases, ['V-Net down', 'ResNet 3x3', 'groups 2', 'asymmetric', 'conv1d'])) it(c.name, () => runConv(c));
@@ -145,8 +146,8 @@ for (const variant of ['tiled', 'naive'] as ConvVariant[]) {
 // stride-1 cases above plus widths past one 16-column block, output channels not a multiple of 4,
 // batch 2 and 'same' padding with an even kernel (leading padding below k-1 for the input gradient).
 describe('conv (direct kernels)', () => {
-  beforeAll(() => setConvVariant('direct'));
-  afterAll(() => setConvVariant(null));
+  beforeAll(() => setKernelVariant('conv', 'direct'));
+  afterAll(() => setKernelVariant('conv', null));
   const direct: ConvCase[] = [
     ...convCases.filter((c) => ['V-Net input', 'V-Net output', 'SAM neck', "'same'"].some((n) => c.name.startsWith(n))),
     { name: 'V-Net 5x5x5 6->6 p2, width 19 (two column blocks), batch 2', x: [2, 6, 3, 4, 19], w: [6, 6, 5, 5, 5], bias: true, opts: { padding: 2 }, ref: { padBefore: [2, 2, 2] } },
@@ -168,7 +169,7 @@ describe('conv (direct kernels)', () => {
 // cap runs the output in slabs, and a fake limit of 16 workgroups per dimension slices z.
 describe('split reductions', () => {
   afterAll(() => {
-    setConvVariant(null);
+    setKernelVariant('conv', null);
     setConvReductionLimits();
   });
   const splitConv = convCases.filter((c) => ['V-Net down', 'conv3d 3x3x3', 'groups 2'].some((n) => c.name.startsWith(n)));
@@ -182,7 +183,7 @@ describe('split reductions', () => {
     for (const [what, limits] of limitSets) {
       describe(`${variant}, ${what}`, () => {
         beforeAll(() => {
-          setConvVariant(variant);
+          setKernelVariant('conv', variant);
           setConvReductionLimits(limits);
         });
         afterAll(() => setConvReductionLimits());
@@ -203,7 +204,7 @@ describe('split reductions', () => {
       });
     }
     it(`${variant}: the forward ends with the pass that sums the partials`, () => {
-      setConvVariant(variant);
+      setKernelVariant('conv', variant);
       setConvReductionLimits({ loopBudget: 300 });
       const y = F.conv3d(tensor(new Float32Array(2 * 6 * 3 * 4 * 19), [2, 6, 3, 4, 19]), tensor(new Float32Array(6 * 6 * 125), [6, 6, 5, 5, 5]), null, { padding: 2 });
       expect(runtime().lastContext).toMatch(new RegExp(`\\[${variant}, sum of \\d+ partials\\]$`));
@@ -211,7 +212,7 @@ describe('split reductions', () => {
       setConvReductionLimits();
     });
     it(`${variant}: z sliced under a per-dimension limit of 16 workgroups (12 output channels, 8 inputs)`, async () => {
-      setConvVariant(variant);
+      setKernelVariant('conv', variant);
       setConvReductionLimits({ loopBudget: 300 });
       const rt = runtime();
       const real = rt.limits;
@@ -267,15 +268,17 @@ describe('fused epilogue', () => {
   const refOpts: RefConvOptions = { padBefore: [1, 1] };
   const prelu = (y: Arr, a: Arr) => binary(y, a.reshape([a.size, 1, 1]), fns.prelu);
   for (const variant of ['tiled', 'naive', 'direct'] as ConvVariant[]) {
-    it(`conv + bias + prelu + residual in one dispatch, backward to all five inputs (${variant})`, () =>
-      checkOp({
+    it(`conv + bias + prelu + residual in one dispatch, backward to all five inputs (${variant})`, () => {
+      setKernelVariant('conv', variant);
+      return checkOp({
         name: 'conv+bias+prelu+residual',
         shapes: [x, w, [4], [4], [2, 4, 5, 6]],
-        gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r }, variant),
+        gpu: (xx, ww, bb, pw, r) => conv(xx, ww, bb, { padding: 1 }, { activation: 'prelu', preluWeight: pw, residual: r }),
         ref: (xx, ww, bb, pw, r) => binary(prelu(refConv(xx, ww, bb, refOpts), pw), r, (p, q) => p + q),
         domains: [[-1, 1], [-1, 1], [-1, 1], [0, 0.5], [-1, 1]],
         tol,
-      }));
+      }).finally(() => setKernelVariant('conv', null));
+    });
   }
   it('residual added before the activation: prelu(conv + b + r) with one slope', () =>
     checkOp({
