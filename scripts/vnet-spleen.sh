@@ -23,7 +23,7 @@ w="$out/vnet-tiny-spleen.safetensors"
 # --save-every keeps a usable checkpoint when the time limit stops training
 timeout "$(( ${MINUTES:-30} * 60 ))" node "$root/dist/cli/main.js" train --model vnet --config tiny \
   --spacing 3.2,3.2,5 --patch "${PATCH:-32,48,48}" --batch-size "${BATCH:-1}" --steps "${STEPS:-240}" --save-every 10 --keep-best "${KEEP_BEST:-10}" --lr "${LR:-3e-3}" --lr-schedule poly --seed 7 --deform-sigma "${DEFORM_SIGMA:-1}" ${NO_FLIP:+--no-flip} \
-  --image "$img" --label "$lbl" -o "$w" --no-progress 2>&1 | tee "$out/train.log" || true
+  --image "$img" --label "$lbl" -o "$w" 2>&1 | tee "$out/train.log" || true
 # the final weights and those of the best 10-step window of training Dice (--keep-best)
 node "$root/dist/cli/main.js" segment --model vnet --weights "$w" "$img" -o "$out/mask.nii.gz" --json | tee "$out/segment.json"
 node "$root/scripts/dice.mjs" "$out/mask.nii.gz" "$lbl" | tee "$out/dice.json"
