@@ -27,8 +27,8 @@
 // invocation once 65535 iterations have run in it), which also keeps each f32 running sum short.
 //   conv_naive: one invocation per output column and MR rows, the chunk's reduction as one loop
 //               (the tap indices stepped like an odometer); the reference variant, and for small problems.
-//   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile from TK-deep slices of A and B
-//               staged in workgroup memory; each invocation keeps TMx4 accumulators.
+//   conv_tiled: a 16x16 workgroup computes a (16*TM)x64 output tile with the GEMM tile core
+//               (_gemm_tile.wgsl, shared with matmul), its loaders the gathers above.
 //   conv_finish: the split reduction's partials summed pairwise (sum_splits), then stored.
 //   conv_fold:   out[j, e] = the pairwise sum of partials [j*group .. j*group+group-1, e], for
 //                reductions with more splits than one sum_splits takes.
@@ -314,9 +314,36 @@ fn conv_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var i = 0u; i < rows; i++) { store(g, zp.s, zp.ph, m0 + i, n, acc[i]); }
 }
 
-var<workgroup> tile_a: array<f32, BM * TK>; // [k][m], flat (BM is an override)
-var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
-var<workgroup> taps: array<Tap, TK>;            // the current K slice's taps
+var<workgroup> taps: array<Tap, TK>; // the current K slice's taps
+
+// conv_tiled's state for the tile core's hooks: the invocation, the tile's first row and column,
+// the slab's end, and the A row and B column this invocation stages at every step.
+struct TileState {
+  tid: u32,
+  m0: u32,
+  n0: u32,
+  nend: u32,
+  row: u32,
+  col: Col,
+}
+var<private> ts: TileState;
+
+fn gemm_load_a(mm: u32, k: u32, kk: u32) -> f32 {
+  if (ts.m0 + mm >= params.M) { return 0.0; }
+  return load_a(ts.row, taps[kk]);
+}
+
+fn gemm_load_b(nn: u32, k: u32, kk: u32) -> f32 {
+  if (ts.n0 + nn >= ts.nend) { return 0.0; }
+  return load_b(ts.col, taps[kk]);
+}
+
+// The taps of the slice at k0, one per invocation of the first TK.
+fn gemm_prefetch(k0: u32) {
+  if (ts.tid < TK) { taps[ts.tid] = tap_at(k0 + ts.tid); }
+}
+
+// #include _gemm_tile
 
 @compute @workgroup_size(16, 16)
 fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -335,35 +362,14 @@ fn conv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let nend = min(N, params.n0 + params.slab_n); // the slab's columns
   // Workgroups past the last N tile (the x*y spread rounds up) still take part in the barriers.
   let tid = lid.y * 16u + lid.x;
-  // Each invocation stages the same A row and B column at every K step (256 is a multiple of BM
-  // and BN), so their index parts are computed once.
-  let am = m0 + tid % BM;
-  let bn = n0 + tid % BN;
-  let row = row_off(g, min(am, params.M - 1u));
-  let col = col_of(g, min(bn, max(nend, 1u) - 1u));
-  if (tid < TK) { taps[tid] = tap_at(kr.x + tid); }
-  workgroupBarrier();
+  ts.tid = tid;
+  ts.m0 = m0;
+  ts.n0 = n0;
+  ts.nend = nend;
+  ts.row = row_off(g, min(m0 + tid % BM, params.M - 1u));
+  ts.col = col_of(g, min(n0 + tid % BN, max(nend, 1u) - 1u));
   var acc: array<vec4<f32>, 4>; // [i] holds the TN = 4 columns lid.x + 16*j
-  for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
-    for (var kk = tid / BM; kk < TK; kk += 256u / BM) {
-      var v = 0.0;
-      if (am < params.M && k0 + kk < kr.y) { v = load_a(row, taps[kk]); }
-      tile_a[kk * BM + tid % BM] = v;
-    }
-    for (var kk = tid / BN; kk < TK; kk += 256u / BN) {
-      var v = 0.0;
-      if (bn < nend && k0 + kk < kr.y) { v = load_b(col, taps[kk]); }
-      tile_b[kk][tid % BN] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      let bv = vec4<f32>(tile_b[kk][lid.x], tile_b[kk][lid.x + 16u], tile_b[kk][lid.x + 32u], tile_b[kk][lid.x + 48u]);
-      for (var i = 0u; i < TM; i++) { acc[i] = fma(vec4<f32>(tile_a[kk * BM + lid.y + 16u * i]), bv, acc[i]); }
-    }
-    // The next slice's taps (nothing reads `taps` between the two barriers).
-    if (tid < TK) { taps[tid] = tap_at(k0 + TK + tid); }
-    workgroupBarrier();
-  }
+  acc = gemm_tile(lid, kr.x, kr.y, acc);
   for (var i = 0u; i < TM; i++) {
     let m = m0 + lid.y + 16u * i;
     for (var j = 0u; j < TN; j++) {

@@ -5,17 +5,18 @@
 //   matmul_blocked: each invocation computes a TMxTN block straight from global memory (no
 //                 workgroup memory, no barriers): 8 loads per 16 FMAs. For CPU adapters, where
 //                 caches serve the reuse and barriers are expensive.
-//   matmul_tiled: a workgroup of 16x16 invocations computes a (16*TM)x(16*TN) output tile, staging
-//                 TK-deep slices of A and B in workgroup memory; each invocation keeps a TMxTN block
-//                 of accumulators in registers.
-// Every variant runs the k range [k_begin, k_end) of one launch: the host splits K into slices of at
-// most 8192 (src/ops/matmul.ts), a launch after the first starts from the partial sums in `out`, and
-// only the last one (k_end == K) adds the bias, so the sums run in the same order as one K loop.
+//   matmul_tiled: a workgroup of 16x16 invocations computes a 64x64 output tile with the GEMM tile
+//                 core (_gemm_tile.wgsl, shared with the conv kernels), staging TK-deep slices of A
+//                 and B in workgroup memory; each invocation keeps 4x4 accumulators in registers.
+// Every variant runs the k range [k_begin, k_end) of one launch: the host splits K into slices
+// (src/ops/matmul.ts: 8192 for naive and blocked, 2416 for tiled, whose passes _gemm_tile.wgsl
+// counts), a launch after the first starts from the partial sums in `out`, and only the last one
+// (k_end == K) adds the bias, so the sums run in the same order as one K loop.
 // Why: Mesa's llvmpipe (gallivm, Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes of
 // a shader invocation (one counter of 65535 for each batch of 8 invocations, shared by every loop
 // and pass, inner loops included) and silently leaves every loop once it runs out: a K loop of 70000
-// returned the sum of its first ~65535 terms. A slice keeps at most 8192 passes per invocation in
-// the naive and blocked kernels and ~15k in the tiled one (~30 per TK step).
+// returned the sum of its first ~65535 terms. A slice keeps every invocation within LOOP_BUDGET
+// (16384) passes.
 // #include _strided
 
 override TK: u32 = 16u;
@@ -78,62 +79,52 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
   out[oi] = epilogue(acc, n);
 }
 
-var<workgroup> tile_a: array<array<f32, BM>, TK>; // [k][m]
-var<workgroup> tile_b: array<array<f32, BN>, TK>; // [k][n]
+// matmul_tiled's state for the tile core's hooks: the tile's first row and column and the batch's
+// element offsets into a and b.
+struct TileState {
+  m0: u32,
+  n0: u32,
+  o: vec2<u32>,
+}
+var<private> ts: TileState;
+
+fn gemm_load_a(mm: u32, k: u32, kk: u32) -> f32 {
+  let m = ts.m0 + mm;
+  if (m >= params.M) { return 0.0; }
+  return a[ts.o.x + m * params.a_stride_m + k * params.a_stride_k];
+}
+
+fn gemm_load_b(nn: u32, k: u32, kk: u32) -> f32 {
+  let n = ts.n0 + nn;
+  if (n >= params.N) { return 0.0; }
+  return b[ts.o.y + k * params.b_stride_k + n * params.b_stride_n];
+}
+
+fn gemm_prefetch(k0: u32) {}
+
+// #include _gemm_tile
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let bi = wid.z;
-  let m0 = wid.y * BM;
-  let n0 = wid.x * BN;
-  let o = batch_offsets(bi);
-  let tid = lid.y * 16u + lid.x;
-  var acc: array<array<f32, TN>, TM>;
+  ts.m0 = wid.y * BM;
+  ts.n0 = wid.x * BN;
+  ts.o = batch_offsets(bi);
+  var acc: array<vec4<f32>, 4>; // [i] holds the TN = 4 columns lid.x + 16*j
   if (params.k_begin > 0u) {
     for (var i = 0u; i < TM; i++) {
-      let m = m0 + lid.y + 16u * i;
+      let m = ts.m0 + lid.y + 16u * i;
       for (var j = 0u; j < TN; j++) {
-        let n = n0 + lid.x + 16u * j;
+        let n = ts.n0 + lid.x + 16u * j;
         if (m < params.M && n < params.N) { acc[i][j] = out[(bi * params.M + m) * params.N + n]; }
       }
     }
   }
-  for (var k0 = params.k_begin; k0 < params.k_end; k0 += TK) {
-    // Stage A[m0 .. m0+BM, k0 .. k0+TK] and B[k0 .. k0+TK, n0 .. n0+BN]; 256 invocations, BM*TK values each.
-    for (var i = tid; i < BM * TK; i += 256u) {
-      let mm = i % BM;
-      let kk = i / BM;
-      let m = m0 + mm;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (m < params.M && k < params.k_end) { v = a[o.x + m * params.a_stride_m + k * params.a_stride_k]; }
-      tile_a[kk][mm] = v;
-    }
-    for (var i = tid; i < BN * TK; i += 256u) {
-      let nn = i % BN;
-      let kk = i / BN;
-      let n = n0 + nn;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (n < params.N && k < params.k_end) { v = b[o.y + k * params.b_stride_k + n * params.b_stride_n]; }
-      tile_b[kk][nn] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      var av: array<f32, TM>;
-      var bv: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { av[i] = tile_a[kk][lid.y + 16u * i]; }
-      for (var j = 0u; j < TN; j++) { bv[j] = tile_b[kk][lid.x + 16u * j]; }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
-      }
-    }
-    workgroupBarrier();
-  }
+  acc = gemm_tile(lid, params.k_begin, params.k_end, acc);
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y + 16u * i;
+    let m = ts.m0 + lid.y + 16u * i;
     for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid.x + 16u * j;
+      let n = ts.n0 + lid.x + 16u * j;
       if (m < params.M && n < params.N) { out[(bi * params.M + m) * params.N + n] = epilogue(acc[i][j], n); }
     }
   }

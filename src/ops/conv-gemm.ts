@@ -59,7 +59,7 @@ function naiveChunk(mr: number): number {
   return Math.max(1, Math.floor((convLoopBudget() - (mr + 16)) / (mr + 2)));
 }
 
-/** K per split of conv_tiled (a multiple of TK = 16): its loops per 16-deep slice. */
+/** K per split of conv_tiled (a multiple of TK = 16): the tile core's loop passes per 16-deep slice (_gemm_tile.wgsl). */
 function tiledChunk(tm: number): number {
   const bm = 16 * tm;
   const slice = 1 + ((16 * bm) / 256 + 1) + ((16 * 64) / 256 + 1) + 17 + 16 * (tm + 1);

@@ -13,8 +13,13 @@ import { sum } from './reduce.js';
 
 export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
 
-/** k per launch: 8192 loop passes per invocation (naive, blocked), ~15k (tiled), under LOOP_BUDGET. */
+/** k per launch of naive and blocked: 8192 loop passes per invocation, under LOOP_BUDGET. */
 const K_SLICE = LOOP_BUDGET / 2;
+/**
+ * k per launch of tiled: the tile core (shaders/_gemm_tile.wgsl) runs 108 loop passes per 16-deep
+ * slice with 4 rows per invocation, and matmul_tiled about 64 outside it, within LOOP_BUDGET.
+ */
+const TILED_K_SLICE = Math.floor((LOOP_BUDGET - 64) / 108) * 16;
 
 export interface MatmulProblem {
   M: number;
@@ -57,7 +62,8 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   const v = variant ?? (matmulKernels.pick({ M, N, K }).variant.name as MatmulVariant);
   const rt = runtime();
   // K in slices, each launch continuing the sums in `out` (shaders/matmul.wgsl: llvmpipe's loop limit).
-  for (let k0 = 0; k0 < K || k0 === 0; k0 += K_SLICE) rt.dispatch({
+  const kSlice = v === 'tiled' ? TILED_K_SLICE : K_SLICE;
+  for (let k0 = 0; k0 < K || k0 === 0; k0 += kSlice) rt.dispatch({
     kernel: 'matmul',
     entry: `matmul_${v}`,
     params: {
@@ -78,7 +84,7 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
       bias_offset: bias ? bias.offset : 0,
       has_bias: bias ? 1 : 0,
       k_begin: k0,
-      k_end: Math.min(K, k0 + K_SLICE),
+      k_end: Math.min(K, k0 + kSlice),
     },
     buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: bias?.storage.buffer ?? null, out: out.storage.buffer },
     workgroups:
