@@ -3,10 +3,21 @@
 // volume (D x H x W, the paper's 128 x 128 x 64), randomly initialised, without gradients. Prints the
 // adapter, the wall time of a first run (with kernel compiles) and of a second, the FLOPs of its
 // convolutions (2 per multiply-add), the rate, and the pool's peak GPU memory. Needs `npm run build`.
-//   MEDSEG_ADAPTER=llvmpipe node scripts/vnet-paper-forward.mjs [D H W]
+//   MEDSEG_ADAPTER=llvmpipe node scripts/vnet-paper-forward.mjs [D H W] [--save out.f32] [--compare other.f32]
+// --save writes the output (float32, little-endian); --compare prints the largest difference from
+// a saved output (the same seed gives the same weights and input on every adapter), e.g. llvmpipe
+// against SwiftShader.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { init, runtime, models, randn, noGrad, memoryStats, manualSeed } from '../dist/index.js';
 
-const [D, H, W] = process.argv.length >= 5 ? process.argv.slice(2, 5).map(Number) : [64, 128, 128];
+const args = process.argv.slice(2);
+const flag = (name) => {
+  const i = args.indexOf(name);
+  return i < 0 ? null : args.splice(i, 2)[1];
+};
+const savePath = flag('--save');
+const comparePath = flag('--compare');
+const [D, H, W] = args.length >= 3 ? args.slice(0, 3).map(Number) : [64, 128, 128];
 await init();
 const rt = runtime();
 manualSeed(1);
@@ -46,6 +57,7 @@ const x = randn([1, 1, D, H, W]);
 const flops = 2 * convMacs();
 const before = memoryStats().liveBytes;
 const runs = [];
+let output = null;
 for (let r = 0; r < 2; r++) {
   const t = performance.now();
   const y = noGrad(() => net.forward(x));
@@ -53,8 +65,23 @@ for (let r = 0; r < 2; r++) {
   runs.push((performance.now() - t) / 1000);
   const v = await y.read();
   if (!v.every(Number.isFinite)) throw new Error('the forward produced non-finite values');
+  output = v;
   y.dispose();
   console.error(`run ${r + 1}: ${runs[r].toFixed(1)} s`);
+}
+if (savePath) writeFileSync(savePath, Buffer.from(output.buffer, output.byteOffset, output.byteLength));
+let comparison = {};
+if (comparePath) {
+  const buf = readFileSync(comparePath);
+  const other = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  if (other.length !== output.length) throw new Error(`${comparePath} holds ${other.length} values, this output ${output.length}`);
+  let maxAbs = 0;
+  let scale = 0;
+  for (let i = 0; i < output.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(output[i] - other[i]));
+    scale = Math.max(scale, Math.abs(other[i]));
+  }
+  comparison = { comparedWith: comparePath, maxAbsDifference: maxAbs, largestValue: scale };
 }
 const mib = (b) => +(b / 2 ** 20).toFixed(1);
 console.log(
@@ -67,6 +94,7 @@ console.log(
     gflopPerSecond: +(flops / 1e9 / runs[1]).toFixed(2),
     peakGpuMiB: mib(memoryStats().peakBytes),
     weightsAndInputMiB: mib(before),
+    ...comparison,
   }),
 );
 process.exit(0);

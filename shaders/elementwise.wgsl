@@ -110,8 +110,6 @@ fn unary_op(x: f32) -> f32 {
     case 18u: { return select(0.0, 1.0, x == alpha); }       // x == scalar
     case 19u: { return sign(x); }                            // sign
     case 20u: { return select(0.0, 1.0, x >= alpha && x <= beta); } // inside [alpha, beta]
-    case 21u: { return alpha / x; }                          // scalar / x
-    case 22u: { return pow(alpha, x); }                      // scalar ** x (alpha > 0)
     default: { return x; }
   }
 }
@@ -139,8 +137,6 @@ fn binary_op(x: f32, y: f32) -> f32 {
     case 13u: { return select(y * alpha * exp(x), y, x > 0.0); } // elu backward: (x, dy)
     case 14u: { return y * x * (1.0 - x); }                  // sigmoid backward: (out, dy)
     case 15u: { return y * (1.0 - x * x); }                  // tanh backward: (out, dy)
-    case 17u: { return x + alpha * y; }                      // x + alpha*y (axpy)
-    case 18u: { return select(0.0, x, y > 0.0); }            // mask: x where y > 0
     case 19u: { return y * pow_grad(x, alpha); }             // pow backward to base: (x, dy), exponent alpha
     default: { return x; }
   }
@@ -151,7 +147,6 @@ fn ternary_op(x: f32, y: f32, z: f32) -> f32 {
     case 0u: { return select(z, y, x != 0.0); }              // where(cond, a, b)
     case 1u: { return select(z * y, z, x > 0.0); }           // prelu backward to x: (x, weight, dy)
     case 2u: { return select(z * x, 0.0, x > 0.0); }         // prelu backward to weight, elementwise: (x, weight, dy)
-    case 3u: { return x * y + z; }                           // fused multiply-add
     case 4u: { return z * pow_grad(x, y); }                  // pow backward to base: (x, exponent, dy)
     default: { return x; }
   }

@@ -4,7 +4,7 @@
 import { noGrad } from '../autograd.js';
 import { linear } from '../ops/matmul.js';
 import { Tensor, rand } from '../tensor.js';
-import { Unary, elementwise } from '../ops/dispatch.js';
+import { Unary, elementwise } from '../ops/elementwise-kernel.js';
 import { scope } from '../scope.js';
 import { Module } from './module.js';
 

@@ -6,7 +6,7 @@
 // into the conv's own backward.
 import { noGrad } from '../autograd.js';
 import { Tensor, shapeStr } from '../tensor.js';
-import { Binary, Ternary, elementwise } from './dispatch.js';
+import { Binary, Ternary, elementwise } from './elementwise-kernel.js';
 import { contiguous, denseAt0, reshape, sumToShape } from './shape.js';
 
 export type ConvActivation = 'relu' | 'elu' | 'prelu' | 'gelu';

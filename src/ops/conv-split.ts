@@ -4,7 +4,7 @@
 import { runtime, type DispatchSpec } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor } from '../tensor.js';
-import { LOOP_BUDGET } from './dispatch.js';
+import { LOOP_BUDGET } from './loop-budget.js';
 
 // Mesa's llvmpipe counts the loop iterations of an invocation across all of its loops and, past
 // 65535 (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, "shared between every loop"), leaves every loop at
@@ -16,7 +16,7 @@ import { LOOP_BUDGET } from './dispatch.js';
 // (sum_splits in _conv_epilogue.wgsl) and applies the epilogue. Short chunks summed pairwise also
 // keep f32 rounding near that of a blocked reduction (long sequential f32 sums lost precision).
 
-/** Loop iterations one invocation may run (LOOP_BUDGET of dispatch.ts: a quarter of llvmpipe's limit). */
+/** Loop iterations one invocation may run (LOOP_BUDGET of loop-budget.ts: a quarter of llvmpipe's limit). */
 let loopBudget = LOOP_BUDGET;
 /** Partials one sum_splits call adds (at most 4096; about 3 loop iterations per 8); more are folded first. */
 let SUM_GROUP = 4096;

@@ -3,7 +3,8 @@
 import { record } from '../autograd.js';
 import { scope } from '../scope.js';
 import { Tensor, ones, shapeStr, zeros } from '../tensor.js';
-import { Binary, Ternary, Unary, broadcastShapes, ctx, elementwise, type TensorOrScalar } from './dispatch.js';
+import { broadcastShapes } from './broadcast.js';
+import { Binary, Ternary, Unary, ctx, elementwise, type TensorOrScalar } from './elementwise-kernel.js';
 import { expand, reshape } from './shape.js';
 
 const un = (op: number, x: Tensor, name: string, s: { alpha?: number; beta?: number } = {}) => elementwise(op, [x], s, ctx(name, x));

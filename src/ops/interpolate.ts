@@ -7,7 +7,7 @@ import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
-import { loopTiles } from './dispatch.js';
+import { loopTiles } from './loop-budget.js';
 
 export type InterpolateMode = 'nearest' | 'bilinear' | 'trilinear';
 

@@ -7,7 +7,8 @@ import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { registerKernelFamily } from '../gpu/variants.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
-import { LOOP_BUDGET, broadcastShapes, dims8 } from './dispatch.js';
+import { broadcastShapes, dims8 } from './broadcast.js';
+import { LOOP_BUDGET } from './loop-budget.js';
 import { contiguous, expand, reshape, transpose, unsqueeze, squeeze } from './shape.js';
 import { sum } from './reduce.js';
 

@@ -2,7 +2,7 @@
 // prototype here so tensor.ts stays free of op imports.
 import { backward, type BackwardOptions } from '../autograd.js';
 import { Tensor, provideOps } from '../tensor.js';
-import type { TensorOrScalar } from './dispatch.js';
+import type { TensorOrScalar } from './elementwise-kernel.js';
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
 import * as sh from './shape.js';

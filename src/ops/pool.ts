@@ -8,7 +8,7 @@ import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime, type DispatchSpec } from '../gpu/runtime.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
-import { loopTiles } from './dispatch.js';
+import { loopTiles } from './loop-budget.js';
 
 type Pair = number | readonly [number, number] | readonly number[];
 

@@ -5,7 +5,9 @@ import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
-import { Binary, LOOP_BUDGET, Unary, ctx, dims8, elementwise } from './dispatch.js';
+import { dims8 } from './broadcast.js';
+import { Binary, Unary, ctx, elementwise } from './elementwise-kernel.js';
+import { LOOP_BUDGET } from './loop-budget.js';
 
 export type Dims = number | readonly number[] | undefined | null;
 

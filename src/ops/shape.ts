@@ -5,7 +5,7 @@
 import { noGrad, record } from '../autograd.js';
 import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, full, normDim, numel, shapeStr } from '../tensor.js';
-import { Unary, ctx, elementwise } from './dispatch.js';
+import { Unary, ctx, elementwise } from './elementwise-kernel.js';
 import { sum } from './reduce.js';
 
 export function contiguous(x: Tensor): Tensor {

@@ -6,7 +6,7 @@ import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
 import { contiguous } from './shape.js';
-import { LOOP_BUDGET } from './dispatch.js';
+import { LOOP_BUDGET } from './loop-budget.js';
 
 /** Longest row for one workgroup (2 loops of D / 64 passes), and the chunk of longer rows. */
 const WORKGROUP_ROW = 64 * 8160;

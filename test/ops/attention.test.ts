@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
 import { kernelFamily, setKernelVariant } from '../../src/gpu/variants.js';
 import { attentionLoopPasses, attentionSplit } from '../../src/ops/attention.js';
-import { LOOP_BUDGET } from '../../src/ops/dispatch.js';
+import { LOOP_BUDGET } from '../../src/ops/loop-budget.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { attention, decomposedAttention } from '../reference/attention.js';
 import { Arr } from '../reference/ndarray.js';

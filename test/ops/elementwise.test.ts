@@ -5,7 +5,7 @@ import { F, tensor, type Tensor } from '../../src/index.js';
 import { checkOp, ready } from '../helpers.js';
 import { binary, fns, ternary, unary } from '../reference/ops.js';
 import { Arr } from '../reference/ndarray.js';
-import { coalesceDims } from '../../src/ops/dispatch.js';
+import { coalesceDims } from '../../src/ops/broadcast.js';
 
 beforeAll(ready);
 

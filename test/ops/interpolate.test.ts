@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F, randn, tensor, type Tensor } from '../../src/index.js';
 import type { InterpolateOptions } from '../../src/ops/interpolate.js';
-import { setTileBudget } from '../../src/ops/dispatch.js';
+import { setTileBudget } from '../../src/ops/loop-budget.js';
 import { checkOp, expectStepLeavesNothing, ready } from '../helpers.js';
 import { interpolateRef } from '../reference/interpolate.js';
 import { reductionTol, type Tolerance } from '../tolerance.js';

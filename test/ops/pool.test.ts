@@ -3,7 +3,7 @@
 // ceil mode, average pooling with and without counting the padding; the argmax indices.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F } from '../../src/index.js';
-import { setTileBudget } from '../../src/ops/dispatch.js';
+import { setTileBudget } from '../../src/ops/loop-budget.js';
 import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
