@@ -4,7 +4,7 @@
 // and prints GFLOP/s, GB/s and their share of the measured peaks. Never asserts a time.
 import { writeFileSync } from 'node:fs';
 import { init, memoryStats } from 'medseg';
-import { runtime } from 'medseg/gpu';
+import { adapterKind, runtime } from 'medseg/gpu';
 import type { BenchCase } from './case.js';
 import { measurePeaks, timeIt, type Peaks } from './peak.js';
 
@@ -74,7 +74,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const rt = await init();
   const adapter = rt.adapterName;
-  const cpu = /swiftshader|llvmpipe|lavapipe/i.test(adapter);
+  const cpu = adapterKind() === 'cpu';
   console.log(`medseg kernel benchmarks on ${adapter}${cpu ? ' (a CPU adapter: large cases skipped unless --full)' : ''}`);
   const peaks = await measurePeaks(cpu);
   console.log(`peaks: FMA ${peaks.gflops.toFixed(2)} GFLOP/s, copy ${peaks.gbps.toFixed(2)} GB/s`);
