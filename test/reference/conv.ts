@@ -192,6 +192,21 @@ function tapTriples(g: ConvGeom): [Int32Array, Int32Array, Int32Array] {
 }
 
 /**
+ * Every (n, a, b) a grouped conv connects: a over the A channels of one operand and b over the Bg
+ * channels of a's group in the other (conv: a = co of gy, b = ci of x; transposed: a = ci of x,
+ * b = co of gy). Calls f with the element bases of [n, a] (av per channel), of
+ * [n, group(a) * Bg + b] (bv per channel) and of the weight's [a, b] (kv per pair).
+ */
+function forEachChannelPair(N: number, A: number, Bg: number, G: number, av: number, bv: number, kv: number, f: (aBase: number, bBase: number, wBase: number) => void): void {
+  const Ag = A / G;
+  for (let n = 0; n < N; n++)
+    for (let a = 0; a < A; a++) {
+      const grp = Math.floor(a / Ag);
+      for (let b = 0; b < Bg; b++) f((n * A + a) * av, (n * Bg * G + grp * Bg + b) * bv, (a * Bg + b) * kv);
+    }
+}
+
+/**
  * The input gradient of conv: dx[n, c, i] = sum_{co in c's group, k : i = o*s - pb + k*dil} w[co, ci, k] * gy[n, co, o]
  * (gy the gradient of the conv's output, c = group*CinG + ci).
  */
@@ -205,16 +220,9 @@ export function convInputGrad(gy: Arr, w: Arr, xShape: readonly number[], o: Ref
   const kv = geo.K[0] * geo.K[1] * geo.K[2];
   const [os, ks, is] = tapTriples(geo);
   const dx = Arr.zeros(xShape);
-  for (let n = 0; n < N; n++)
-    for (let co = 0; co < Cout; co++) {
-      const grp = Math.floor(co / CoutG);
-      const gb = (n * Cout + co) * ov;
-      for (let ci = 0; ci < CinG; ci++) {
-        const xb = (n * Cin + grp * CinG + ci) * iv;
-        const wb = (co * CinG + ci) * kv;
-        for (let t = 0; t < os.length; t++) dx.data[xb + is[t]] += w.data[wb + ks[t]] * gy.data[gb + os[t]];
-      }
-    }
+  forEachChannelPair(N, Cout, CinG, geo.G, ov, iv, kv, (gb, xb, wb) => {
+    for (let t = 0; t < os.length; t++) dx.data[xb + is[t]] += w.data[wb + ks[t]] * gy.data[gb + os[t]];
+  });
   return dx;
 }
 
@@ -229,16 +237,9 @@ export function convWeightGrad(gy: Arr, x: Arr, wShape: readonly number[], o: Re
   const kv = geo.K[0] * geo.K[1] * geo.K[2];
   const [os, ks, is] = tapTriples(geo);
   const dw = Arr.zeros(wShape);
-  for (let n = 0; n < N; n++)
-    for (let co = 0; co < Cout; co++) {
-      const grp = Math.floor(co / CoutG);
-      const gb = (n * Cout + co) * ov;
-      for (let ci = 0; ci < CinG; ci++) {
-        const xb = (n * Cin + grp * CinG + ci) * iv;
-        const wb = (co * CinG + ci) * kv;
-        for (let t = 0; t < os.length; t++) dw.data[wb + ks[t]] += gy.data[gb + os[t]] * x.data[xb + is[t]];
-      }
-    }
+  forEachChannelPair(N, Cout, CinG, geo.G, ov, iv, kv, (gb, xb, wb) => {
+    for (let t = 0; t < os.length; t++) dw.data[wb + ks[t]] += gy.data[gb + os[t]] * x.data[xb + is[t]];
+  });
   return dw;
 }
 
@@ -267,16 +268,9 @@ export function convTransposeInputGrad(gy: Arr, w: Arr, xShape: readonly number[
   const kv = geo.K[0] * geo.K[1] * geo.K[2];
   const [xs, ks, ys] = tapTriples(geo);
   const dx = Arr.zeros(xShape);
-  for (let n = 0; n < N; n++)
-    for (let ci = 0; ci < Cin; ci++) {
-      const grp = Math.floor(ci / CinG);
-      const xb = (n * Cin + ci) * xv;
-      for (let co = 0; co < CoutG; co++) {
-        const yb = (n * Cout + grp * CoutG + co) * yv;
-        const wb = (ci * CoutG + co) * kv;
-        for (let t = 0; t < xs.length; t++) dx.data[xb + xs[t]] += w.data[wb + ks[t]] * gy.data[yb + ys[t]];
-      }
-    }
+  forEachChannelPair(N, Cin, CoutG, geo.G, xv, yv, kv, (xb, yb, wb) => {
+    for (let t = 0; t < xs.length; t++) dx.data[xb + xs[t]] += w.data[wb + ks[t]] * gy.data[yb + ys[t]];
+  });
   return dx;
 }
 
@@ -292,16 +286,9 @@ export function convTransposeWeightGrad(gy: Arr, x: Arr, wShape: readonly number
   const kv = geo.K[0] * geo.K[1] * geo.K[2];
   const [xs, ks, ys] = tapTriples(geo);
   const dw = Arr.zeros(wShape);
-  for (let n = 0; n < N; n++)
-    for (let ci = 0; ci < Cin; ci++) {
-      const grp = Math.floor(ci / CinG);
-      const xb = (n * Cin + ci) * xv;
-      for (let co = 0; co < CoutG; co++) {
-        const yb = (n * Cout + grp * CoutG + co) * yv;
-        const wb = (ci * CoutG + co) * kv;
-        for (let t = 0; t < xs.length; t++) dw.data[wb + ks[t]] += x.data[xb + xs[t]] * gy.data[yb + ys[t]];
-      }
-    }
+  forEachChannelPair(N, Cin, CoutG, geo.G, xv, yv, kv, (xb, yb, wb) => {
+    for (let t = 0; t < xs.length; t++) dw.data[wb + ks[t]] += x.data[xb + xs[t]] * gy.data[yb + ys[t]];
+  });
   return dw;
 }
 
