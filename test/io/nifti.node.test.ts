@@ -1,10 +1,11 @@
 // NIfTI reading and writing on the real scans in data/: dimensions, spacing, value
 // ranges and affines as documented in data/README.md (facts of the files, not of this
 // code), big-endian input, header extensions, and a write/read round trip keeping the geometry.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { readNifti, writeNifti } from '../../src/io/nifti.js';
+import { qformAffine, readNifti, writeNifti } from '../../src/io/nifti.js';
 
 const DATA = join(__dirname, '../../data');
 const load = (f: string) => readNifti(readFileSync(join(DATA, f)), f);
@@ -59,7 +60,66 @@ describe('readNifti on the bundled scans', () => {
   });
 });
 
+/** The voxels of a NIfTI-1 file decoded here with node:zlib and a DataView (independent of src/io). */
+function decodeIndependently(file: Buffer) {
+  const raw = file[0] === 0x1f && file[1] === 0x8b ? gunzipSync(file) : file;
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const le = v.getInt32(0, true) === 348;
+  const n = [1, 2, 3].map((i) => Math.max(1, v.getInt16(40 + 2 * i, le))).reduce((a, b) => a * b, 1);
+  const code = v.getInt16(70, le);
+  const off = v.getFloat32(108, le);
+  const slope = v.getFloat32(112, le);
+  const inter = v.getFloat32(116, le);
+  const read: Record<number, [number, (o: number) => number]> = { 2: [1, (o) => v.getUint8(o)], 4: [2, (o) => v.getInt16(o, le)], 16: [4, (o) => v.getFloat32(o, le)] };
+  const [size, at] = read[code];
+  const scale = slope !== 0 && Number.isFinite(slope);
+  return Float32Array.from({ length: n }, (_, i) => (scale ? at(off + i * size) * slope + inter : at(off + i * size)));
+}
+
+describe('every file in data/', () => {
+  const files = readdirSync(DATA).filter((f) => /\.nii(\.gz)?$/.test(f)).sort();
+  it('is one of the seven scans described in data/README.md', () => {
+    expect(files).toEqual(['ct_abdomen_3mm_totalseg.nii.gz', 'ct_abdomen_3mm_totalseg_seg.nii.gz', 'ct_abdomen_slice512.nii.gz', 'ct_spleen_msd09_crop.nii.gz', 'ct_spleen_msd09_crop_label.nii.gz', 'mr_abdomen_3mm_totalseg.nii.gz', 'mr_brain_crop_nibabel.nii']);
+  });
+  for (const f of files) {
+    it(`${f}: voxels equal an independent decode, no warnings, a finite affine whose columns have the voxel sizes`, () => {
+      const bytes = readFileSync(join(DATA, f));
+      const v = readNifti(bytes, f);
+      expect(v.warnings).toEqual([]);
+      const want = decodeIndependently(bytes);
+      expect(v.data.length).toBe(want.length);
+      for (let i = 0; i < want.length; i++) if (v.data[i] !== want[i]) expect.fail(`${f}: voxel ${i} is ${v.data[i]}, decoded ${want[i]}`);
+      for (let c = 0; c < 3; c++) expect(Math.hypot(v.affine[0][c], v.affine[1][c], v.affine[2][c]), `${f}: column ${c}`).toBeCloseTo(v.spacing[c], 3);
+    });
+  }
+  it('a file with both qform and sform: the two describe the same geometry', () => {
+    const v = load('ct_abdomen_slice512.nii.gz');
+    expect(v.header.qform_code).toBeGreaterThan(0);
+    expect(v.header.sform_code).toBeGreaterThan(0);
+    const q = qformAffine(v.header);
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) expect(q[r][c], `qform[${r}][${c}]`).toBeCloseTo(v.affine[r][c], 3);
+  });
+  it('the TotalSegmentator label map lists its header extension', () => {
+    const s = load('ct_abdomen_3mm_totalseg_seg.nii.gz');
+    expect(s.header.extensions.length).toBeGreaterThan(0);
+    expect(s.header.vox_offset).toBeGreaterThan(352);
+  });
+});
+
 describe('writeNifti', () => {
+  it('a mask written for each scan in data/ reads back with its affine and orientation', () => {
+    for (const f of readdirSync(DATA).filter((x) => /\.nii(\.gz)?$/.test(x))) {
+      const scan = load(f);
+      const mask = scan.data.map((x) => (x > 0 ? 1 : 0));
+      const back = readNifti(writeNifti(mask, scan), `${f} mask`);
+      expect(back.dims).toEqual(scan.dims);
+      expect(back.header.qform_code, f).toBe(scan.header.qform_code);
+      expect(back.header.sform_code, f).toBe(scan.header.sform_code);
+      expect(Math.sign(back.header.pixDims[0] || 1), f).toBe(Math.sign(scan.header.pixDims[0] || 1));
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(back.affine[r][c], `${f}: affine[${r}][${c}]`).toBeCloseTo(scan.affine[r][c], 4);
+      expect([...back.data]).toEqual([...mask]);
+    }
+  });
   it('round-trips a label map with the scan geometry', () => {
     const scan = load('ct_spleen_msd09_crop.nii.gz');
     const label = load('ct_spleen_msd09_crop_label.nii.gz');
