@@ -2,6 +2,7 @@
 // (views read without copies; broadcast dims have stride 0). The op is the override OP, so one
 // pipeline per op serves every shape. Also the backward rules that are elementwise
 // (relu/gelu/elu/sigmoid/tanh/prelu grads) and `fill`.
+// sin and cos are evaluated by sin_cos(), not WGSL's builtins (see there).
 // #include _strided
 // #include _erf
 
@@ -50,6 +51,27 @@ fn offsets(i: u32) -> vec4<u32> {
 }
 
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
+const TWO_PI: f32 = 6.283185307179586;
+
+// (sin x, cos x) to about 1e-7 (plus x's own rounding): WGSL's sin and cos promise only 2^-11
+// absolute error on [-pi, pi] (SwiftShader's are 2e-4 off near +-1), so x is reduced to a quarter
+// turn q and y in [-pi/4, pi/4] (x = q pi/2 + y) and sin y, cos y come from their Taylor series to
+// y^9 / y^8 (truncation error under 3e-9).
+fn sin_cos(x: f32) -> vec2<f32> {
+  let t = x * (1.0 / TWO_PI);
+  let r = 4.0 * (t - round(t));                              // quarter turns, in [-2, 2]
+  let q = round(r);
+  let y = (r - q) * (0.25 * TWO_PI);
+  let y2 = y * y;
+  let sy = y * (1.0 - y2 / 6.0 * (1.0 - y2 / 20.0 * (1.0 - y2 / 42.0 * (1.0 - y2 / 72.0))));
+  let cy = 1.0 - y2 / 2.0 * (1.0 - y2 / 12.0 * (1.0 - y2 / 30.0 * (1.0 - y2 / 56.0)));
+  switch (u32(i32(q) + 4) % 4u) {
+    case 1u: { return vec2<f32>(cy, -sy); }
+    case 2u: { return vec2<f32>(-sy, -cy); }
+    case 3u: { return vec2<f32>(-cy, sy); }
+    default: { return vec2<f32>(sy, cy); }
+  }
+}
 
 fn sigmoid_f32(x: f32) -> f32 {
   // stable for large |x|
@@ -110,6 +132,8 @@ fn unary_op(x: f32) -> f32 {
     case 18u: { return select(0.0, 1.0, x == alpha); }       // x == scalar
     case 19u: { return sign(x); }                            // sign
     case 20u: { return select(0.0, 1.0, x >= alpha && x <= beta); } // inside [alpha, beta]
+    case 21u: { return sin_cos(x).x; }                       // sin
+    case 22u: { return sin_cos(x).y; }                       // cos
     default: { return x; }
   }
 }

@@ -1,5 +1,5 @@
 // `F`: the functional ops with torch.nn.functional's names and argument meanings.
-export { add, sub, mul, div, pow, neg, exp, log, sqrt, rsqrt, abs, clamp, where, sigmoid, tanh, relu, gelu, elu, prelu, gt, lt, eq, maximum, minimum } from './ops/elementwise.js';
+export { add, sub, mul, div, pow, neg, exp, log, sqrt, rsqrt, abs, clamp, where, sigmoid, tanh, sin, cos, relu, gelu, elu, prelu, gt, lt, eq, maximum, minimum } from './ops/elementwise.js';
 export { sum, mean, max, min, variance as var, argmax, argmin } from './ops/reduce.js';
 export { softmax, logSoftmax } from './ops/softmax.js';
 export { matmul, linear } from './ops/matmul.js';

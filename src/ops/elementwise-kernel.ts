@@ -13,7 +13,7 @@ export function ctx(op: string, ...tensors: (Tensor | null | undefined)[]): stri
 
 export const Unary = {
   copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, abs: 6, sigmoid: 7, tanh: 8, relu: 9, gelu: 10, elu: 11,
-  powScalar: 12, clamp: 13, affine: 14, gtScalar: 16, ltScalar: 17, eqScalar: 18, sign: 19, inRange: 20,
+  powScalar: 12, clamp: 13, affine: 14, gtScalar: 16, ltScalar: 17, eqScalar: 18, sign: 19, inRange: 20, sin: 21, cos: 22,
 } as const;
 
 export const Binary = {

@@ -121,6 +121,14 @@ export function tanh(x: Tensor): Tensor {
   return record('tanh', out, [x], (g) => [bin(Binary.tanhBackward, out, g, 'tanh backward')]);
 }
 
+/** sin and cos (the kernel's own series after reducing the argument to a quarter turn); d sin = cos, d cos = -sin. */
+export function sin(x: Tensor): Tensor {
+  return record('sin', un(Unary.sin, x, 'sin'), [x], (g) => [bin(Binary.mul, g, un(Unary.cos, x, 'sin backward'), 'sin backward')]);
+}
+export function cos(x: Tensor): Tensor {
+  return record('cos', un(Unary.cos, x, 'cos'), [x], (g) => [bin(Binary.mul, g, un(Unary.affine, un(Unary.sin, x, 'cos backward'), 'cos backward', { alpha: -1, beta: 0 }), 'cos backward')]);
+}
+
 export function relu(x: Tensor): Tensor {
   return record('relu', un(Unary.relu, x, 'relu'), [x], (g) => [bin(Binary.reluBackward, x, g, 'relu backward')]);
 }

@@ -21,6 +21,8 @@ describe('unary ops', () => {
     ['abs', F.abs, fns.abs, [-2, 2]],
     ['sigmoid', F.sigmoid, fns.sigmoid, [-6, 6]],
     ['tanh', F.tanh, fns.tanh, [-3, 3]],
+    ['sin', F.sin, Math.sin, [-30, 30]],
+    ['cos', F.cos, Math.cos, [-30, 30]],
     ['relu', F.relu, fns.relu, [-2, 2]],
     ['gelu', F.gelu, fns.gelu, [-4, 4]],
     ['elu', (x) => F.elu(x, 0.7), fns.elu(0.7), [-3, 3]],
