@@ -41,8 +41,25 @@ export interface Checkpoint {
   metadata: Record<string, string>;
 }
 
+export interface OpenOptions {
+  /** For a .pth holding several dicts of tensors: choose the one these schemas fit best. */
+  schemas?: Schema[];
+}
+
+/** Missing + unexpected + mis-shaped keys of `have` against `schema` (checkAgainst's count, without messages). */
+function problemCount(schema: Schema, have: Map<string, { shape: number[] }>): number {
+  let n = 0;
+  for (const k of schema.tensors.keys()) if (!have.has(k) && !isOptionalKey(k)) n++;
+  for (const [k, { shape }] of have) {
+    const want = schema.tensors.get(k);
+    if (!want) n++;
+    else if (shape.join() !== want.join() && !(isOptionalKey(k) && shape.length <= 1 && shape.every((d) => d === 1))) n++;
+  }
+  return n;
+}
+
 /** Opens any supported checkpoint without mapping it to a model. */
-export async function openCheckpoint(source: ByteSource): Promise<Checkpoint> {
+export async function openCheckpoint(source: ByteSource, options: OpenOptions = {}): Promise<Checkpoint> {
   const format = await detectFormat(source);
   const notes: string[] = [];
   if (format === 'safetensors') {
@@ -54,8 +71,13 @@ export async function openCheckpoint(source: ByteSource): Promise<Checkpoint> {
     return { format, tensors: z.arrays, notes, metadata: {} };
   }
   const ck = await readPth(source);
-  const sd = stateDict(ck.root, source.name);
-  if (sd.path.length) notes.push(`state dict found under ${sd.path.map((p) => `['${p}']`).join('')}`);
+  const schemas = options.schemas;
+  const score = schemas?.length ? (t: Map<string, { shape: number[] }>) => Math.min(...schemas.map((s) => problemCount(s, t))) : undefined;
+  const sd = stateDict(ck.root, source.name, { score });
+  if (ck.format === 'legacy') notes.push('legacy (pre-1.6) torch.save format');
+  const among = sd.candidates > 1 ? ` (${score ? 'the best fit to the schema' : 'the largest'} of ${sd.candidates} dicts of tensors)` : '';
+  if (sd.path.length) notes.push(`state dict found under ${sd.path.map((p) => `['${p}']`).join('')}${among}`);
+  else if (among) notes.push(`state dict is the top level${among}`);
   if (sd.strippedPrefix) notes.push(`stripped the '${sd.strippedPrefix}' key prefix`);
   if (sd.skipped.length) notes.push(`ignored ${sd.skipped.length} non-tensor entries (${sd.skipped.slice(0, 3).join(', ')})`);
   return { format, tensors: new Map([...sd.tensors].map(([k, t]) => [k, ck.record(k, t)])), notes, metadata: sd.info };
@@ -115,7 +137,7 @@ function checkAgainst(schema: Schema, have: Map<string, { shape: number[] | stri
 /** Reads the checkpoint's structure (no tensor data), maps and checks it; throws SchemaMismatchError. */
 export async function planConversion(source: ByteSource, options: PlanOptions): Promise<ConversionPlan> {
   const candidates = options.schemas ?? schemasFor(options.model);
-  const ck = await openCheckpoint(source);
+  const ck = await openCheckpoint(source, { schemas: candidates });
   const notes = [...ck.notes];
   const what = source.name;
 

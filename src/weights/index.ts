@@ -2,9 +2,9 @@
 // schemas, conversion to the runtime's safetensors format, and streaming load onto the GPU.
 export { load, type WeightSource, type LoadOptions, type LoadedWeights, type LoadProgress } from './load.js';
 export { convert, planConversion, planTargets, openCheckpoint, detectFormat, SchemaMismatchError } from './convert.js';
-export type { ConvertOptions, ConversionPlan, ConvertResult, PlanOptions, Checkpoint, CheckpointFormat } from './convert.js';
+export type { ConvertOptions, ConversionPlan, ConvertResult, PlanOptions, Checkpoint, CheckpointFormat, OpenOptions } from './convert.js';
 export { convertCached, clearCache, cacheKey, type CachedResult } from './cache.js';
-export { readPth, stateDict, isLegacyTorchFile, PthTensor, StorageRef, type PthCheckpoint, type FoundStateDict } from './pth.js';
+export { readPth, stateDict, stateDictCandidates, isLegacyTorchFile, PthTensor, StorageRef, type PthCheckpoint, type FoundStateDict, type StateDictCandidate, type StateDictOptions } from './pth.js';
 export { unpickle, PyDict, PyTuple, type Globals } from './pickle.js';
 export { readNpz, readNpy, parseNpyHeader, type NpzArchive, type NpyHeader } from './npz.js';
 export { readSafetensors, writeSafetensors, serializeSafetensors, type SafetensorsFile, type SafetensorsEntry, type WriteTarget } from './safetensors.js';

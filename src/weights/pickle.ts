@@ -93,10 +93,21 @@ export interface UnpickleOptions {
   name?: string;
 }
 
+/** The pickle ended before its STOP: thrown when a read passes the end of the bytes given. */
+export class PickleTruncatedError extends Error {}
+
 /** Runs a pickle program and returns the value it STOPs with. */
 export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
+  return unpickleAt(data, 0, options).value;
+}
+
+/**
+ * Runs the pickle program that starts at byte `start` (a file may hold several one after another,
+ * as the legacy torch.save format does) and returns its value and the offset after its STOP.
+ */
+export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOptions): { value: unknown; end: number } {
   const where = options.name ?? 'pickle';
-  let pos = 0;
+  let pos = start;
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
@@ -106,7 +117,8 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
     throw new Error(`${where}: ${msg} (at byte ${at} of ${data.length})`);
   };
   const need = (n: number) => {
-    if (!Number.isSafeInteger(n) || n < 0 || pos + n > data.length) fail(`a length of ${n} bytes passes the end of the pickle (truncated or corrupt)`);
+    if (!Number.isSafeInteger(n) || n < 0) fail(`a length of ${n} bytes is impossible (corrupt)`);
+    if (pos + n > data.length) throw new PickleTruncatedError(`${where}: a length of ${n} bytes passes the end of the pickle (truncated or corrupt) (at byte ${pos} of ${data.length})`);
   };
   const u8 = () => (need(1), data[pos++]);
   const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
@@ -126,7 +138,7 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
   };
   const line = () => {
     const end = data.indexOf(0x0a, pos);
-    if (end < 0) fail('unterminated text line');
+    if (end < 0) throw new PickleTruncatedError(`${where}: unterminated text line (at byte ${pos} of ${data.length})`);
     const s = latin1(data.subarray(pos, end));
     pos = end + 1;
     return s.endsWith('\r') ? s.slice(0, -1) : s;
@@ -190,7 +202,7 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
         break;
       case 0x2e: // STOP
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack`, at);
-        return stack[0];
+        return { value: stack[0], end: pos };
       case 0x28: // MARK
         marks.push(stack.length);
         break;
