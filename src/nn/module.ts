@@ -113,9 +113,16 @@ export class Module {
     for (const p of this.parameters()) p.zeroGrad();
   }
 
-  /** Parameters and buffers by their PyTorch state_dict keys (the tensors themselves, not copies). */
+  /**
+   * Parameters and buffers by their PyTorch state_dict keys (the tensors themselves, not copies), in
+   * PyTorch's order: module by module, each module's parameters, then its buffers.
+   */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    const out: StateDict = new Map();
+    for (const [p, m] of this.namedModules()) {
+      for (const kind of [m._params, m._buffers]) for (const [n, t] of kind) if (t) out.set(p ? `${p}.${n}` : n, t);
+    }
+    return out;
   }
 
   /**
