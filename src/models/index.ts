@@ -18,3 +18,4 @@ export {
 } from './vnet-inference.js';
 export { VNetTrainer, prepareCase, samplePatch, sampleBatch, patchRandom, type TrainingCase, type PatchOptions, type BatchOptions, type StepResult } from './vnet-train.js';
 export { randomDeformation, bsplineField, bsplineWeights, type DeformationOptions } from './deformation.js';
+export * from './medsam/index.js';
