@@ -117,7 +117,8 @@ export async function readNpz(source: ByteSource | Uint8Array): Promise<NpzArchi
     const what = `${src.name}:${member}`;
     const first = await archive.readHead(member, 12);
     if (!isNpy(first)) throw new Error(`${what}: not an .npy array (bad magic)`);
-    const len = first[6] === 1 ? first[8] | (first[9] << 8) : new DataView(first.buffer, first.byteOffset).getUint32(8, true);
+    if (first.length < (first[6] === 1 ? 10 : 12)) throw new Error(`${what}: truncated .npy header (${first.length} bytes)`);
+    const len = first[6] === 1 ? first[8] | (first[9] << 8) : new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(8, true);
     const headerLen = (first[6] === 1 ? 10 : 12) + Math.min(len, MAX_HEADER + 1);
     const h = parseNpyHeader(await archive.readHead(member, headerLen), what);
     const need = h.dataOffset + numelOf(h.shape, what) * itemSize[h.dtype];

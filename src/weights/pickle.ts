@@ -94,7 +94,15 @@ export interface UnpickleOptions {
 }
 
 /** The pickle ended before its STOP: thrown when a read passes the end of the bytes given. */
-export class PickleTruncatedError extends Error {}
+export class PickleTruncatedError extends Error {
+  constructor(
+    message: string,
+    /** How many bytes (from the start of the data) the read needed. */
+    readonly needed: number,
+  ) {
+    super(message);
+  }
+}
 
 /** Runs a pickle program and returns the value it STOPs with. */
 export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
@@ -118,7 +126,7 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
   };
   const need = (n: number) => {
     if (!Number.isSafeInteger(n) || n < 0) fail(`a length of ${n} bytes is impossible (corrupt)`);
-    if (pos + n > data.length) throw new PickleTruncatedError(`${where}: a length of ${n} bytes passes the end of the pickle (truncated or corrupt) (at byte ${pos} of ${data.length})`);
+    if (pos + n > data.length) throw new PickleTruncatedError(`${where}: a length of ${n} bytes passes the end of the pickle (truncated or corrupt) (at byte ${pos} of ${data.length})`, pos + n);
   };
   const u8 = () => (need(1), data[pos++]);
   const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
@@ -138,7 +146,7 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
   };
   const line = () => {
     const end = data.indexOf(0x0a, pos);
-    if (end < 0) throw new PickleTruncatedError(`${where}: unterminated text line (at byte ${pos} of ${data.length})`);
+    if (end < 0) throw new PickleTruncatedError(`${where}: unterminated text line (at byte ${pos} of ${data.length})`, data.length + 1);
     const s = latin1(data.subarray(pos, end));
     pos = end + 1;
     return s.endsWith('\r') ? s.slice(0, -1) : s;
@@ -171,11 +179,28 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
       return fail(`${(g as PyGlobal).qualname}: ${(e as Error).message}`);
     }
   };
+  const persistent = (pid: unknown, at: number) => {
+    if (!options.persistentLoad) fail('persistent id without a loader', at);
+    try {
+      return options.persistentLoad!(pid);
+    } catch (e) {
+      return fail(`persistent id: ${(e as Error).message}`, at);
+    }
+  };
+  /** Decimal text of INT / LONG: Python's own limit (int_max_str_digits, 4300), as BigInt parsing is quadratic. */
+  const decimal = (s: string, op: string, at: number) => {
+    if (!/^[-+]?\d+$/.test(s)) fail(`bad ${op} '${s.slice(0, 40)}'`, at);
+    if (s.length > 4301) fail(`${op} of ${s.length} digits (more than Python's 4300)`, at);
+    return toInt(BigInt(s));
+  };
   const toInt = (v: bigint) => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+  const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
   const longLE = (b: Uint8Array) => {
     if (b.length === 0) return 0;
-    let v = 0n;
-    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    // via hex text, which BigInt parses in linear time (shifting byte by byte is quadratic)
+    const parts = new Array<string>(b.length);
+    for (let i = 0; i < b.length; i++) parts[b.length - 1 - i] = HEX[b[i]];
+    let v = BigInt(`0x${parts.join('')}`);
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return toInt(v);
   };
@@ -185,7 +210,8 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
     for (let i = 0; i < kv.length; i += 2) (d as Map<unknown, unknown>).set(kv[i], kv[i + 1]);
   };
   const appendItems = (l: unknown, xs: unknown[]) => {
-    if (Array.isArray(l)) l.push(...xs);
+    // (a loop: push(...xs) overflows the call stack past ~100k items)
+    if (Array.isArray(l)) for (const x of xs) l.push(x);
     else if (l instanceof Set) for (const x of xs) l.add(x);
     else fail(`APPEND(S) on a ${describe(l)}`);
   };
@@ -311,15 +337,12 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
         // INT (text; "00"/"01" are False/True in protocol 0)
         const s = line();
         if (s === '00' || s === '01') stack.push(s === '01');
-        else if (/^[-+]?\d+$/.test(s)) stack.push(toInt(BigInt(s)));
-        else fail(`bad INT '${s}'`, at);
+        else stack.push(decimal(s, 'INT', at));
         break;
       }
       case 0x4c: {
         // LONG (text)
-        const s = line().replace(/L$/, '');
-        if (!/^[-+]?\d+$/.test(s)) fail(`bad LONG '${s}'`, at);
-        stack.push(toInt(BigInt(s)));
+        stack.push(decimal(line().replace(/L$/, ''), 'LONG', at));
         break;
       }
       case 0x47: // BINFLOAT (big-endian)
@@ -429,15 +452,13 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
       case 0x51: {
         // BINPERSID
         const pid = pop();
-        if (!options.persistentLoad) fail('persistent id without a loader', at);
-        stack.push(options.persistentLoad!(pid));
+        stack.push(persistent(pid, at));
         break;
       }
       case 0x50: {
         // PERSID (text)
         const pid = line();
-        if (!options.persistentLoad) fail('persistent id without a loader', at);
-        stack.push(options.persistentLoad!(pid));
+        stack.push(persistent(pid, at));
         break;
       }
       case 0x70: // PUT (text)

@@ -53,6 +53,9 @@ export class PthTensor {
   ) {}
 }
 
+/** Elements a view may have beyond its storage's (a stride-0 broadcast): 16M, 64 MB of f32. */
+const MAX_BROADCAST = 1 << 24;
+
 function intList(x: unknown, what: string): number[] {
   const items = x instanceof PyTuple ? x.items : Array.isArray(x) ? x : null;
   if (!items || !items.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) throw new Error(`${what} must be a tuple of non-negative integers, got ${describe(x)}`);
@@ -73,6 +76,8 @@ function rebuildTensor(args: unknown[]): PthTensor {
     last += (shape[i] - 1) * strides[i];
   }
   if (n > MAX_ELEMENTS) throw new Error(`tensor of size [${shape}] has ${n} elements: absurd shape`);
+  // Stride-0 views (expand()) may hold more elements than their storage; reading one allocates them all.
+  if (n > storage.numel && n > MAX_BROADCAST) throw new Error(`tensor of size [${shape}], stride [${strides}] has ${n} elements from a storage of ${storage.numel}: absurd broadcast`);
   if (n > 0 && last >= storage.numel) throw new Error(`tensor of size [${shape}], stride [${strides}], offset ${offset} reaches element ${last} of a storage of ${storage.numel}`);
   return new PthTensor(storage, offset, shape, strides, requiresGrad === true);
 }
@@ -241,10 +246,11 @@ async function readLegacyPth(source: ByteSource): Promise<PthCheckpoint> {
     try {
       return await parseLegacy(source, bytes);
     } catch (e) {
-      if (!(e instanceof PickleTruncatedError) || prefixLen === source.size) {
+      // A prefix too short: read more; a length past the end of the whole file: corrupt, read no more.
+      if (!(e instanceof PickleTruncatedError) || prefixLen === source.size || e.needed > source.size) {
         throw e instanceof PickleTruncatedError ? new Error(e.message) : e;
       }
-      prefixLen = Math.min(source.size, prefixLen * 4);
+      prefixLen = Math.min(source.size, Math.max(prefixLen * 4, e.needed));
     }
   }
 }
