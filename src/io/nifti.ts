@@ -114,7 +114,9 @@ function gunzipPrefix(gz: Uint8Array, name: string, wanted: (head: Uint8Array) =
   });
   const STEP = 1 << 14; // a 16 KiB slice inflates to at most about 17 MB
   try {
-    for (let off = 0; off < gz.length && got < want && !ended; off += STEP) g.push(gz.subarray(off, off + STEP), off + STEP >= gz.length);
+    for (let off = 0; off < gz.length && got < want && !ended; off += STEP) g.push(gz.subarray(off, off + STEP));
+    // the end of the stream only now: a final push of a cut stream throws before it hands out what it inflated
+    if (got < want && !ended) g.push(new Uint8Array(0), true);
   } catch (e) {
     if (headerError) throw headerError;
     throw new Error(`${name}: gzip data is corrupt (${(e as Error).message})`);
