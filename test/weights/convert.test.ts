@@ -62,17 +62,21 @@ describe('convert: .pth', { timeout: 30_000 }, () => {
     }
   });
 
-  const vnets: { id: string; manifest: string; keep?: (k: string) => boolean; wrap?: 'train' | 'model'; modulePrefix?: boolean }[] = [
+  const vnets: { id: string; manifest: string; keep?: (k: string) => boolean; wrap?: 'train' | 'model'; modulePrefix?: boolean; legacy?: boolean }[] = [
     { id: 'vnet_pytorch', manifest: 'vnet_pytorch', wrap: 'train', modulePrefix: true },
+    // what vnet.pytorch's train.py saved with torch < 1.6: the legacy format
+    { id: 'vnet_pytorch', manifest: 'vnet_pytorch', wrap: 'train', modulePrefix: true, legacy: true },
+    { id: 'vnet_pytorch_elu', manifest: 'vnet_pytorch', keep: (k) => !/\.relu\d\.weight$/.test(k), wrap: 'train', modulePrefix: true, legacy: true },
     { id: 'vnet_pytorch_elu', manifest: 'vnet_pytorch', keep: (k) => !/\.relu\d\.weight$/.test(k), wrap: 'train', modulePrefix: true },
     { id: 'vnet_monai', manifest: 'vnet_monai' },
     { id: 'vnet_monai_prelu', manifest: 'vnet_monai_prelu', wrap: 'model' },
   ];
   for (const v of vnets) {
-    it(`V-Net: recognises the ${v.id} schema and drops num_batches_tracked`, async () => {
+    it(`V-Net: recognises the ${v.id} schema and drops num_batches_tracked${v.legacy ? ' (legacy torch.save format)' : ''}`, async () => {
       const entries = manifests[v.manifest].tensors.filter(([k]) => (v.keep ? v.keep(k) : true));
       const ts = manifestTensors(entries, FACTOR);
-      const { plan, file } = await run(writePth(ts, { wrap: v.wrap, modulePrefix: v.modulePrefix, metadata: true, modes: ['own', 'shared'] }), `${v.id}.pth`, 'vnet');
+      const { plan, file } = await run(writePth(ts, { wrap: v.wrap, modulePrefix: v.modulePrefix, metadata: true, modes: ['own', 'shared'], legacy: v.legacy }), `${v.id}.pth`, 'vnet');
+      if (v.legacy) expect(plan.notes).toContain('legacy (pre-1.6) torch.save format');
       expect(plan.schema.id).toBe(`${v.id}/16`);
       expect(plan.notes.join('\n')).toContain(`matched schema '${v.id}/16'`);
       if (v.modulePrefix) expect(plan.notes.join('\n')).toContain("stripped the 'module.' key prefix");

@@ -40,19 +40,22 @@ const generic: FixtureTensor[] = [
 ];
 
 describe('pth reader', () => {
-  const cases: { name: string; modes: StorageMode[]; protocol: 2 | 4; wrap?: 'plain' | 'train' | 'model'; modulePrefix?: boolean; prefix?: string; metadata?: boolean; parameters?: boolean }[] = [
+  const cases: { name: string; modes: StorageMode[]; protocol: 2 | 4; wrap?: 'plain' | 'train' | 'model'; modulePrefix?: boolean; prefix?: string; metadata?: boolean; parameters?: boolean; legacy?: boolean }[] = [
     { name: 'contiguous, protocol 2, archive/', modes: ['own'], protocol: 2 },
     { name: 'shared storages with offsets', modes: ['shared'], protocol: 2, prefix: 'medsam_vit_b' },
     { name: 'non-contiguous (transposed) views', modes: ['transposed'], protocol: 2, metadata: true },
     { name: 'offset + padded-stride views', modes: ['padded', 'own', 'transposed'], protocol: 4 },
     { name: 'mixed, nested train checkpoint with module. prefix', modes: ['own', 'shared', 'padded', 'transposed'], protocol: 2, wrap: 'train', modulePrefix: true, metadata: true, parameters: true },
     { name: "{'model': sd, 'optimizer', 'epoch'} , protocol 4", modes: ['shared', 'transposed'], protocol: 4, wrap: 'model', parameters: true },
+    { name: 'legacy format, protocol 2, every layout', modes: ['own', 'shared', 'padded', 'transposed'], protocol: 2, legacy: true, metadata: true },
+    { name: 'legacy format, protocol 4, nested train checkpoint with module. prefix', modes: ['shared', 'transposed'], protocol: 4, legacy: true, wrap: 'train', modulePrefix: true, parameters: true },
   ];
   for (const c of cases) {
     it(`reads every dtype: ${c.name}`, async () => {
-      const bytes = writePth(generic, { modes: c.modes, protocol: c.protocol, wrap: c.wrap, modulePrefix: c.modulePrefix, prefix: c.prefix, metadata: c.metadata, parameters: c.parameters });
+      const bytes = writePth(generic, { modes: c.modes, protocol: c.protocol, wrap: c.wrap, modulePrefix: c.modulePrefix, prefix: c.prefix, metadata: c.metadata, parameters: c.parameters, legacy: c.legacy });
       const { ck, sd, read } = await pthTensors(bytes);
-      expect(ck.prefix).toBe(c.prefix ?? 'archive');
+      expect(ck.format).toBe(c.legacy ? 'legacy' : 'zip');
+      expect(ck.prefix).toBe(c.legacy ? '' : (c.prefix ?? 'archive'));
       expect([...sd.tensors.keys()]).toEqual(generic.map((t) => t.name));
       expect(sd.strippedPrefix).toBe(c.modulePrefix ? 'module.' : '');
       expect(sd.path).toEqual(c.wrap === 'train' ? ['state_dict'] : c.wrap === 'model' ? ['model'] : []);
