@@ -4,6 +4,7 @@
 import { expect } from 'vitest';
 import { rng, tensor, type Tensor } from '../../src/tensor.js';
 import type { Module } from '../../src/nn/module.js';
+import type { MedSAMConfig } from '../../src/models/index.js';
 import { MEDSAM_GOLDENS } from '../fixtures/medsam_goldens.js';
 import { expectClose } from '../helpers.js';
 import type { Tolerance } from '../tolerance.js';
@@ -79,4 +80,27 @@ export async function expectGolden(t: Tensor, name: string, tol: Tolerance): Pro
   console.log(`${name}: max |err| / max |want| = ${err.toExponential(2)} (rtol ${tol.rtol.toExponential(1)})`);
   expectClose(got, g.data, tol, name);
   return err;
+}
+
+/**
+ * The longest chain of f32 sums behind the image embedding (encoderK) and behind the decoder's
+ * masks on top of it (decoderK), as the tolerance policy counts them: independent roundings add in
+ * quadrature, so a chain of K-term sums counts as one sum of their total K.
+ * encoder: patch conv (3 p^2), per block LN, qkv, scores, the softmax's and P V's key sums, proj, LN,
+ * lin1, lin2; the neck's 1x1 and 3x3 convs and LNs. decoder: per two-way layer four attentions
+ * (projection, scores, keys twice, out_proj), the MLP and four LNs; the final attention, upscaling,
+ * hypernetwork MLP and the mask product.
+ */
+export function chainLengths(c: MedSAMConfig): { encoderK: number; decoderK: number } {
+  const D = c.encoderEmbedDim;
+  const P = c.promptEmbedDim;
+  const grid = c.imageSize / c.patchSize;
+  const block = (keys: number) => 3 * D + D / c.encoderNumHeads + 2 * keys + D + D + D * c.mlpRatio;
+  let encoderK = 3 * c.patchSize ** 2 + D + P + 9 * P + P;
+  for (let i = 0; i < c.encoderDepth; i++) encoderK += block(c.encoderGlobalAttnIndexes.includes(i) ? grid * grid : c.windowSize ** 2);
+  const tokens = 1 + (c.numMultimaskOutputs + 1) + 2;
+  const attn = (keys: number) => 2 * P + 2 * keys + P;
+  const layer = attn(tokens) + 2 * attn(grid * grid) + P + c.decoderMlpDim + 4 * P;
+  const decoderK = c.decoderDepth * layer + attn(grid * grid) + P + 4 * P + P / 4 + 3 * P + P / 8;
+  return { encoderK, decoderK };
 }

@@ -10,7 +10,7 @@ import { models, noGrad, tensor, type Tensor } from '../../src/index.js';
 import { manifests } from '../../src/weights/schemas/manifests.gen.js';
 import { ready } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
-import { expectGolden, fillModule, fixtureTensor } from './medsam-helpers.js';
+import { chainLengths, expectGolden, fillModule, fixtureTensor } from './medsam-helpers.js';
 
 beforeAll(ready);
 
@@ -28,21 +28,7 @@ describe('MedSAM tiny against PyTorch (float64)', () => {
   const c = models.MEDSAM_CONFIGS.tiny;
   const S = c.imageSize;
   const grid = S / c.patchSize;
-  const D = c.encoderEmbedDim;
-  const P = c.promptEmbedDim;
-  // The longest chain of f32 sums behind each output, as the tolerance policy counts them (errors of
-  // independent roundings add in quadrature, so a chain of K-term sums counts as their total K):
-  // encoder: patch conv (3 p^2), per block LN, qkv, scores, the softmax's and P V's key sums, proj,
-  // LN, lin1, lin2; the neck's 1x1 and 3x3 convs and LNs.
-  const windowKeys = c.windowSize ** 2;
-  const block = (keys: number) => 3 * D + D / c.encoderNumHeads + 2 * keys + D + D + D * c.mlpRatio;
-  const encoderK = 3 * c.patchSize ** 2 + block(windowKeys) + block(grid * grid) + D + P + 9 * P + P;
-  // decoder: per two-way layer four attentions (projection, scores, keys twice, out_proj), the MLP and
-  // four LNs; the final attention, upscaling, hypernetwork MLP and the mask product.
-  const tokens = 5 + 2;
-  const attn = (keys: number) => 2 * P + 2 * keys + P;
-  const layer = attn(tokens) + 2 * attn(grid * grid) + P + c.decoderMlpDim + 4 * P;
-  const decoderK = c.decoderDepth * layer + attn(grid * grid) + P + 4 * P + P / 4 + 3 * P + P / 8;
+  const { encoderK, decoderK } = chainLengths(c);
   const peTol = reductionTol(2 + 30); // a 2-term product, then sin/cos of arguments up to ~30
   const encTol = reductionTol(encoderK);
   const decTol = reductionTol(encoderK + decoderK);

@@ -9,6 +9,8 @@
 // so they are not part of this model. Spec: ../shared/models/medsam.md.
 import type { Tensor } from '../../tensor.js';
 import { Module } from '../../nn/module.js';
+import { load, type LoadOptions, type WeightSource } from '../../weights/load.js';
+import type { Schema } from '../../weights/schemas/index.js';
 import { ImageEncoderViT } from './image-encoder.js';
 import { PromptEncoder, type Prompts } from './prompt-encoder.js';
 import { MaskDecoder } from './mask-decoder.js';
@@ -137,6 +139,35 @@ export class MedSAM extends Module {
         iouHeadHiddenDim: c.iouHeadHiddenDim,
       }),
     );
+  }
+
+  /**
+   * The checkpoint layout this model loads: its state_dict keys and shapes (for vit_b, the 314 keys
+   * of medsam_vit_b.pth and sam_vit_b_01ec64.pth), for weights.load / weights.convert.
+   */
+  schema(): Schema {
+    const name = Object.entries(MEDSAM_CONFIGS).find(([, c]) => c === this.config)?.[0] ?? 'custom';
+    return {
+      id: `medsam_${name}`,
+      model: 'medsam',
+      description: `MedSAM / SAM state_dict, config '${name}'`,
+      tensors: new Map([...this.stateDict()].map(([k, t]) => [k, [...t.shape]])),
+    };
+  }
+
+  /**
+   * Reads a checkpoint (.pth: a state dict, or a training checkpoint such as MedSAM's
+   * {"model", "optimizer", "epoch"}; or a converted .safetensors), checks it against schema() and
+   * loads it strictly. Returns the reader's notes (where the state dict was found, ...).
+   */
+  async loadWeights(source: WeightSource, options: Pick<LoadOptions, 'onProgress' | 'fetchInit'> = {}): Promise<{ notes: string[]; metadata: Record<string, string> }> {
+    const loaded = await load(source, { ...options, model: 'medsam', schemas: [this.schema()] });
+    try {
+      this.loadStateDict(loaded.tensors);
+    } finally {
+      for (const t of loaded.tensors.values()) t.dispose();
+    }
+    return { notes: loaded.notes, metadata: loaded.metadata };
   }
 
   /** The image embedding [B, promptEmbedDim, grid, grid] of images [B, 3, imageSize, imageSize] (MedSAM: values in [0, 1]). */
