@@ -213,6 +213,19 @@ describe('zip tricks', () => {
   });
 });
 
+describe('the property itself', () => {
+  let keep: Uint8Array | null = null;
+  it('fails a reader that allocates more than its input justifies, throws a RangeError, or is slow', async () => {
+    const seeds = [{ bytes: new Uint8Array(100), hot: [] }];
+    await expect(checkOutcome('greedy', seeds, () => void (keep = new Uint8Array(300 << 20).fill(1)), { runs: 1, name: 'x' })).rejects.toThrow(/greedy: a \d+-byte input left \d+ bytes of ArrayBuffers allocated/);
+    keep = null;
+    await expect(checkOutcome('dataview', seeds, (b) => new DataView(b.buffer).getUint32(1 << 20), { runs: 1, name: 'x' })).rejects.toThrow(/dataview: threw RangeError/);
+    await expect(checkOutcome('slow', seeds, () => new Promise((r) => setTimeout(r, 60)), { runs: 1, name: 'x', budgetMs: 20 })).rejects.toThrow(/slow: a case took \d+ ms/);
+    await expect(checkOutcome('anonymous', seeds, () => { throw new Error('no name here'); }, { runs: 1, name: 'x.pth' })).rejects.toThrow(/does not name the file/);
+    expect(keep).toBeNull();
+  });
+});
+
 describe('regressions found by fuzzing and by review', () => {
   const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
   const pkl = (bytes: number[] | Uint8Array) => unpickle(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), { globals: torchGlobals, name: 'r.pkl' });

@@ -105,19 +105,26 @@ export interface Outcome {
   results: number;
   errors: number;
   slowestMs: number;
+  /** the largest growth of ArrayBuffer memory over one case (0 where it cannot be measured) */
+  peakBytes: number;
 }
+
+/** Bytes held in ArrayBuffers (Node); 0 in a browser. */
+const arrayBufferBytes = () => (globalThis.process?.memoryUsage ? globalThis.process.memoryUsage().arrayBuffers : 0);
 
 /**
  * The property over `seeds`: `parse` (which should also read every tensor it finds) resolves, or
- * throws an Error whose message contains `name`, within `budgetMs`. Counts what happened.
+ * throws an Error whose message contains `name`, within `budgetMs` and without holding more
+ * ArrayBuffer memory than the input justifies. Counts what happened.
  */
 export async function checkOutcome(what: string, seeds: { bytes: Uint8Array; hot: number[] }[], parse: (bytes: Uint8Array) => unknown, { runs, name, budgetMs = 1000, maxMutations = 4 }: { runs: number; name: string; budgetMs?: number; maxMutations?: number }): Promise<Outcome> {
-  const o: Outcome = { cases: 0, results: 0, errors: 0, slowestMs: 0 };
+  const o: Outcome = { cases: 0, results: 0, errors: 0, slowestMs: 0, peakBytes: 0 };
   const hotAll = [...new Set(seeds.flatMap((s) => s.hot))];
   const arb = fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(mutationArb(hotAll), { minLength: 1, maxLength: maxMutations }));
   await fc.assert(
     fc.asyncProperty(arb, async ([i, ms]) => {
       const bytes = applyMutations(seeds[i].bytes, ms);
+      const mem0 = arrayBufferBytes();
       const t0 = performance.now();
       let err: unknown = null;
       try {
@@ -129,12 +136,18 @@ export async function checkOutcome(what: string, seeds: { bytes: Uint8Array; hot
       o.cases++;
       o.slowestMs = Math.max(o.slowestMs, ms_);
       if (ms_ > budgetMs) throw new Error(`${what}: a case took ${ms_.toFixed(0)} ms (budget ${budgetMs} ms)`);
+      // Memory held in ArrayBuffers after the case (garbage not yet collected included): at most
+      // what deflate's 1032:1 ratio lets the input stand for, plus slack.
+      const grown = arrayBufferBytes() - mem0;
+      const allowed = 64 * 2 ** 20 + 1032 * bytes.length;
+      o.peakBytes = Math.max(o.peakBytes, grown);
+      if (grown > allowed) throw new Error(`${what}: a ${bytes.length}-byte input left ${grown} bytes of ArrayBuffers allocated (allowed ${allowed})`);
       if (err === null) return void o.results++;
       o.errors++;
       if (!(err instanceof Error) || [RangeError, TypeError, SyntaxError, ReferenceError, EvalError, URIError].some((T) => err instanceof T)) throw new Error(`${what}: threw ${(err as Error)?.constructor?.name ?? typeof err}: ${(err as Error)?.message ?? String(err)}\n${(err as Error)?.stack ?? ''}`);
       if (!err.message.includes(name)) throw new Error(`${what}: the message does not name the file: ${err.message}`);
     }),
-    { numRuns: runs, seed: fuzzSeed(), endOnFailure: true },
+    { numRuns: runs, seed: fuzzSeed(), endOnFailure: true, includeErrorInReport: true },
   );
   expect(o.cases).toBe(runs);
   return o;
