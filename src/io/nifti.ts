@@ -4,9 +4,10 @@
 // first volume needs. A Volume holds the voxels as f32 in [z][y][x] order with scl_slope/inter
 // applied, and the voxel-to-world affine chosen as nibabel does: sform if sform_code > 0, else qform
 // (quaternion, qfac from pixdim[0]) if qform_code > 0, else the NIfTI spec's method 1 (pixdim
-// scaling). A 4-D (or 5-D ...) file gives its first volume, with a warning. writeNifti writes a
-// volume back as NIfTI-1 with the geometry of a reference header (qform, sform, pixdim, units), so a
-// mask written for a scan overlays it in any viewer.
+// scaling), in mm (a file in meters or microns is converted, with a warning). A 4-D (or 5-D ...)
+// file gives its first volume, with a warning. writeNifti writes a volume back as NIfTI-1 with the
+// geometry of a reference header (qform, sform, pixdim, units), so a mask written for a scan
+// overlays it in any viewer.
 import { Gunzip, gzipSync } from 'fflate';
 
 export type Affine = number[][]; // 4x4, row-major, voxel (i, j, k, 1) -> world (x, y, z, 1) in mm
@@ -265,10 +266,24 @@ export function readNifti(bytes: ArrayBuffer | Uint8Array, name = 'NIfTI file'):
     const x = type.read(view, i * type.bytes, h.littleEndian);
     data[i] = scale ? x * slope + inter : x;
   }
-  const spacing = [1, 2, 3].map((i) => Math.abs(h.pixDims[i]) || 1) as [number, number, number];
   const { affine, source } = bestAffine(h);
-  if (!affine.flat().every(Number.isFinite)) throw new Error(`${name}: the ${source === 'sform' ? 'sform (srow_x/y/z)' : source === 'qform' ? 'qform (quatern_b/c/d, qoffset, pixdim)' : 'pixdim'} affine holds non-finite values`);
+  // Volume speaks mm: a file in meters or microns (xyzt_units) is converted.
+  const unit = spatialScale(h.xyzt_units);
+  if (unit !== 1) {
+    warnings.push(`${name}: spatial units are ${unit > 1 ? 'meters' : 'microns'} (xyzt_units ${h.xyzt_units}): voxel sizes and affine converted to mm`);
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) affine[r][c] *= unit;
+  }
+  const spacing = [1, 2, 3].map((i) => (Math.abs(h.pixDims[i]) || 1) * unit) as [number, number, number];
+  const what = source === 'sform' ? 'sform (srow_x/y/z)' : source === 'qform' ? 'qform (quatern_b/c/d, qoffset, pixdim)' : 'pixdim';
+  if (!affine.flat().every(Number.isFinite)) throw new Error(`${name}: the ${what} affine holds non-finite values${unit !== 1 ? ' in mm' : ''}`);
+  if (!spacing.every(Number.isFinite)) throw new Error(`${name}: pixdim holds non-finite voxel sizes (${h.pixDims.slice(1, 4).join(', ')})${unit !== 1 ? ' in mm' : ''}`);
   return { data, dims, spacing, affine, datatype: h.datatypeCode, header: h, warnings };
+}
+
+/** mm per spatial unit of xyzt_units' low 3 bits (1 meter, 2 mm, 3 micron; 0 unknown, read as mm). */
+function spatialScale(xyztUnits: number): number {
+  const u = xyztUnits & 7;
+  return u === 1 ? 1000 : u === 3 ? 0.001 : 1;
 }
 
 /** Bytes of one 3-D volume, refused before anything is allocated when absurd. */
@@ -313,12 +328,14 @@ export function writeNifti(data: ArrayLike<number>, like: Volume, options: Write
   v.setFloat32(108, 352, true);
   v.setFloat32(112, 1, true);
   v.setFloat32(116, 0, true);
-  out[123] = src.xyzt_units & 0xff;
+  // the volume's geometry is in mm (converted on reading if the scan was not): so is the output's
+  const unit = spatialScale(src.xyzt_units);
+  out[123] = (unit === 1 ? src.xyzt_units : (src.xyzt_units & ~7) | 2) & 0xff;
   const desc = (options.description ?? 'medseg').slice(0, 79);
   for (let i = 0; i < desc.length; i++) out[148 + i] = desc.charCodeAt(i) & 0x7f;
   v.setInt16(252, src.qform_code, true);
   v.setInt16(254, src.sform_code, true);
-  [src.quatern_b, src.quatern_c, src.quatern_d, src.qoffset_x, src.qoffset_y, src.qoffset_z].forEach((q, i) => v.setFloat32(256 + 4 * i, q, true));
+  [src.quatern_b, src.quatern_c, src.quatern_d, src.qoffset_x * unit, src.qoffset_y * unit, src.qoffset_z * unit].forEach((q, i) => v.setFloat32(256 + 4 * i, q, true));
   for (let r = 0; r < 3; r++) for (let c = 0; c < 4; c++) v.setFloat32(280 + 16 * r + 4 * c, like.affine[r][c], true);
   out.set([0x6e, 0x2b, 0x31, 0], 344); // 'n+1\0'; bytes 348..351: no extensions
   let lo = Infinity;

@@ -20,6 +20,8 @@ export interface NiftiSpec {
   extensions?: { code: number; data: Uint8Array }[];
   gzip?: boolean;
   magic?: string;
+  /** xyzt_units (default 2 | 8: mm and s) */
+  units?: number;
 }
 
 const SIZES: Record<number, number> = { 2: 1, 4: 2, 8: 4, 16: 4, 64: 8, 256: 1, 512: 2, 768: 4 };
@@ -47,7 +49,7 @@ export function buildNifti(s: NiftiSpec): Uint8Array {
     v.setFloat32(108, voxOffset, le);
     v.setFloat32(112, s.slope ?? 1, le);
     v.setFloat32(116, s.inter ?? 0, le);
-    out[123] = 2 | 8; // mm, s
+    out[123] = s.units ?? 2 | 8; // mm, s
     v.setInt16(252, q.code, le);
     v.setInt16(254, sf.code, le);
     [q.b, q.c, q.d, ...q.offset].forEach((x, i) => v.setFloat32(256 + 4 * i, x, le));
@@ -67,7 +69,7 @@ export function buildNifti(s: NiftiSpec): Uint8Array {
     v.setInt32(348, sf.code, le);
     [q.b, q.c, q.d, ...q.offset].forEach((x, i) => v.setFloat64(352 + 8 * i, x, le));
     sf.rows.forEach((r, i) => r.forEach((x, j) => v.setFloat64(400 + 32 * i + 8 * j, x, le)));
-    v.setInt32(500, 2 | 8, le);
+    v.setInt32(500, s.units ?? 2 | 8, le);
   }
   if (exts.length) out[hdr] = 1;
   let o = hdr + 4;

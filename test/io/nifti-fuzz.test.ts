@@ -29,6 +29,7 @@ describe('readNifti property test', () => {
     // a volume read must be self-consistent
     expect(v.data.length).toBe(v.dims[0] * v.dims[1] * v.dims[2]);
     expect(v.affine.flat().every(Number.isFinite)).toBe(true);
+    expect(v.spacing.every((x) => Number.isFinite(x) && x > 0)).toBe(true);
   };
   it('.nii: mutated files give a volume or a clear error', async () => {
     const o = await checkOutcome('readNifti .nii', files.map((bytes) => ({ bytes, hot: HOT })), parse, { runs: fuzzRuns(1500), name });
@@ -67,6 +68,10 @@ describe('readNifti regressions and bombs', () => {
     const padded = new Uint8Array(8 << 20);
     padded.set(nii);
     expect(() => readNifti(gzipSync(padded, { level: 9 }), 'bomb.nii.gz')).toThrow(/bomb\.nii\.gz: truncated: .* 6912000000 expected/);
+  });
+  it('(fuzzing) a NIfTI-2 affine in meters that overflows in mm is refused, not returned with Infinity', () => {
+    const f = buildNifti({ version: 2, dims: [2, 2, 2], datatype: 2, values: ramp(8), units: 1, qform: { code: 1, b: 0, c: 0, d: 0, offset: [1e307, 0, 0] } });
+    expect(() => readNifti(f, 'm.nii')).toThrow(/m\.nii: the qform \(quatern_b\/c\/d, qoffset, pixdim\) affine holds non-finite values in mm/);
   });
   it('mutation helpers: truncation keeps a prefix, int writes both byte orders', () => {
     const b = new Uint8Array(16);

@@ -45,10 +45,12 @@ describe('NIfTI-1 and NIfTI-2, both byte orders, every datatype', () => {
     }
   }
 
-  it('.nii.gz of both versions', () => {
+  it('.nii.gz of both versions and byte orders', () => {
     for (const version of [1, 2] as const) {
-      const v = readNifti(buildNifti({ version, dims: DIMS, datatype: 4, values: TYPES[1].values, gzip: true }), 'x.nii.gz');
-      expect([...v.data]).toEqual(TYPES[1].values);
+      for (const littleEndian of [true, false]) {
+        const v = readNifti(buildNifti({ version, littleEndian, dims: DIMS, datatype: 4, values: TYPES[1].values, gzip: true }), 'x.nii.gz');
+        expect([...v.data]).toEqual(TYPES[1].values);
+      }
     }
   });
 });
@@ -105,6 +107,34 @@ describe('qform, sform and which wins', () => {
   });
   it('refuses an affine with non-finite values, naming the transform', () => {
     expect(() => readNifti(buildNifti({ dims: DIMS, datatype: 2, values, sform: { code: 1, rows: [[1, 0, 0, NaN], [0, 1, 0, 0], [0, 0, 1, 0]] } }), 'n.nii')).toThrow(/n\.nii: the sform .* non-finite/);
+  });
+});
+
+describe('spatial units', () => {
+  const values = ramp((i) => i);
+  it('a scan in meters (xyzt_units 1) is read in mm, with a warning; its mask is written in mm', () => {
+    for (const version of [1, 2] as const) {
+      const rows = [[-0.0008, 0, 0, 0.1], [0, 0.0009, 0, -0.05], [0, 0, 0.005, 0.012]];
+      const scan = readNifti(buildNifti({ version, dims: DIMS, datatype: 2, values, units: 1 | 8, pixdim: [-1, 0.0008, 0.0009, 0.005], sform: { code: 1, rows }, qform: { code: 1, b: 0, c: 0, d: Math.SQRT1_2, offset: [0.01, 0.02, 0.03] } }), 'm.nii');
+      expect(scan.spacing.map((x) => +x.toFixed(6))).toEqual([0.8, 0.9, 5]);
+      close(scan.affine, [[-0.8, 0, 0, 100], [0, 0.9, 0, -50], [0, 0, 5, 12], [0, 0, 0, 1]], 'meters');
+      expect(scan.warnings).toEqual(['m.nii: spatial units are meters (xyzt_units 9): voxel sizes and affine converted to mm']);
+      const back = readNifti(writeNifti(values, scan), 'mask.nii');
+      expect(back.warnings).toEqual([]);
+      expect(back.header.xyzt_units).toBe(2 | 8);
+      close(back.affine, scan.affine, 'mask sform');
+      // its qform, in mm too: rotation about z, qfac -1, offsets 10, 20, 30 mm
+      const q = readNifti(writeNifti(values, { ...scan, header: { ...scan.header, sform_code: 0 } }), 'mask.nii');
+      close(q.affine, [[0, -0.9, 0, 10], [0.8, 0, 0, 20], [0, 0, -5, 30], [0, 0, 0, 1]], 'mask qform');
+    }
+  });
+  it('microns (3) are converted; unknown units (0) are read as mm', () => {
+    const um = readNifti(buildNifti({ dims: DIMS, datatype: 2, values, units: 3, pixdim: [1, 500, 500, 2000] }), 'u.nii');
+    expect(um.spacing).toEqual([0.5, 0.5, 2]);
+    close(um.affine, [[0.5, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]], 'microns');
+    const unknown = readNifti(buildNifti({ dims: DIMS, datatype: 2, values, units: 0, pixdim: [1, 0.7, 0.7, 3] }), 'x.nii');
+    expect(unknown.spacing).toEqual([Math.fround(0.7), Math.fround(0.7), 3]);
+    expect(unknown.warnings).toEqual([]);
   });
 });
 
