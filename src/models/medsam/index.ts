@@ -6,3 +6,5 @@ export { PromptEncoder, PositionEmbeddingRandom, type PromptEncoderOptions, type
 export { MaskDecoder, type MaskDecoderOptions, type MaskDecoderInput } from './mask-decoder.js';
 export { TwoWayTransformer, TwoWayAttentionBlock, Attention as TwoWayAttention } from './transformer.js';
 export { MLP, MLPBlock, Embedding } from './common.js';
+export { MedSAMPredictor, type PredictOptions, type Prediction, type Box } from './predictor.js';
+export { medsamPreprocess, resizeCubic, type ImageInput } from './preprocess.js';

@@ -15,6 +15,7 @@ import { ImageEncoderViT } from './image-encoder.js';
 import { PromptEncoder, type Prompts } from './prompt-encoder.js';
 import { MaskDecoder } from './mask-decoder.js';
 import { TwoWayTransformer } from './transformer.js';
+import { MedSAMPredictor } from './predictor.js';
 
 export type MedSAMConfigName = 'vit_b' | 'tiny';
 
@@ -168,6 +169,12 @@ export class MedSAM extends Module {
       for (const t of loaded.tensors.values()) t.dispose();
     }
     return { notes: loaded.notes, metadata: loaded.metadata };
+  }
+
+  /** An interactive predictor on this model: setImage() once, then predict({ box }) per prompt. */
+  async predictor(): Promise<MedSAMPredictor> {
+    this.eval();
+    return new MedSAMPredictor(this);
   }
 
   /** The image embedding [B, promptEmbedDim, grid, grid] of images [B, 3, imageSize, imageSize] (MedSAM: values in [0, 1]). */
