@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
 import { bytesSource, readPth, stateDict, readNpz, readNpy, readSafetensors, serializeSafetensors, writeSafetensors, unpickle, ZipArchive, toFloat32, numberToF16Bits, f16BitsToNumber, numberToBf16Bits, MemorySink } from '../../src/weights/index.js';
-import { torchGlobals } from '../../src/weights/pth.js';
+import { PthTensor, StorageRef, torchGlobals } from '../../src/weights/pth.js';
 import { crc32 as fixtureCrc, makeTensor, PickleWriter, writeNpy, writeNpz, writePth, ZipWriter, collect, type FixtureDType, type FixtureTensor, type StorageMode } from '../fixtures/make-checkpoints.js';
 
 /** Asserts the reader's f32 values equal the generator's exactly. */
@@ -337,3 +337,32 @@ describe('f16 / bf16 conversion', () => {
 
 // Unused-import guard for the fixture dtype type.
 export type _T = FixtureDType;
+
+describe('stateDict: which dict of tensors is the state dict', () => {
+  const t = (n = 4) => new PthTensor(new StorageRef('0', 'F32', n, 'cpu'), 0, [n], [1], false);
+  const dict = (entries: [unknown, unknown][]) => new Map<unknown, unknown>(entries);
+  const sd = (prefix = '', keys = ['conv.weight', 'conv.bias', 'fc.weight']) => dict(keys.map((k) => [prefix + k, t()]));
+  it('Lightning-style: state_dict with model. keys beside optimizer_states and lr_schedulers lists', () => {
+    const adam = dict([['state', dict([[0, dict([['step', t(1)], ['exp_avg', t()], ['exp_avg_sq', t()]])], [1, dict([['exp_avg', t()], ['exp_avg_sq', t()], ['max_exp_avg_sq', t()], ['x', t()]])]])]]);
+    const root = dict([['epoch', 3], ['state_dict', sd('model.')], ['optimizer_states', [adam]], ['lr_schedulers', [dict([['base_lrs', [0.1]]])]]]);
+    const plain = stateDict(root);
+    expect(plain.path).toEqual(['state_dict']);
+    expect(plain.strippedPrefix).toBe(''); // without a schema only module. is stripped
+    const wanted = new Set(['conv.weight', 'conv.bias', 'fc.weight']);
+    const fit = stateDict(root, 'ck', { score: (m) => [...m.keys()].filter((k) => !wanted.has(k)).length + [...wanted].filter((k) => !m.has(k)).length });
+    expect(fit.strippedPrefix).toBe('model.');
+    expect([...fit.tensors.keys()]).toEqual([...wanted]);
+  });
+  it('optimizer state with more tensors than the model is never the default choice; EMA ties go to the conventional name', () => {
+    const big = dict(Array.from({ length: 10 }, (_, i) => [`exp_avg${i}`, t()] as [string, unknown]));
+    expect(stateDict(dict([['optimizer', dict([['state', big]])], ['net', sd()]])).path).toEqual(['net']);
+    expect(stateDict(dict([['model_ema', sd()], ['model', sd()]])).path).toEqual(['model']);
+    expect(stateDict(dict([['best_dice', t(1)], ['model', sd('module.')]])).strippedPrefix).toBe('module.');
+  });
+  it('searches lists and tuples, survives a dict that contains itself, and says what the top level holds when nothing is found', () => {
+    expect(stateDict(dict([['models', [dict([['a', 1]]), sd()]]])).path).toEqual(['models', '[1]']);
+    const loop = dict([['x', 1]]);
+    loop.set('self', loop);
+    expect(() => stateDict(loop, 'loop.pth')).toThrow(/loop\.pth: no state dict \(a dict of tensors\) found; top level holds: x, self/);
+  });
+});
