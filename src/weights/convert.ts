@@ -26,8 +26,9 @@ export async function detectFormat(source: ByteSource): Promise<CheckpointFormat
     throw new Error(`${source.name}: a zip archive that is neither a torch.save checkpoint (no data.pkl) nor an .npz (no .npy members)`);
   }
   if (head.length >= 9 && head[8] === 0x7b /* { */ && head[6] === 0 && head[7] === 0) return 'safetensors';
-  // Legacy torch files and other pickles: readPth explains.
+  // Legacy torch files, other pickles and torch's ancient tar format: readPth reads or explains.
   if (head[0] === 0x80) return 'pth';
+  if (source.size >= 263 && String.fromCharCode(...(await source.read(257, 5))) === 'ustar') return 'pth';
   throw new Error(`${source.name}: unrecognised checkpoint format (expected .pth, .npz or .safetensors)`);
 }
 

@@ -133,9 +133,12 @@ export const torchGlobals: Globals = {
   'numpy.core.multiarray.scalar': { call: numpyScalar },
   'numpy._core.multiarray.scalar': { call: numpyScalar },
 };
+// torch.cuda.*Storage: how torch < 0.4 named the storages of a checkpoint saved from the GPU.
 for (const [name, dtype] of Object.entries(storageTypes)) {
-  torchGlobals[`torch.${name}`] = { call: () => { throw new Error(`torch.${name} cannot be called`); } };
-  storageDTypes.set(`torch.${name}`, dtype);
+  for (const q of [`torch.${name}`, `torch.cuda.${name}`]) {
+    torchGlobals[q] = { call: () => { throw new Error(`${q} cannot be called`); } };
+    storageDTypes.set(q, dtype);
+  }
 }
 for (const [name, dtype] of Object.entries(torchDtypes)) torchGlobals[`torch.${name}`] = { call: () => dtype };
 
@@ -177,6 +180,9 @@ function storageId(pid: unknown, length: number): { dtype: DType; key: string; l
 export async function readPth(source: ByteSource): Promise<PthCheckpoint> {
   const head = await source.read(0, Math.min(64, source.size));
   if (isLegacyTorchFile(head)) return readLegacyPth(source);
+  if (source.size >= 263 && String.fromCharCode(...(await source.read(257, 5))) === 'ustar') {
+    throw new Error(`${source.name}: a tar archive: the tar-format torch.save of torch < 0.1.10 is not supported; load it with that torch and save it again`);
+  }
   if (!ZipArchive.isZip(head)) throw new Error(`${source.name}: not a PyTorch checkpoint (expected a torch.save zip archive or a legacy torch.save file, the file starts with ${hexBytes(head.subarray(0, 4))})`);
   const archive = await ZipArchive.open(source);
   const pkls = archive.names().filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));

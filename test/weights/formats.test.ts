@@ -4,7 +4,7 @@
 // clear error. In memory only, so it runs in Node and in the browser.
 import { describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
-import { bytesSource, readPth, stateDict, readNpz, readNpy, readSafetensors, serializeSafetensors, writeSafetensors, unpickle, ZipArchive, toFloat32, numberToF16Bits, f16BitsToNumber, numberToBf16Bits, MemorySink } from '../../src/weights/index.js';
+import { bytesSource, openCheckpoint, readPth, stateDict, readNpz, readNpy, readSafetensors, serializeSafetensors, writeSafetensors, unpickle, ZipArchive, toFloat32, numberToF16Bits, f16BitsToNumber, numberToBf16Bits, MemorySink } from '../../src/weights/index.js';
 import { PthTensor, StorageRef, torchGlobals } from '../../src/weights/pth.js';
 import { crc32 as fixtureCrc, makeTensor, PickleWriter, writeNpy, writeNpz, writePth, ZipWriter, collect, type FixtureDType, type FixtureTensor, type StorageMode } from '../fixtures/make-checkpoints.js';
 
@@ -364,5 +364,23 @@ describe('stateDict: which dict of tensors is the state dict', () => {
     const loop = dict([['x', 1]]);
     loop.set('self', loop);
     expect(() => stateDict(loop, 'loop.pth')).toThrow(/loop\.pth: no state dict \(a dict of tensors\) found; top level holds: x, self/);
+  });
+});
+
+describe('legacy torch.save variants', () => {
+  it('storages named torch.cuda.FloatStorage (checkpoints saved from the GPU by torch < 0.4) read as CPU storages', async () => {
+    const ts = [makeTensor('w', [3, 2]), makeTensor('h', [4], 'F16')];
+    const bytes = writePth(ts, { legacy: true });
+    const text = String.fromCharCode(...bytes).replace(/ctorch\nFloatStorage\n/g, 'ctorch.cuda\nFloatStorage\n').replace(/ctorch\nHalfStorage\n/g, 'ctorch.cuda\nHalfStorage\n');
+    expect(text).toContain('torch.cuda\nFloatStorage');
+    const { read } = await pthTensors(Uint8Array.from(text, (c) => c.charCodeAt(0)), 'gpu.pth');
+    for (const t of ts) expectValues((await read(t.name)).v, t, t.name);
+  });
+  it('a tar-format torch.save (torch < 0.1.10) is refused by name', async () => {
+    const tar = new Uint8Array(1024);
+    tar.set(new TextEncoder().encode('sys_info'));
+    tar.set(new TextEncoder().encode('ustar'), 257);
+    await expect(readPth(bytesSource(tar, 'ancient.pth'))).rejects.toThrow(/ancient\.pth: a tar archive: the tar-format torch\.save of torch < 0\.1\.10 is not supported/);
+    await expect(openCheckpoint(bytesSource(tar, 'ancient.pth'))).rejects.toThrow(/ancient\.pth: a tar archive/);
   });
 });
