@@ -5,7 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { gzipSync } from 'fflate';
 import { qformAffine, readNifti, writeNifti } from '../../src/io/nifti.js';
+import { checkOutcome, fuzzRuns } from '../weights/mutate.js';
 
 const DATA = join(__dirname, '../../data');
 const load = (f: string) => readNifti(readFileSync(join(DATA, f)), f);
@@ -144,5 +146,15 @@ describe('writeNifti', () => {
   it('refuses a voxel count that does not match the geometry', () => {
     const scan = load('mr_brain_crop_nibabel.nii');
     expect(() => writeNifti(new Float32Array(10), scan)).toThrow(/10 voxels/);
+  });
+});
+
+describe('property test on real files', () => {
+  const HOT = [0, 40, 42, 44, 46, 48, 70, 72, 76, 80, 108, 112, 116, 123, 252, 254, 256, 280, 344, 348, 352, 356];
+  it('mutated copies of the big-endian brain crop and of the label map with an extension give a volume or a clear error', async () => {
+    const brain = new Uint8Array(readFileSync(join(DATA, 'mr_brain_crop_nibabel.nii')));
+    const seg = new Uint8Array(gunzipSync(readFileSync(join(DATA, 'ct_abdomen_3mm_totalseg_seg.nii.gz'))));
+    await checkOutcome('readNifti (data/)', [{ bytes: brain, hot: HOT }], (b) => void readNifti(b, 'fuzz.nii'), { runs: fuzzRuns(300), name: 'fuzz.nii' });
+    await checkOutcome('readNifti (data/, gzip)', [{ bytes: seg, hot: HOT }], (b) => void readNifti(gzipSync(b, { level: 1 }), 'fuzz.nii.gz'), { runs: fuzzRuns(100), name: 'fuzz.nii.gz' });
   });
 });
