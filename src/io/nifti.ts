@@ -44,6 +44,8 @@ export interface NiftiHeader {
   description: string;
   /** header extensions (code, size in bytes) between the header and vox_offset */
   extensions: { code: number; size: number }[];
+  /** what was repaired while parsing (readNifti passes these on as warnings) */
+  notes: string[];
 }
 
 export interface Volume {
@@ -180,6 +182,7 @@ export function parseNiftiHeader(b: Uint8Array, name = 'NIfTI file'): NiftiHeade
     srow: [0, 1, 2].map((r) => [0, 1, 2, 3].map((c) => (one ? f32(280 + 16 * r + 4 * c) : f64(400 + 32 * r + 8 * c)))),
     description: text(one ? 148 : 240, 80),
     extensions: [],
+    notes: [],
   };
   const ndim = h.dims[0];
   if (!(ndim >= 1 && ndim <= 7)) throw new Error(`${name}: dim[0] is ${ndim}; a NIfTI image has 1 to 7 dimensions`);
@@ -187,6 +190,11 @@ export function parseNiftiHeader(b: Uint8Array, name = 'NIfTI file'): NiftiHeade
     if (!(Number.isSafeInteger(h.dims[i]) && h.dims[i] >= 1)) throw new Error(`${name}: dim[${i}] is ${h.dims[i]}; every dimension needs at least one voxel`);
   }
   for (let i = ndim + 1; i < 8; i++) h.dims[i] = 1;
+  if (h.vox_offset === 0) {
+    // some writers leave it 0 in single files; nibabel reads those from the end of the header
+    h.vox_offset = hdrSize + 4;
+    h.notes.push(`vox_offset is 0: voxel data read from byte ${h.vox_offset}, after the header`);
+  }
   if (!Number.isSafeInteger(h.vox_offset) || h.vox_offset < hdrSize) throw new Error(`${name}: vox_offset is ${h.vox_offset}; the voxel data must start after the ${hdrSize}-byte header`);
   // Extensions: a 4-byte flag after the header, then (esize, ecode, data) records up to vox_offset.
   if (b.length >= hdrSize + 4 && b[hdrSize] !== 0) {
@@ -248,6 +256,7 @@ export function readNifti(bytes: ArrayBuffer | Uint8Array, name = 'NIfTI file'):
   };
   if (isGzip(buf)) buf = gunzipPrefix(buf, name, needed);
   const h = parseNiftiHeader(buf, name);
+  for (const note of h.notes) warnings.push(`${name}: ${note}`);
   const type = DATATYPES[h.datatypeCode];
   if (!type) throw new Error(`${name}: unsupported NIfTI datatype ${h.datatypeCode}${OTHER_TYPES[h.datatypeCode] ? ` (${OTHER_TYPES[h.datatypeCode]})` : ''}; medseg reads ${Object.values(DATATYPES).map((t) => t.name).join(', ')}`);
   const n = volumeBytes(h, name) / type.bytes;

@@ -217,6 +217,9 @@ describe('refused with a message naming what is wrong', () => {
     expect(() => readNifti(patch(good(), (v) => v.setInt16(44, 0, true)), 'd.nii')).toThrow(/d\.nii: dim\[2\] is 0/);
     expect(() => readNifti(patch(good(), (v) => v.setInt16(42, -5, true)), 'd.nii')).toThrow(/d\.nii: dim\[1\] is -5/);
     expect(() => readNifti(patch(good(), (v) => v.setFloat32(108, 100, true)), 'o.nii')).toThrow(/o\.nii: vox_offset is 100/);
+    const zero = readNifti(patch(good(), (v) => v.setFloat32(108, 0, true)), 'z.nii');
+    expect([...zero.data]).toEqual(ramp((i) => i));
+    expect(zero.warnings).toEqual(['z.nii: vox_offset is 0: voxel data read from byte 352, after the header']);
     expect(() => readNifti(patch(good(), (v) => v.setFloat32(108, 352.5, true)), 'o.nii')).toThrow(/o\.nii: vox_offset is 352\.5/);
     expect(() => readNifti(patch(good(), (v) => v.setInt16(70, 32, true)), 't.nii')).toThrow(/t\.nii: unsupported NIfTI datatype 32 \(complex64\)/);
   });
