@@ -52,7 +52,7 @@ const tTrain = performance.now();
 let steps = 0;
 let last;
 while (steps < maxSteps && (performance.now() - tTrain) / 1000 < seconds) {
-  const { images, labels } = models.sampleBatch([c], pre.patch, 1, random, { flip: false });
+  const { images, labels } = models.sampleBatch([c], pre.patch, 1, random, { flip: false, deformation: null });
   last = await trainer.step(images, labels);
   images.dispose();
   labels.dispose();

@@ -4,7 +4,10 @@
 // random flips along each axis; V-Net's Dice loss on the foreground probability,
 // 1 - 2 sum(p g) / (sum(p^2) + sum(g^2)) over the batch, optimised with Adam (vnet.pytorch's
 // weight decay 1e-8). sampleBatch adds the paper's random smooth deformation: each patch is cut with
-// a margin, then warped on the GPU by a random B-spline field (trilinear scan, nearest label).
+// a margin, then warped on the GPU by a random B-spline field (trilinear scan, nearest label). The
+// window inside the margin is placed as segment's windows are, flush with the volume's faces too (the
+// margin is padded where it leaves the volume): cut inside the volume, it kept every window 3 sigma
+// away from the faces, and the outer voxels, never trained at a window edge, were segmented badly.
 import { noGrad, setGradEnabled } from '../autograd.js';
 import { Tensor, rng, tensor } from '../tensor.js';
 import { interpolate } from '../ops/interpolate.js';
@@ -60,12 +63,22 @@ export interface PatchOptions {
   foregroundProbability?: number;
   /** random flips along each axis (default true) */
   flip?: boolean;
+  /**
+   * voxels cut around the patch on every side (default 0), for a deformation to draw from: the window
+   * inside the margin is placed as if there were none (inside the volume when it fits, as segment's
+   * windows are, flush with the volume's faces too) and the margin is padded where it leaves the volume
+   */
+  margin?: number;
 }
 
-/** One random patch [P] of a case: image values and labels (0/1 per class index). */
+/** One random patch [P] of a case (P includes options.margin on each side): image values and labels (0/1 per class index). */
 export function samplePatch(c: TrainingCase, patch: readonly number[], random: () => number, o: PatchOptions = {}): { image: Float32Array; label: Float32Array } {
   const [D, H, W] = c.size;
   const [pd, ph, pw] = patch;
+  const m = o.margin ?? 0;
+  // the window the margin surrounds
+  const inner = patch.map((p) => p - 2 * m);
+  if (inner.some((p) => p < 1)) throw new Error(`samplePatch: margin ${m} leaves nothing of patch ${patch.join('x')}`);
   const pick = (n: number) => Math.floor(random() * n);
   let start: number[];
   if (c.foreground.length && random() < (o.foregroundProbability ?? 0.5)) {
@@ -73,12 +86,12 @@ export function samplePatch(c: TrainingCase, patch: readonly number[], random: (
     const centre = [Math.floor(f / (H * W)), Math.floor(f / W) % H, f % W];
     start = [0, 1, 2].map((a) => {
       const n = c.size[a];
-      const p = patch[a];
-      // the centre voxel anywhere in the middle half of the patch, the patch inside the volume when it fits
+      const p = inner[a];
+      // the centre voxel anywhere in the middle half of the window, the window inside the volume when it fits
       const s = centre[a] - Math.floor(p / 4) - pick(Math.max(1, Math.floor(p / 2)));
-      return n >= p ? Math.min(Math.max(0, s), n - p) : Math.min(0, Math.max(s, n - p));
+      return (n >= p ? Math.min(Math.max(0, s), n - p) : Math.min(0, Math.max(s, n - p))) - m;
     });
-  } else start = [0, 1, 2].map((a) => (c.size[a] >= patch[a] ? pick(c.size[a] - patch[a] + 1) : -pick(patch[a] - c.size[a] + 1)));
+  } else start = [0, 1, 2].map((a) => (c.size[a] >= inner[a] ? pick(c.size[a] - inner[a] + 1) : -pick(inner[a] - c.size[a] + 1)) - m);
   const flip = [0, 1, 2].map(() => (o.flip ?? true) && random() < 0.5);
   const image = new Float32Array(pd * ph * pw);
   const label = new Float32Array(pd * ph * pw);
@@ -120,7 +133,9 @@ export function sampleBatch(cases: readonly TrainingCase[], patch: readonly [num
   const ys = new Float32Array(batch * bvol);
   const fields = def ? new Float32Array(batch * 3 * pvol) : null;
   for (let b = 0; b < batch; b++) {
-    const p = samplePatch(cases[Math.floor(random() * cases.length)], big, random, options);
+    // the window inside the margin is placed as segment's windows are (flush with the volume's faces
+    // too), so the volume's outer m voxels are trained at window edges as they are segmented there
+    const p = samplePatch(cases[Math.floor(random() * cases.length)], big, random, { ...options, margin: m });
     xs.set(p.image, b * bvol);
     ys.set(p.label, b * bvol);
     if (fields && def) {

@@ -65,6 +65,63 @@ describe('samplePatch', () => {
   });
 });
 
+/** A case whose image value is the voxel's z (D index), padded with `pad`; label: the upper half in z. */
+function rampCase(size: [number, number, number], pad: number): models.TrainingCase {
+  const [D, H, W] = size;
+  const image = new Float32Array(D * H * W);
+  const label = new Uint8Array(D * H * W);
+  const fg: number[] = [];
+  for (let i = 0; i < image.length; i++) {
+    const z = Math.floor(i / (H * W));
+    image[i] = z;
+    label[i] = z < D / 2 ? 1 : 0;
+    if (label[i]) fg.push(i);
+  }
+  return { image, label, size, foreground: Uint32Array.from(fg), padValue: pad };
+}
+
+describe('patches for the deformation, with a margin', () => {
+  // segment's windows lie flush with the volume's faces; the windows training deforms must reach there
+  // too, or the outer margin of every axis is never trained at a window edge (with the deformation's
+  // margin of 3 sigma cut inside the volume, the first and last 6 voxels never were, and the
+  // tiny-preset default run's mask was wrong mostly in the slices nearest the faces)
+  it('the window inside the margin takes every position a segment window can, the margin padded outside', () => {
+    const c = rampCase([20, 12, 12], -1);
+    const m = 3;
+    const rnd = models.patchRandom(4);
+    const firstRows = new Set<number>();
+    for (let i = 0; i < 300; i++) {
+      const p = models.samplePatch(c, [8 + 2 * m, 8 + 2 * m, 8 + 2 * m], rnd, { margin: m, flip: false, foregroundProbability: i % 2 });
+      const at = (d: number, h: number, w: number) => p.image[(d * 14 + h) * 14 + w];
+      // the window (d, h, w in [m, m + 8)) is inside the volume, which is larger than it on every axis
+      for (let d = m; d < m + 8; d++) for (let h = m; h < m + 8; h++) expect(at(d, h, m)).toBeGreaterThanOrEqual(0);
+      firstRows.add(at(m, m, m));
+    }
+    // window starts 0 .. 20 - 8 along z: flush with both faces
+    expect([...firstRows].sort((a, b) => a - b)).toEqual(Array.from({ length: 13 }, (_, i) => i));
+  });
+
+  it('sampleBatch with a deformation reaches the first and the last slice at the patch edges', async () => {
+    const c = rampCase([24, 16, 16], 0);
+    const rnd = models.patchRandom(9);
+    let lowest = Infinity;
+    let highest = -Infinity;
+    for (let i = 0; i < 12; i++) {
+      // sigma 1: a margin of 3 voxels
+      const { images, labels } = models.sampleBatch([c], [16, 16, 16], 1, rnd, { flip: false, foregroundProbability: 0, deformation: { sigma: 1, cells: 2 } });
+      const x = await images.read();
+      images.dispose();
+      labels.dispose();
+      const mean = (d: number) => x.slice(d * 256, (d + 1) * 256).reduce((a, v) => a + v, 0) / 256;
+      lowest = Math.min(lowest, mean(0));
+      highest = Math.max(highest, mean(15));
+    }
+    // flush windows read z 0 and 23 there (give or take the displacement); kept 3 voxels inside, >= 2 and <= 21
+    expect(lowest).toBeLessThan(1.5);
+    expect(highest).toBeGreaterThan(21.5);
+  });
+});
+
 describe('VNetTrainer', () => {
   it('four Adam steps on a fixed batch of two 16^3 patches reduce the Dice loss', async () => {
     manualSeed(2);
