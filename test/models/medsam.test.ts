@@ -3,7 +3,7 @@
 // PyTorch goldens: the image embedding, the dense positional encoding, sparse embeddings of a box,
 // of points (labels 1, 0, -1, padded when there is no box) and of both, the dense embedding of mask
 // inputs, the decoder's low-res masks and IoU (single-mask and multimask, a batch of two boxes
-// sharing one image embedding), and one backward pass (encoder and decoder parameter gradients).
+// sharing one image embedding, a mask prompt alone), and one backward pass (encoder and decoder parameter gradients).
 // Also: vit_b's parameter names and shapes equal the checkpoint's key manifest.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { models, noGrad, tensor, type Tensor } from '../../src/index.js';
@@ -67,7 +67,7 @@ describe('MedSAM tiny against PyTorch (float64)', () => {
     await expectGolden(dense, 'tiny.mask.dense', reductionTol(4 + 4 * 4 + 16 + c.maskInChans + c.maskInChans));
   });
 
-  it('mask decoder: low-res masks and IoU for a box, points (multimask) and two boxes with masks', async () => {
+  it('mask decoder: low-res masks and IoU for a box, points (multimask), two boxes with masks and a mask alone', async () => {
     const emb = noGrad(() => net.embedImage(image()));
     const run = (prompts: models.Prompts, multimask: boolean) => noGrad(() => net.decode(emb, prompts, multimask));
     let out = run({ boxes: box() }, false);
@@ -81,6 +81,10 @@ describe('MedSAM tiny against PyTorch (float64)', () => {
     out = run({ boxes, masks }, false);
     await expectGolden(out.lowResLogits, 'tiny.boxes2_mask.masks', decTol);
     await expectGolden(out.iouPredictions, 'tiny.boxes2_mask.iou', decTol);
+    // a mask prompt alone: no sparse tokens, only the IoU and mask tokens
+    out = run({ masks: masks.narrow(0, 0, 1) }, false);
+    await expectGolden(out.lowResLogits, 'tiny.mask_only.masks', decTol);
+    await expectGolden(out.iouPredictions, 'tiny.mask_only.iou', decTol);
   });
 
   it('backward: parameter gradients of sum(masks * cotangent) through encoder and decoder', async () => {

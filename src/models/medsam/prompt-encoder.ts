@@ -4,6 +4,7 @@
 // embedding broadcast over the embedding grid). Coordinates are in the input-image frame
 // (inputImageSize, 1024 in SAM). Spec: ../shared/models/medsam.md section 3.
 import type { Tensor } from '../../tensor.js';
+import { noGrad } from '../../autograd.js';
 import { randn, shapeStr, tensor } from '../../tensor.js';
 import { cos, eq, sin } from '../../ops/elementwise.js';
 import { matmul } from '../../ops/matmul.js';
@@ -22,7 +23,9 @@ export class PositionEmbeddingRandom extends Module {
   constructor(readonly numPosFeats = 64, scale = 1) {
     super();
     const g = randn([2, numPosFeats]);
-    this.positional_encoding_gaussian_matrix = this.buffer('positional_encoding_gaussian_matrix', scale === 1 ? g : g.mul(scale));
+    const scaled = scale === 1 ? g : noGrad(() => g.mul(scale));
+    if (scaled !== g) g.dispose();
+    this.positional_encoding_gaussian_matrix = this.buffer('positional_encoding_gaussian_matrix', scaled);
   }
 
   /** Points normalised to [0, 1]^2, [..., 2] (x, y) -> [..., 2 * numPosFeats]: [sin(2 pi a), cos(2 pi a)], a = (2c - 1) G. */
