@@ -53,10 +53,18 @@ describe('MedSAM predictor (tiny) against PyTorch', () => {
     let encodes = 0;
     const forward = net.image_encoder.forward;
     net.image_encoder.forward = (x) => (encodes++, forward(x));
+    let t = performance.now();
     await p.setImage({ data: grayImage('input.predictor.image', 75, 50), width: 50, height: 75, channels: 1 });
+    const setImageMs = performance.now() - t;
     const boxes: models.Box[] = [[10, 15, 40, 60], [3, 30, 25, 70]];
+    t = performance.now();
     const out = await p.predict({ box: boxes });
+    const firstMs = performance.now() - t;
+    t = performance.now();
     const again = await p.predict({ box: boxes[1] });
+    const againMs = performance.now() - t;
+    // first calls include pipeline compilation
+    console.log(`tiny predictor: setImage ${setImageMs.toFixed(0)} ms, predict 2 boxes ${firstMs.toFixed(0)} ms (first call), 1 box ${againMs.toFixed(0)} ms`);
     net.image_encoder.forward = forward;
     expect(encodes, 'image encoder runs').toBe(1);
     expect(out.shape).toEqual({ batch: 2, masks: 1, height: 75, width: 50, lowRes: 32 });
