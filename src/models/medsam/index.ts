@@ -8,3 +8,4 @@ export { TwoWayTransformer, TwoWayAttentionBlock, Attention as TwoWayAttention }
 export { MLP, MLPBlock, Embedding } from './common.js';
 export { MedSAMPredictor, type PredictOptions, type Prediction, type Box } from './predictor.js';
 export { medsamPreprocess, resizeCubic, type ImageInput } from './preprocess.js';
+export { MedSAMTrainer, medsamLoss, jitteredBox, type MedSAMTrainerOptions, type MedSAMStep } from './train.js';
