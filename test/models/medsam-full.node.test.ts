@@ -1,14 +1,21 @@
 // The full-size MedSAM (vit_b, 1024 x 1024, 93.7M parameters) once, end to end, on a real CT slice:
 // data/ct_abdomen_slice512.nii.gz windowed as MedSAM's pre_CT_MR.py does (level 40, width 400, to
 // uint8), the predictor's setImage (MedSAM pre-processing, the image encoder: about 970 GFLOP) and
-// predict for one box and for four boxes from the cached embedding. With SAM's initialisation (no
+// predict for one box and for four boxes from the cached embedding; and a full-size checkpoint in
+// medsam_vit_b.pth's layout (314 keys, 375 MB, torch.save's zip format written by
+// test/fixtures/make-checkpoints.ts) read from a file and loaded strictly. With SAM's initialisation (no
 // checkpoint here) the masks mean nothing: the test checks shapes and geometry and prints the times,
 // the adapter and the peak GPU memory. Minutes on a CPU adapter, so it runs only when asked:
 //   MEDSEG_MEDSAM_FULL=1 npx vitest run --project llvmpipe test/models/medsam-full.node.test.ts
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { io, memoryStats, models, runtime } from '../../src/index.js';
 import { ready } from '../helpers.js';
+import { fileSource } from '../../src/weights/node-io.js';
+import { manifests } from '../../src/weights/schemas/manifests.gen.js';
+import { manifestTensors, writePth } from '../fixtures/make-checkpoints.js';
 
 const run = process.env.MEDSEG_MEDSAM_FULL === '1';
 
@@ -53,5 +60,36 @@ describe.runIf(run)('MedSAM vit_b full size', () => {
     four.lowResLogitsTensor.dispose();
     p.reset();
     for (const [, w] of net.stateDict()) w.dispose();
+  });
+
+  it('a full-size checkpoint in the medsam_vit_b.pth layout loads strictly from a file', { timeout: 3_600_000 }, async () => {
+    await ready();
+    const dir = mkdtempSync(join(tmpdir(), 'medsam-full-'));
+    const path = join(dir, 'medsam_vit_b.pth');
+    try {
+      let t = performance.now();
+      const fd = openSync(path, 'w');
+      let bytes = 0;
+      writePth(manifestTensors(manifests.medsam_vit_b.tensors, 1, undefined, true), { prefix: 'medsam_vit_b' }, (chunk) => {
+        writeSync(fd, chunk);
+        bytes += chunk.length;
+      });
+      closeSync(fd);
+      const writeS = (performance.now() - t) / 1000;
+      const net = new models.MedSAM({ config: 'vit_b' });
+      t = performance.now();
+      const src = await fileSource(path);
+      try {
+        await net.loadWeights(src);
+      } finally {
+        await src.close();
+      }
+      const loadS = (performance.now() - t) / 1000;
+      console.log(`medsam_vit_b-layout checkpoint: ${(bytes / 1e6).toFixed(0)} MB written in ${writeS.toFixed(1)} s, loaded strictly in ${loadS.toFixed(1)} s`);
+      expect(net.stateDict().size).toBe(314);
+      for (const [, w] of net.stateDict()) w.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
