@@ -3,7 +3,10 @@
 // and --resume file, then opens the GPU and trains V-Net with Dice loss and Adam on random
 // foreground-balanced, randomly flipped patches of the given scans (resampled and normalised as
 // `medseg segment` will), deformed by random smooth B-spline fields (--deform-sigma, --deform-cells),
-// with loss and Dice in the progress on stderr. Writes safetensors (atomically) whose metadata records
+// with loss and Dice in the progress on stderr. Before writing the final weights it sets the batch
+// norms' running statistics from --bn-calibration passes over unaugmented random windows with those
+// weights (training's moving averages, over flipped, deformed patches of changing weights, made the
+// mask under-segment). Writes safetensors (atomically) whose metadata records
 // the model config and the preprocessing (so `medseg segment` reproduces them). --resume continues
 // from such a file (its config wins). Ctrl-C finishes the step and writes the weights so far.
 import { Command, Option } from 'commander';
@@ -16,7 +19,7 @@ import { readNifti, type Volume } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, vnetConfig, type VNetConfig, type VNetPreset } from '../models/vnet.js';
 import { VNET_PREPROCESSING, checkPreprocessing, vnetMetadata, vnetSettingsFrom, type VNetPreprocessing } from '../models/vnet-inference.js';
 import { PolyLR } from '../optim/lr-scheduler.js';
-import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult } from '../models/vnet-train.js';
+import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult, type TrainingCase } from '../models/vnet-train.js';
 import { CliError, oneOf, patchTriple, positiveNumber, positiveTriple, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
@@ -51,6 +54,9 @@ export interface TrainArgs {
   /** also keep, in bestPath(output), the weights at the end of the window of this many steps whose mean
    * training Dice is the highest so far in this run (0: off) */
   keepBest?: number;
+  /** forward passes over unaugmented windows that set the batch norms' running statistics of the written
+   * weights (default 24; 0: keep training's moving averages); only for running-statistics batch norm */
+  bnCalibration?: number;
   /** progress on stderr (default true): one updating line on a terminal, else a line every few seconds */
   progress?: boolean;
   json?: boolean;
@@ -89,6 +95,7 @@ function checkArgs(a: TrainArgs): void {
   if (a.deformCells !== undefined) wholeNumber('--deform-cells', a.deformCells);
   if (a.saveEvery !== undefined) wholeNumber('--save-every', a.saveEvery, 0);
   if (a.keepBest !== undefined) wholeNumber('--keep-best', a.keepBest, 0);
+  if (a.bnCalibration !== undefined) wholeNumber('--bn-calibration', a.bnCalibration, 0);
 }
 
 export async function runTrain(args: TrainArgs): Promise<TrainReport> {
@@ -134,7 +141,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     doneBefore = Number(resume.metadata.steps ?? 0) || 0;
     log(`resumed ${args.resume} (${doneBefore} steps)`);
   }
-  const cases = [];
+  const cases: TrainingCase[] = [];
   for (let i = 0; i < volumes.length; i++) {
     const [img, lbl] = volumes[i];
     const c = await prepareCase(img, lbl, pre);
@@ -192,6 +199,19 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     dispose();
     throw interrupted(`no step had finished: nothing was written${resume ? ` (${args.resume} is as it was)` : ''}`);
   }
+  // segment-time statistics for the final weights: training's running statistics are a moving average
+  // over flipped, deformed patches seen while the weights changed (measured: under-segmentation)
+  const passes = config.batchNormMode === 'running' ? (args.bnCalibration ?? 24) : 0;
+  if (passes) {
+    const tCal = performance.now();
+    net.calibrateBatchNorm(passes, () => {
+      const { images, labels } = sampleBatch(cases, P, bs, random, { deformation: null, flip: false, foregroundProbability: 0 });
+      labels.dispose();
+      return images;
+    });
+    await runtime().sync();
+    if (!args.json) log(`batch norm: running statistics of the final weights over ${passes} unaugmented random windows (${((performance.now() - tCal) / 1000).toFixed(1)} s)`);
+  }
   const { replaced } = await write();
   const seconds = (performance.now() - t0) / 1000;
   dispose();
@@ -229,10 +249,11 @@ export function register(program: Command): void {
     .option('--deform-cells <n>', 'random smooth deformation: B-spline cells per axis', whole('--deform-cells'), 2)
     .option('--save-every <n>', 'also write the weights every n steps', whole('--save-every', 0), 0)
     .option('--keep-best <n>', 'also write W.best.safetensors: the weights after the n-step window with the highest mean training Dice', whole('--keep-best', 0), 0)
+    .option('--bn-calibration <n>', "batch norm's running statistics of the written weights from n forward passes over unaugmented random windows (0: training's moving averages)", whole('--bn-calibration', 0), 24)
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress on stderr')
     .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; keepBest: number; json?: boolean; progress: boolean }) => {
+      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; keepBest: number; bnCalibration: number; json?: boolean; progress: boolean }) => {
         let kept = 'nothing was written';
         const interrupt = watchInterrupt({
           log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),

@@ -68,6 +68,8 @@ export function vnetConfig(options: Partial<VNetConfig> & { preset?: VNetPreset 
 /** Where every block reads the shared settings that may change after construction. */
 interface Shared {
   cfg: VNetConfig;
+  /** k > 0 during the k-th pass of calibrateBatchNorm: batch statistics, running ones averaged with weight 1/k */
+  calibrationPass?: number;
 }
 
 /**
@@ -83,6 +85,8 @@ class VNetBatchNorm extends BatchNorm3d {
     super(channels);
   }
   override forward(x: Tensor): Tensor {
+    const k = this.shared.calibrationPass;
+    if (k) return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, true, 1 / k, this.eps);
     if (this.training || this.shared.cfg.batchNormMode === 'running') return super.forward(x);
     return batchNorm(x, null, null, this.weight, this.bias, true, 0, this.eps);
   }
@@ -279,6 +283,33 @@ export class VNet extends Module {
 
   get config(): Readonly<VNetConfig> {
     return this.shared.cfg;
+  }
+
+  /**
+   * Replaces every batch norm's running statistics by their plain average over `passes` forward passes
+   * of next(i) (each pass normalised with its own batch statistics, as in training), with the weights as
+   * they are now and no gradients. Training's running statistics are a moving average (momentum 0.1)
+   * over patches seen while the weights were still changing, flipped and deformed; at the end of
+   * training this gives segment-time statistics of the final weights on unaugmented windows.
+   * next(i)'s tensors are disposed here.
+   */
+  calibrateBatchNorm(passes: number, next: (i: number) => Tensor): void {
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      for (let k = 1; k <= passes; k++) {
+        const x = next(k - 1);
+        this.shared.calibrationPass = k;
+        try {
+          scope(() => noGrad(() => this.forward(x))).dispose();
+        } finally {
+          x.dispose();
+        }
+      }
+    } finally {
+      this.shared.calibrationPass = 0;
+      this.train(wasTraining);
+    }
   }
 
   /** Switches between batch-statistics (vnet.pytorch) and running-statistics (eval) batch norm at inference. */

@@ -122,6 +122,40 @@ describe('patches for the deformation, with a margin', () => {
   });
 });
 
+describe('VNet.calibrateBatchNorm', () => {
+  // segment-time statistics of the final weights: every batch norm's running mean and variance become
+  // the plain average of the passes' batch statistics (each pass normalised by its own, so a pass's
+  // statistics do not depend on the buffers), not training's moving average
+  it('running statistics after passes a, b are the mean of those after a alone and after b alone', async () => {
+    manualSeed(3);
+    const net = new models.VNet({ preset: 'tiny', baseChannels: BASE });
+    // 16 x 32 x 32: batch norm at 1/16 resolution needs 2 or more values per channel
+    const a = ballCase([16, 32, 32], [8, 7, 9], 5).image;
+    const b = ballCase([16, 32, 32], [4, 21, 16], 6).image.map((v) => 2 * v + 0.5);
+    const stats = async (inputs: Float32Array[]) => {
+      net.calibrateBatchNorm(inputs.length, (i) => tensor(inputs[i], [1, 1, 16, 32, 32]));
+      const out = new Map<string, Float32Array>();
+      for (const [k, t] of net.stateDict()) if (k.includes('running_')) out.set(k, await t.read());
+      return out;
+    };
+    const sa = await stats([a]);
+    const sb = await stats([b]);
+    const sab = await stats([a, b]);
+    expect(net.training).toBe(true);
+    expect(sab.size).toBeGreaterThan(20);
+    let worst = 0;
+    for (const [k, v] of sab) {
+      const va = sa.get(k)!;
+      const vb = sb.get(k)!;
+      for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(v[i] - (va[i] + vb[i]) / 2) / (1e-3 + Math.abs(va[i]) + Math.abs(vb[i])));
+      // the two passes differ, so a moving average or the last pass alone would not match
+      expect(va.some((x, i) => Math.abs(x - vb[i]) > 1e-3 * (1 + Math.abs(x))), k).toBe(true);
+    }
+    expect(worst).toBeLessThan(1e-4);
+    disposeNet(net);
+  });
+});
+
 describe('VNetTrainer', () => {
   it('four Adam steps on a fixed batch of two 16^3 patches reduce the Dice loss', async () => {
     manualSeed(2);
