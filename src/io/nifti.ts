@@ -12,7 +12,7 @@ import { Gunzip, gzipSync } from 'fflate';
 
 export type Affine = number[][]; // 4x4, row-major, voxel (i, j, k, 1) -> world (x, y, z, 1) in mm
 
-/** The header fields medseg reads and writes back (names as in nifti1.h / nifti-reader-js). */
+/** The header fields medseg reads and writes back (names as in nifti1.h). */
 export interface NiftiHeader {
   version: 1 | 2;
   littleEndian: boolean;
