@@ -8,8 +8,9 @@
 //   vulkan      the Vulkan loader (libvulkan.so.1), which Dawn opens for GPUs and SwiftShader;
 //   swiftshader SwiftShader's Vulkan driver, Node's software adapter without a GPU (Debian's
 //               chromium ships it; so does Playwright's Chromium build);
-//   mesa        Mesa's EGL and llvmpipe (libEGL.so.1, libEGL_mesa.so.0, swrast_dri.so), the other
-//               software adapter (MEDSEG_ADAPTER=llvmpipe; the llvmpipe test project);
+//   mesa        Mesa's EGL and llvmpipe (libEGL.so, libEGL_mesa.so.0, swrast_dri.so), the other
+//               software adapter (MEDSEG_ADAPTER=llvmpipe; the llvmpipe test project). Dawn opens
+//               the unversioned libEGL.so, which only libegl-dev provides (libegl1 has .so.1).
 //   chromium    a Chromium for the browser tests (MEDSEG_CHROMIUM, /usr/bin/chromium or Playwright's).
 // `npm test` needs all four; `npm start` needs the loader and, where no GPU device exists, Mesa
 // (it runs on llvmpipe there, the faster CPU adapter for its convolutions). On macOS and Windows
@@ -35,12 +36,12 @@ const SYSTEM_CHROMIUM = {
   win32: ['C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe', 'C:\\Program Files (x86)\\Google\\Chrome\\Application\\chrome.exe'],
 };
 
-/** Debian's package for each need; Mesa is three packages. */
-export const APT_PACKAGES = { vulkan: ['libvulkan1'], swiftshader: ['chromium'], mesa: ['libegl1', 'libegl-mesa0', 'libgl1-mesa-dri'], chromium: ['chromium'] };
+/** Debian's package for each need; Mesa is four packages. */
+export const APT_PACKAGES = { vulkan: ['libvulkan1'], swiftshader: ['chromium'], mesa: ['libegl1', 'libegl-dev', 'libegl-mesa0', 'libgl1-mesa-dri'], chromium: ['chromium'] };
 const WHAT = {
   vulkan: 'the Vulkan loader (libvulkan.so.1)',
   swiftshader: "SwiftShader's Vulkan driver (vk_swiftshader_icd.json, from Chromium)",
-  mesa: "Mesa's EGL and llvmpipe (libEGL.so.1, libEGL_mesa.so.0, swrast_dri.so)",
+  mesa: "Mesa's EGL and llvmpipe (libEGL.so, libEGL_mesa.so.0, swrast_dri.so)",
   chromium: 'a Chromium for the browser tests',
 };
 
@@ -66,7 +67,7 @@ export function present(f) {
   return {
     vulkan: findLib(f, ['libvulkan.so.1']),
     swiftshader: findSwiftShaderIcd(f) !== null,
-    mesa: findLib(f, ['libEGL.so.1', 'libEGL_mesa.so.0', 'dri/swrast_dri.so']),
+    mesa: findLib(f, ['libEGL.so', 'libEGL_mesa.so.0', 'dri/swrast_dri.so']),
     chromium: findChromium(f)?.exists === true,
   };
 }

@@ -40,7 +40,7 @@ describe('MEDSEG_ADAPTER', () => {
     expect(r.adapter).toMatch(/swiftshader/i);
     expect(r.err).toBeLessThan(1e-4);
   });
-  // needs Debian's libegl1 libegl-mesa0 libgl1-mesa-dri (installed by .ci/run)
+  // needs Debian's libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri (scripts/setup.mjs installs them)
   it('llvmpipe opens Mesa llvmpipe through OpenGL and computes correctly', () => {
     const r = run('llvmpipe');
     expect(r.adapter).toMatch(/llvmpipe/i);

@@ -25,7 +25,7 @@ const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib
 const INSTALL_HINT =
   'medseg needs WebGPU. In a browser: a recent Chrome/Edge (or Firefox/Safari with WebGPU enabled) on a page ' +
   'served from https or http://localhost. In Node: `npm install webgpu`; without a GPU driver install ' +
-  "Debian's `chromium` and `libvulkan1` packages (for SwiftShader) or `libegl1 libegl-mesa0 libgl1-mesa-dri` " +
+  "Debian's `chromium` and `libvulkan1` packages (for SwiftShader) or `libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri` " +
   '(for MEDSEG_ADAPTER=llvmpipe).';
 
 // Dawn crashes later inside ProcessEvents if the object create() returns is collected: keep them all.
