@@ -25,7 +25,7 @@ const net = new models.VNet({ preset: 'paper' });
 net.eval();
 const c = net.config.baseChannels;
 
-// Multiply-adds per input voxel V = D*H*W of each conv (vnet.pytorch's topology, ../shared/models/vnet.md).
+// Multiply-adds per input voxel V = D*H*W of each conv (vnet.pytorch's topology, docs/models/vnet.md).
 function convMacs() {
   const V = D * H * W;
   let m = 0;

@@ -1,5 +1,5 @@
 // V-Net (Milletari, Navab, Ahmadi 2016) in its two published PyTorch forms, with their module names so
-// converted checkpoints load with loadStateDict(strict) (../shared/models/vnet.md):
+// converted checkpoints load with loadStateDict(strict) (docs/models/vnet.md):
 //   'vnet.pytorch' (mattmacy/vnet.pytorch): conv1 / bn1 / relu1 names, biases on every conv, PReLU
 //                  (or ELU, then no slope keys), and ContBatchNorm3d: batch statistics at inference too;
 //   'monai' (MONAI's VNet): conv_block.conv / conv_block.adn.N / act_function names, bias-free 5x5x5

@@ -1,4 +1,4 @@
-// Float64 reference forward of V-Net (../shared/models/vnet.md section 3) composed of the reference ops:
+// Float64 reference forward of V-Net (docs/models/vnet.md section 3) composed of the reference ops:
 // conv / convTranspose (conv.ts), batch norm (norm.ts), elementwise, cat and the activations (ops.ts).
 // Parameters come as a state dict of Arr keyed by the PyTorch names of either variant; the input
 // transition adds the input to every output channel (channel c gets input channel c mod Cin).

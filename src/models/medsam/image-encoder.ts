@@ -3,7 +3,7 @@
 // position table, `depth` pre-norm transformer blocks (windowed attention with zero-padded windows,
 // global attention in globalAttnIndexes, both with decomposed relative position) and the neck
 // (1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d; no biases) to [B, outChans, H/16, W/16].
-// Spec: ../shared/models/medsam.md section 2. Module names equal SAM's, so the checkpoint's
+// Spec: docs/models/medsam.md section 2. Module names equal SAM's, so the checkpoint's
 // image_encoder.* keys load as they are.
 import type { Tensor } from '../../tensor.js';
 import { zeros, shapeStr } from '../../tensor.js';

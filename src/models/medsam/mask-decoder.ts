@@ -4,7 +4,7 @@
 // embeddings run through the two-way transformer with the image embedding plus the dense prompt
 // embedding; the image tokens are upscaled 4x by two transposed convs, each mask token's
 // hypernetwork MLP gives the weights of its mask over the upscaled channels, and an MLP on the
-// IoU token predicts each mask's quality. Spec: ../shared/models/medsam.md section 4.
+// IoU token predicts each mask's quality. Spec: docs/models/medsam.md section 4.
 import type { Tensor } from '../../tensor.js';
 import { matmul } from '../../ops/matmul.js';
 import { cat, expand, narrow, reshape, squeeze, transpose, unsqueeze } from '../../ops/shape.js';

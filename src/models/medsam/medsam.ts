@@ -6,7 +6,7 @@
 // transformer of depth 2, upscaling, hypernetwork MLPs, the IoU head) at small width, depth and image
 // size, for tests. Module names equal SAM's: stateDict() keys are the checkpoint's.
 // SAM's pixel_mean / pixel_std are non-persistent buffers and MedSAM does not normalise with them,
-// so they are not part of this model. Spec: ../shared/models/medsam.md.
+// so they are not part of this model. Spec: docs/models/medsam.md.
 import type { Tensor } from '../../tensor.js';
 import { Module } from '../../nn/module.js';
 import { load, type LoadOptions, type WeightSource } from '../../weights/load.js';

@@ -2,7 +2,7 @@
 // and keeps the embedding on the GPU; predict() runs only the prompt encoder and mask decoder, for
 // one or several boxes (original pixel coordinates, batched), points and a previous low-res mask, as
 // MedSAM_Inference.py post-processes: sigmoid, bilinear (align_corners=False) from the low-res grid
-// straight to the original size, > 0.5. (../shared/models/medsam.md section 6.)
+// straight to the original size, > 0.5. (docs/models/medsam.md section 6.)
 import { noGrad } from '../../autograd.js';
 import { runtime } from '../../gpu/runtime.js';
 import { keep, scope } from '../../scope.js';

@@ -1,4 +1,4 @@
-// MedSAM's image pre-processing (MedSAM_Inference.py; ../shared/models/medsam.md section 6), on the
+// MedSAM's image pre-processing (MedSAM_Inference.py; docs/models/medsam.md section 6), on the
 // CPU: gray to three channels, skimage.transform.resize(img, (S, S), order=3, preserve_range=True,
 // anti_aliasing=True) (mode 'reflect', i.e. SciPy's 'mirror'), truncation to uint8, min-max to
 // [0, 1], channels first. The resize is SciPy's algorithm: per axis with factor f = in / out > 1 a

@@ -2,7 +2,7 @@
 // (with labels) and boxes from a random-Fourier positional encoding plus learned per-kind
 // embeddings, and the dense embedding (a mask downscaled by convolutions, or the learned no-mask
 // embedding broadcast over the embedding grid). Coordinates are in the input-image frame
-// (inputImageSize, 1024 in SAM). Spec: ../shared/models/medsam.md section 3.
+// (inputImageSize, 1024 in SAM). Spec: docs/models/medsam.md section 3.
 import type { Tensor } from '../../tensor.js';
 import { noGrad } from '../../autograd.js';
 import { randn, shapeStr, tensor } from '../../tensor.js';

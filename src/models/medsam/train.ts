@@ -1,4 +1,4 @@
-// MedSAM fine-tuning as train_one_gpu.py trains (../shared/models/medsam.md section 8): the low-res
+// MedSAM fine-tuning as train_one_gpu.py trains (docs/models/medsam.md section 8): the low-res
 // logits upsampled bilinearly (align_corners=False) to the input size, loss = MONAI
 // DiceLoss(sigmoid=True, squared_pred=True, mean) + BCEWithLogits(mean) against the binary mask,
 // AdamW (lr 1e-4, weight decay 0.01) over the image encoder and mask decoder, the prompt encoder

@@ -2,7 +2,7 @@
 // and the image embedding's tokens (keys) attend to each other in `depth` blocks (self-attention of
 // the tokens, tokens to image, an MLP on the tokens, image to tokens), then a final tokens-to-image
 // attention. The initial tokens are the queries' positional encoding in every layer; the image's
-// is the dense positional encoding. Spec: ../shared/models/medsam.md section 4.
+// is the dense positional encoding. Spec: docs/models/medsam.md section 4.
 import type { Tensor } from '../../tensor.js';
 import { scaledDotProductAttention } from '../../ops/attention.js';
 import { flatten, permute, reshape, transpose } from '../../ops/shape.js';
