@@ -142,6 +142,12 @@ function dense(t: Tensor): Tensor {
   return noGrad(() => contiguous(t));
 }
 
+/** The kernels' operands: x, w and b dense, and the epilogue's arguments (both conv ops). */
+function operands(name: string, x: Tensor, w: Tensor, b: Tensor | null, epilogue: ConvEpilogue, outShape: readonly number[], grad: boolean) {
+  const bc = b ? dense(b) : null;
+  return { xc: dense(x), wc: dense(w), bc, ep: epilogueArgs(name, epilogue, outShape, bc, grad) };
+}
+
 /** Gradient of the bias: dq summed over batch and space. */
 function biasGrad(dq: Tensor): Tensor {
   return sum(dq, [0, ...dq.shape.slice(2).map((_, i) => i + 2)]);
@@ -183,10 +189,7 @@ export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOption
   const bwdGeom: Geometry = { ...geom, inSize: geom.outSize, outSize: geom.inSize };
   const grad = needsGrad(x, w, b, epilogue.preluWeight, epilogue.residual);
   return scope(() => {
-    const xc = dense(x);
-    const wc = dense(w);
-    const bc = b ? dense(b) : null;
-    const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
+    const { xc, wc, bc, ep } = operands(name, x, w, b, epilogue, outShape, grad);
     const fwd: Launch = { mode: 0, geom, groups, batch, M: Cout / groups, cinG: CinG, a: wc, b: xc, context: name, outSpatial: outSp };
     const v = variantFor(fwd, directFits(geom, groups));
     const out = v === 'direct' ? directConv(xc, packWeight(wc, false, name), geom, Cin, Cout, outSp, name, ep) : launch(fwd, v, ep);
@@ -270,10 +273,7 @@ export function convTranspose(x: Tensor, w: Tensor, b: Tensor | null, options: C
   const CinG = Cin / groups;
   const grad = needsGrad(x, w, b, epilogue.preluWeight, epilogue.residual);
   return scope(() => {
-    const xc = dense(x);
-    const wc = dense(w);
-    const bc = b ? dense(b) : null;
-    const ep = epilogueArgs(name, epilogue, outShape, bc, grad);
+    const { xc, wc, bc, ep } = operands(name, x, w, b, epilogue, outShape, grad);
     const out = gemm({ mode: 1, geom, groups, batch, M: CoutG, cinG: CinG, a: wc, b: xc, context: name, outSpatial: outSp }, ep);
     if (!grad) return out;
     const inputs = [x, w, b, epilogue.preluWeight ?? null, epilogue.residual ?? null];
