@@ -17,7 +17,7 @@ import { segmentVolume, vnetSettingsFrom } from '../models/vnet-inference.js';
 import { CliError, oneOf } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { watchInterrupt } from './interrupt.js';
+import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
 
@@ -31,6 +31,8 @@ export interface SegmentArgs {
   /** progress on stderr (default true): one updating line on a terminal, else a line every few seconds */
   progress?: boolean;
   log?: (line: string) => void;
+  /** an interrupt: once aborted, segment stops after the current window and writes nothing */
+  signal?: AbortSignal;
 }
 
 export interface SegmentReport {
@@ -108,16 +110,21 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   let result;
   try {
     result = await segmentVolume(net, vol, preprocessing, {
+      signal: args.signal,
       onProgress: (p) => {
         if (args.progress === false || p.stage !== 'windows') return;
         bar ??= new Progress({ unit: 'windows', total: p.total, tty: stderrIsTerminal() });
         bar.update(p.done);
       },
     });
+  } catch (e) {
+    if (args.signal?.aborted) throw interrupted('nothing was written');
+    throw e;
   } finally {
     (bar as Progress | null)?.end();
     for (const t of net.stateDict().values()) t.dispose();
   }
+  if (args.signal?.aborted) throw interrupted('nothing was written');
   const tSeg = performance.now();
   const { replaced } = writeAtomic(args.output, writeNifti(result.labels, vol, { datatype: 'uint8', description: 'medseg vnet labels', gzip }));
   const tWrite = performance.now();
@@ -166,9 +173,14 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress on stderr')
     .action(async (input: string, opts: { output?: string; weights?: string; model: 'vnet'; config: VNetPreset; json?: boolean; progress: boolean }) => {
       let written = false;
-      const interrupt = watchInterrupt({ log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`), kept: () => (written ? `${opts.output} was written` : 'nothing was written') });
+      const interrupt = watchInterrupt({
+        log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
+        kept: () => (written ? `${opts.output} was written` : 'nothing was written'),
+        // the GPU finishes its window before the process ends: exiting under running GPU work can crash in the driver's teardown
+        stopping: 'stopping after the current window; nothing will be written',
+      });
       try {
-        await runSegment({ input, ...opts, output: opts.output ?? '' });
+        await runSegment({ input, ...opts, output: opts.output ?? '', signal: interrupt.signal });
         written = true;
       } finally {
         interrupt.dispose();

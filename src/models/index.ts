@@ -13,6 +13,7 @@ export {
   VNET_PREPROCESSING,
   type VNetPreprocessing,
   type IntensityNormalization,
+  type SegmentOptions,
   type SegmentProgress,
   type SegmentResult,
 } from './vnet-inference.js';

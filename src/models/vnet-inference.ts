@@ -131,9 +131,16 @@ export interface SegmentResult {
 
 /**
  * Segments a scan with a V-Net (in eval mode for the call). Patches smaller than the resampled scan
- * are padded with the scan's minimum; classes = the model's outChannels.
+ * are padded with the scan's minimum; classes = the model's outChannels. An aborted `signal` stops it
+ * between windows.
  */
-export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessing, options: { onProgress?: (p: SegmentProgress) => void } = {}): Promise<SegmentResult> {
+export interface SegmentOptions {
+  onProgress?: (p: SegmentProgress) => void;
+  /** checked before each window: once aborted, the call stops there and rejects with the signal's reason (GPU work finished, nothing half done) */
+  signal?: AbortSignal;
+}
+
+export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessing, options: SegmentOptions = {}): Promise<SegmentResult> {
   checkPreprocessing(pre);
   const rt = runtime();
   const wasTraining = net.training;
@@ -171,6 +178,7 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
       for (const sd of starts[0])
         for (const sh of starts[1])
           for (const sw of starts[2]) {
+            options.signal?.throwIfAborted();
             for (let d = 0; d < P[0]; d++)
               for (let h = 0; h < P[1]; h++)
                 for (let w = 0; w < P[2]; w++) {
