@@ -3,9 +3,13 @@
 // override constants it sets — and the family's default choice rule, which sees the problem and the
 // adapter's kind (one classification, `adapterKind()`, for every family). Tests and benchmarks force
 // a variant with setKernelVariant(family, name | null); the benchmark lists variants from here.
+// A tuned table (src/gpu/tune.ts: measured choices per adapter and shape class) is consulted before
+// the default rule; recordPicks lets a benchmark see which variant each launch got and why.
 // This module knows no op: the families live in src/ops and register themselves on import.
 import { runtime } from './runtime.js';
 import type { Overrides } from './kernels.js';
+import { shapeClasses } from './tune-classes.js';
+import { tunedChoice } from './tune-table.js';
 
 /** CPU adapters (SwiftShader, llvmpipe, ...) pay far more per memory load and per barrier than GPUs. */
 export type AdapterKind = 'cpu' | 'gpu';
@@ -28,6 +32,27 @@ export interface KernelFamilySpec<P> {
   variants: KernelVariant<P>[];
   /** the default rule: a variant name for p on this kind of adapter (must apply to p) */
   choose: (p: P, adapter: AdapterKind) => string;
+  /**
+   * The shape class of p: problems of one class share a tuned choice (default: tune-classes.ts's
+   * for the family, else no tuning). Classes must be coarse (a few per model) so that tuning
+   * measures each once.
+   */
+  shapeClass?: (p: P) => string;
+}
+
+/** Why a variant was picked: forced by setKernelVariant, from the tuned table, or the default rule. */
+export type PickSource = 'forced' | 'tuned' | 'rule';
+
+/** One pick as recordPicks saw it. */
+export interface PickRecord {
+  family: string;
+  variant: string;
+  source: PickSource;
+  /** the family's shape class of the problem ('' for families without one) */
+  shapeClass: string;
+  /** the variants that could have run the problem */
+  applicable: string[];
+  problem: unknown;
 }
 
 export interface Choice<P> {
@@ -36,6 +61,7 @@ export interface Choice<P> {
   params: VariantParams;
   /** true when setKernelVariant chose it */
   forced: boolean;
+  source: PickSource;
 }
 
 interface Forced {
@@ -45,9 +71,13 @@ interface Forced {
 
 const families = new Map<string, KernelFamily<never>>();
 const forced = new Map<string, Forced>();
+let recorders: PickRecord[][] = [];
 
 export class KernelFamily<P> {
-  constructor(private readonly spec: KernelFamilySpec<P>) {}
+  private readonly spec: KernelFamilySpec<P>;
+  constructor(spec: KernelFamilySpec<P>) {
+    this.spec = { shapeClass: shapeClasses[spec.family] as ((p: P) => string) | undefined, ...spec };
+  }
 
   get name(): string {
     return this.spec.family;
@@ -56,17 +86,46 @@ export class KernelFamily<P> {
     return this.spec.variants;
   }
 
-  /** The variant for p: the forced one where it applies, else the default rule's. */
+  /** The variant for p: the forced one where it applies, else the tuned table's, else the default rule's. */
   pick(p: P): Choice<P> {
-    const f = forced.get(this.spec.family);
-    const fv = f ? this.variant(f.name) : null;
-    if (f && fv && (fv.applies?.(p) ?? true)) return { variant: fv, overrides: fv.overrides?.(p, f.params) ?? {}, params: f.params, forced: true };
-    const v = this.variant(this.spec.choose(p, adapterKind()));
-    if (!v) throw new Error(`internal: ${this.spec.family}'s default rule chose an unknown variant`);
-    return { variant: v, overrides: v.overrides?.(p, {}) ?? {}, params: {}, forced: false };
+    const c = this.choose(p);
+    if (recorders.length) {
+      const rec: PickRecord = { family: this.name, variant: c.variant.name, source: c.source, shapeClass: this.shapeClass(p), applicable: this.applicable(p).map((v) => v.name), problem: p };
+      for (const r of recorders) r.push(rec);
+    }
+    return c;
   }
 
-  /** The name the default rule picks for p, ignoring setKernelVariant (benchmarks mark it). */
+  private choose(p: P): Choice<P> {
+    const f = forced.get(this.spec.family);
+    const fv = f ? this.variant(f.name) : null;
+    if (f && fv && (fv.applies?.(p) ?? true)) return { variant: fv, overrides: fv.overrides?.(p, f.params) ?? {}, params: f.params, forced: true, source: 'forced' };
+    const tv = this.tunedFor(p);
+    if (tv) return { variant: tv, overrides: tv.overrides?.(p, {}) ?? {}, params: {}, forced: false, source: 'tuned' };
+    const v = this.variant(this.spec.choose(p, adapterKind()));
+    if (!v) throw new Error(`internal: ${this.spec.family}'s default rule chose an unknown variant`);
+    return { variant: v, overrides: v.overrides?.(p, {}) ?? {}, params: {}, forced: false, source: 'rule' };
+  }
+
+  /** The tuned table's variant for p's shape class, where the table has one that applies to p. */
+  private tunedFor(p: P): KernelVariant<P> | undefined {
+    if (!this.spec.shapeClass) return undefined;
+    const name = tunedChoice(this.spec.family, this.spec.shapeClass(p));
+    const v = name ? this.variant(name) : undefined;
+    return v && (v.applies?.(p) ?? true) ? v : undefined;
+  }
+
+  /** p's shape class ('' where the family is not tuned). */
+  shapeClass(p: P): string {
+    return this.spec.shapeClass?.(p) ?? '';
+  }
+
+  /** Whether the family has shape classes (the tuner measures only those). */
+  get tunable(): boolean {
+    return !!this.spec.shapeClass;
+  }
+
+  /** The name the default rule picks for p, ignoring setKernelVariant and the tuned table. */
   defaultFor(p: P): string {
     return this.spec.choose(p, adapterKind());
   }
@@ -104,6 +163,26 @@ export function setKernelVariant(family: string, name: string | null, params: Va
     throw new Error(`setKernelVariant: '${family}' has no variant '${name}' (it has ${f.variants.map((v) => v.name).join(', ')})`);
   }
   forced.set(family, { name, params });
+}
+
+/** The variant setKernelVariant forces for `family`, or null. */
+export function forcedVariant(family: string): string | null {
+  return forced.get(family)?.name ?? null;
+}
+
+/**
+ * Runs fn and returns every pick the registry made meanwhile (each launch's family, variant, source
+ * and shape class), with fn's result. Ops pick while they encode, so a synchronous fn that
+ * encodes the work sees every pick (no GPU sync needed).
+ */
+export function recordPicks<T>(fn: () => T): { result: T; picks: PickRecord[] } {
+  const picks: PickRecord[] = [];
+  recorders.push(picks);
+  try {
+    return { result: fn(), picks };
+  } finally {
+    recorders = recorders.filter((r) => r !== picks);
+  }
 }
 
 /** The registered families (for benchmarks and listings). */
