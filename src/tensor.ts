@@ -3,6 +3,7 @@
 // and goes back to the buffer pool when its last view is disposed (or garbage collected).
 // `read()` is the only sync point. Integer results (argmax, class labels) are stored as f32.
 import { runtime } from './gpu/runtime.js';
+import type { BufferPool } from './gpu/buffer-pool.js';
 import type { GradNode } from './autograd.js';
 import { track } from './scope.js';
 
@@ -10,11 +11,19 @@ export const MAX_DIMS = 8;
 
 export class Storage {
   refs = 1;
+  /** the pool (of the device) the buffer came from and goes back to */
+  readonly pool: BufferPool;
   constructor(
-    readonly buffer: GPUBuffer,
+    private readonly gpuBuffer: GPUBuffer,
     readonly bytes: number,
   ) {
+    this.pool = runtime().pool;
     liveStorages++;
+  }
+  /** The GPU buffer; throws once its device is lost (a new device cannot use it). */
+  get buffer(): GPUBuffer {
+    if (this.pool.lost) throw new Error(`medseg: this tensor belongs to a lost device (${this.pool.lost}); recreate it after \`await init()\``);
+    return this.gpuBuffer;
   }
   retain(): this {
     this.refs++;
@@ -23,7 +32,7 @@ export class Storage {
   release(): void {
     if (--this.refs === 0) {
       liveStorages--;
-      runtime().pool.release(this.buffer);
+      this.pool.release(this.gpuBuffer);
     }
   }
 }
@@ -114,7 +123,7 @@ export class Tensor {
   /** Allocates an uninitialised contiguous tensor. */
   static empty(shape: readonly number[], label?: string): Tensor {
     const n = numel(shape);
-    const buffer = runtime().pool.acquire(Math.max(1, n) * 4, label);
+    const buffer = runtime().pool.acquire(Math.max(1, n) * 4, `${label ?? 'tensor'} ${shapeStr(shape)}`);
     return new Tensor(new Storage(buffer, n * 4), shape);
   }
 
@@ -137,6 +146,9 @@ export class Tensor {
 
   assertAlive(): void {
     if (this.disposed) throw new Error(`medseg: use of a disposed tensor ${shapeStr(this.shape)}${this.name ? ` (${this.name})` : ''}`);
+    if (this.storage.pool.lost) {
+      throw new Error(`medseg: tensor ${shapeStr(this.shape)}${this.name ? ` (${this.name})` : ''} belongs to a lost device (${this.storage.pool.lost}); recreate it after \`await init()\``);
+    }
   }
 
   isContiguous(): boolean {

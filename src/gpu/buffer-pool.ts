@@ -1,6 +1,10 @@
 // Size-bucketed pool of storage buffers. Sizes round up to one of four steps per power of two
 // (at most 25% slack); released buffers wait for reuse, and the oldest are destroyed once the
 // idle bytes pass a cap (after the pending batch is submitted, so no queued command loses its buffer).
+// Each new buffer is created inside an 'out-of-memory' error scope: WebGPU reports a failed
+// allocation only asynchronously, so the pool records it (the bytes asked for and the op) and
+// releases its idle buffers at once; the runtime turns the record into an OutOfMemoryError at the
+// next sync point (see Runtime.checkAllocations).
 
 // GPUBufferUsage's values, spelled out: in Node the global exists only once Dawn is loaded.
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
@@ -13,8 +17,22 @@ export function bucketSize(bytes: number): number {
   return b;
 }
 
+/** One allocation the device refused: what it was for, the bytes asked for (bucketed) and the device's message. */
+export interface FailedAllocation {
+  label: string;
+  bytes: number;
+  message: string;
+  /** the pool's live and idle bytes when it was asked */
+  liveBytes: number;
+  idleBytes: number;
+}
+
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  private checks: Promise<void>[] = [];
+  private failed: FailedAllocation[] = [];
+  /** Set when the device is lost: buffers are no longer reused, only counted back. */
+  lost: string | null = null;
   private idleBytes = 0;
   private doomed: GPUBuffer[] = [];
   liveBuffers = 0;
@@ -36,7 +54,7 @@ export class BufferPool {
       if (size > max) {
         throw new Error(`medseg: a ${fmtBytes(bytes)} buffer${label ? ` for ${label}` : ''} exceeds this adapter's maxBufferSize (${fmtBytes(max)})`);
       }
-      buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      buf = this.create(size, label ?? 'an unnamed tensor');
     }
     this.liveBuffers++;
     this.liveBytes += size;
@@ -44,10 +62,42 @@ export class BufferPool {
     return buf;
   }
 
+  private create(size: number, label: string): GPUBuffer {
+    const at = { liveBytes: this.liveBytes, idleBytes: this.idleBytes };
+    this.device.pushErrorScope('out-of-memory');
+    const buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    this.checks.push(
+      this.device.popErrorScope().then(
+        (err) => {
+          if (!err) return;
+          this.failed.push({ label, bytes: size, message: err.message, ...at });
+          this.clear(); // give the idle buffers back to the device before anything else asks
+        },
+        () => undefined, // a lost device rejects the scope; the runtime reports the loss itself
+      ),
+    );
+    // fold the scope promises now and then so the list stays short between sync points
+    if (this.checks.length > 256) this.checks = [Promise.all(this.checks).then(() => undefined)];
+    return buf;
+  }
+
+  /** Waits for the out-of-memory scopes of every allocation so far; returns (and forgets) the failed ones. */
+  async settle(): Promise<FailedAllocation[]> {
+    while (this.checks.length) {
+      const c = this.checks;
+      this.checks = [];
+      await Promise.all(c);
+    }
+    const f = this.failed;
+    this.failed = [];
+    return f;
+  }
+
   release(buf: GPUBuffer): void {
     const size = buf.size;
     this.liveBuffers--;
     this.liveBytes -= size;
+    if (this.lost) return; // the device and its buffers are gone
     if (size > this.maxIdleBytes / 4) {
       this.doomed.push(buf);
       return;

@@ -2,8 +2,11 @@
 // uploads and copies are encoded into one command encoder (uniforms into a per-batch arena) and
 // submitted at sync points (read, flush); errors from validation, compilation and out-of-memory
 // are collected and thrown at the next sync point with the kernel, op and shapes that caused them.
+// Failures of the device itself: an allocation the device refuses becomes an OutOfMemoryError at the
+// next sync point (the pool has released its idle buffers by then, so the next call can succeed);
+// a lost device is reported, `init()` opens a new one, and tensors of the lost one refuse to be used.
 import { openDevice, type AdapterChoice, type DeviceInfo } from './device.js';
-import { BufferPool, Usage, fmtBytes } from './buffer-pool.js';
+import { BufferPool, Usage, fmtBytes, type FailedAllocation } from './buffer-pool.js';
 import { KernelRegistry, packParams, type Overrides, type ParamValue, type Pipeline } from './kernels.js';
 
 export interface DispatchSpec {
@@ -25,6 +28,38 @@ export interface DispatchSpec {
 }
 
 const ARENA_SIZE = 64 * 1024;
+
+/** The device refused memory: `op` is what the allocation was for, `bytes` what it asked for. */
+export class OutOfMemoryError extends Error {
+  readonly op: string;
+  readonly bytes: number;
+  constructor(failed: FailedAllocation[], adapter: string, followers: string[]) {
+    const f = failed[0];
+    super(
+      `medseg: out of GPU memory: the device refused ${fmtBytes(f.bytes)} (${f.bytes} bytes) for ${f.label} on ${adapter} ` +
+        `(this process held ${fmtBytes(f.liveBytes)} in live tensors and ${fmtBytes(f.idleBytes)} in idle pooled buffers; ` +
+        `the idle ones have been released, so a smaller or repeated call can succeed). Device: ${f.message.split('\n')[0]}` +
+        (failed.length > 1 ? `\n  ${failed.length - 1} more allocation(s) failed after it: ${failed.slice(1).map((x) => `${fmtBytes(x.bytes)} for ${x.label}`).join(', ')}` : '') +
+        (followers.length ? `\n  ${followers.length} GPU error(s) followed from it (commands that used the missing buffer), the first: ${followers[0].split('\n')[0]}` : ''),
+    );
+    this.name = 'OutOfMemoryError';
+    this.op = f.label;
+    this.bytes = f.bytes;
+  }
+}
+
+/** Why a runtime's device was lost. */
+export interface DeviceLoss {
+  reason: string;
+  message: string;
+}
+
+export function lostDeviceMessage(loss: DeviceLoss): string {
+  return (
+    `the WebGPU device was lost (${loss.reason}${loss.message ? `: ${loss.message.split('\n')[0]}` : ''}); ` +
+    'call `await init()` to open a new device, then recreate tensors and models (reload weights): tensors do not survive the loss'
+  );
+}
 
 interface UniformArena {
   buffer: GPUBuffer;
@@ -53,6 +88,10 @@ export class Runtime {
   private uniformAlign: number;
   dispatches = 0;
   submits = 0;
+  /** Set once the device is lost (see init(), which then opens a new one). */
+  lost: DeviceLoss | null = null;
+  /** Resolves when the device is lost, with why. */
+  readonly whenLost: Promise<DeviceLoss>;
 
   constructor(info: DeviceInfo) {
     this.device = info.device;
@@ -67,8 +106,13 @@ export class Runtime {
     this.device.addEventListener('uncapturederror', (ev) => {
       this.errors.push(`WebGPU error near ${this.lastContext || 'an unnamed op'}: ${(ev as GPUUncapturedErrorEvent).error.message}`);
     });
-    void this.device.lost.then((info) => {
-      if (info.reason !== 'destroyed') this.errors.push(`WebGPU device lost (${info.reason}): ${info.message}`);
+    this.whenLost = this.device.lost.then((info) => {
+      const loss = { reason: String(info.reason ?? 'unknown'), message: info.message ?? '' };
+      this.lost = loss;
+      this.pool.lost = loss.reason;
+      this.errors.push(lostDeviceMessage(loss));
+      console.warn(`medseg: ${lostDeviceMessage(loss)}`);
+      return loss;
     });
   }
 
@@ -177,7 +221,13 @@ export class Runtime {
   upload(dst: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
     const bytes = Math.ceil(data.byteLength / 4) * 4;
     if (bytes === 0) return;
-    const staging = this.device.createBuffer({ size: bytes, usage: Usage.COPY_SRC, mappedAtCreation: true, label: 'medseg upload' });
+    let staging: GPUBuffer;
+    try {
+      staging = this.device.createBuffer({ size: bytes, usage: Usage.COPY_SRC, mappedAtCreation: true, label: 'medseg upload' });
+    } catch (e) {
+      // mapping at creation fails synchronously (RangeError) when the memory is not there
+      throw new Error(`medseg: out of memory: could not stage an upload of ${fmtBytes(bytes)} (${bytes} bytes) on ${this.adapterName}: ${(e as Error).message}`);
+    }
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     staging.unmap();
     this.endPass();
@@ -206,8 +256,44 @@ export class Runtime {
     this.pool.afterSubmit();
   }
 
+  /**
+   * Waits for the out-of-memory checks of the pool's allocations; throws an OutOfMemoryError naming
+   * the first refused allocation (op and bytes), with the GPU errors that followed from it.
+   */
+  async checkAllocations(): Promise<void> {
+    const failed = await this.pool.settle();
+    if (!failed.length) return;
+    this.flush(); // destroys the idle buffers the pool let go of
+    // an empty submission moves the device past their last use, so it frees their memory now
+    this.device.queue.submit([this.device.createCommandEncoder({ label: 'medseg release' }).finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+    const followers = this.errors;
+    this.errors = [];
+    throw new OutOfMemoryError(failed, this.adapterName, followers);
+  }
+
+  /**
+   * Runs an async unit of work (a prediction, a training step) and, if the device ran out of memory
+   * in it, runs it once more: the pool has released its idle buffers by then. A second failure is thrown.
+   * (WebGPU reports a refused allocation only at the next sync point, after the ops that used it were
+   * encoded, so the retry is of the whole unit, not of the allocation.)
+   */
+  async retryOnOutOfMemory<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof OutOfMemoryError)) throw e;
+      console.warn(`medseg: ${e.message.split('\n')[0]}; retrying once`);
+      return await work();
+    }
+  }
+
   /** Throws the errors collected since the last check, if any. */
   throwPendingErrors(): void {
+    if (this.lost) {
+      this.errors = [];
+      throw new Error(`medseg: ${lostDeviceMessage(this.lost)}`);
+    }
     if (this.errors.length) {
       const errs = this.errors;
       this.errors = [];
@@ -220,6 +306,7 @@ export class Runtime {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await Promise.resolve();
+    await this.checkAllocations();
     this.throwPendingErrors();
   }
 
@@ -232,13 +319,17 @@ export class Runtime {
     try {
       await staging.mapAsync(1 /* GPUMapMode.READ */);
     } catch (e) {
-      await Promise.resolve();
+      // a map fails when the device goes (a browser reports the loss a moment later) or on an error
+      await Promise.race([this.whenLost, new Promise((r) => setTimeout(r, 200))]);
+      staging.destroy();
+      await this.checkAllocations();
       this.throwPendingErrors();
       throw e;
     }
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
+    await this.checkAllocations(); // the data read is meaningless if an allocation before it failed
     this.throwPendingErrors();
     return out;
   }
@@ -252,8 +343,12 @@ export interface InitOptions {
   adapter?: AdapterChoice;
 }
 
-/** Opens the device once; later calls return the same runtime. */
+/** Opens the device once; later calls return the same runtime, or open a new device if it was lost. */
 export function init(options: InitOptions = {}): Promise<Runtime> {
+  if (current?.lost) {
+    current = null;
+    opening = null;
+  }
   if (current) return Promise.resolve(current);
   opening ??= openDevice(options.adapter).then(
     (info) => (current = new Runtime(info)),
@@ -267,5 +362,6 @@ export function init(options: InitOptions = {}): Promise<Runtime> {
 
 export function runtime(): Runtime {
   if (!current) throw new Error('medseg: call `await init()` before creating tensors');
+  if (current.lost) throw new Error(`medseg: ${lostDeviceMessage(current.lost)}`);
   return current;
 }
