@@ -2,7 +2,7 @@
 // segmentation networks on top. This is the public entry point.
 import './ops/methods.js';
 
-export { init, runtime, type Runtime, type InitOptions } from './gpu/runtime.js';
+export { init, runtime, OutOfMemoryError, type Runtime, type InitOptions, type DeviceLoss } from './gpu/runtime.js';
 export type { AdapterChoice } from './gpu/device.js';
 export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, memoryStats, type TensorOptions } from './tensor.js';
 export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';

@@ -1,6 +1,6 @@
 // `medseg/gpu`: the runtime's lower layer for benchmarks and custom kernels (registry, dispatch,
 // kernel variants).
-export { init, runtime, Runtime, type DispatchSpec } from './runtime.js';
+export { init, runtime, Runtime, OutOfMemoryError, type DispatchSpec, type DeviceLoss } from './runtime.js';
 export { KernelRegistry, type Pipeline } from './kernels.js';
 export { BufferPool, bucketSize, fmtBytes } from './buffer-pool.js';
 export { setKernelVariant, kernelFamilies, kernelFamily, adapterKind, forcedVariant, recordPicks, type AdapterKind, type KernelFamily, type KernelVariant, type PickRecord, type PickSource } from './variants.js';
