@@ -20,3 +20,4 @@ export {
 export { VNetTrainer, prepareCase, samplePatch, sampleBatch, patchRandom, type TrainingCase, type PatchOptions, type BatchOptions, type StepResult } from './vnet-train.js';
 export { randomDeformation, bsplineField, bsplineWeights, type DeformationOptions } from './deformation.js';
 export * from './medsam/index.js';
+export * from './transunet/index.js';
