@@ -1,29 +1,463 @@
-// Browser entry (served by Vite): opens WebGPU through medseg, runs a 256x256 matmul on the GPU
-// and checks it against a CPU product. The segmentation demo builds on this page.
-import { init, randn } from '../src/index.js';
+// The demo page: opens the bundled spleen CT and its manual label (or files the user picks or
+// drops), shows them in the three-view viewer, trains the tiny V-Net on them in the GPU worker
+// with a live chart and segments the scan, runs tiny MedSAM on boxes drawn on the axial view, and
+// exports masks as NIfTI on the scan's grid. Every error lands in the page's error list; the page
+// stays usable. Nothing is fetched but the page's own files.
+import { io } from '../src/index.js';
+import type { Volume } from '../src/io/index.js';
+import scanUrl from '../data/ct_spleen_msd09_crop.nii.gz?url';
+import labelUrl from '../data/ct_spleen_msd09_crop_label.nii.gz?url';
+import attributionUrl from '../data/LICENSES/CC-BY-SA-4.0-ATTRIBUTION.txt?url';
+import { Engine } from './engine.js';
+import { TrainingChart } from './chart.js';
+import { Viewer, type OverlayName, type Tool } from './viewer.js';
+import { CT_PRESETS, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
+import type { InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
 
-const out = document.getElementById('out')!;
-const log = (line: string) => (out.textContent = `${out.textContent === 'starting…' ? '' : out.textContent}${line}\n`);
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+const fmtBytes = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-async function main() {
-  const rt = await init();
-  log(`adapter: ${rt.adapterName}`);
-  log(`features: ${[...rt.features].join(', ') || 'none'}`);
-  const n = 256;
-  const a = randn([n, n], { seed: 1 });
-  const b = randn([n, n], { seed: 2 });
-  const t0 = performance.now();
-  const c = await a.matmul(b).read();
-  const ms = performance.now() - t0;
-  const [av, bv] = await Promise.all([a.read(), b.read()]);
-  let err = 0;
-  for (let i = 0; i < n; i += 17)
-    for (let j = 0; j < n; j += 13) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += av[i * n + k] * bv[k * n + j];
-      err = Math.max(err, Math.abs(s - c[i * n + j]));
-    }
-  log(`matmul ${n}^3: ${ms.toFixed(1)} ms (first run, compile included), max |error| ${err.toExponential(2)}`);
+// ---- errors: listed in the page, each dismissable ----
+function showError(text: string): void {
+  const li = document.createElement('li');
+  li.className = 'error';
+  const span = document.createElement('span');
+  span.textContent = text;
+  const close = document.createElement('button');
+  close.textContent = 'dismiss';
+  close.onclick = () => li.remove();
+  li.append(span, close);
+  $('errors').append(li);
+}
+window.addEventListener('unhandledrejection', (e) => showError(message(e.reason)));
+window.addEventListener('error', (e) => showError(e.message));
+
+// ---- state ----
+let scan: Volume | null = null;
+let label: Volume | null = null;
+let scanId = 0;
+const hasWebGpu = 'gpu' in navigator && !!navigator.gpu;
+let engine: Engine | null = null;
+let gpuReady = false;
+let training = false;
+let medsamBusy = false;
+const timings = new Map<string, string>();
+const stepTimes: number[] = [];
+
+const viewer = new Viewer($('views'), {
+  onCursor: (c) => {
+    $('cursor').textContent = c
+      ? `voxel (${c.ijk.join(', ')}) = ${Number.isInteger(c.value) ? c.value : c.value.toFixed(2)}\nworld (${c.world.map((w) => w.toFixed(1)).join(', ')}) mm`
+      : 'move the pointer over a view';
+  },
+  onBox: (slice, box) => void runMedsam(slice, box, null),
+  onPoint: (slice) => {
+    const b = viewer.lastBox;
+    if (!b || b.slice !== slice) return showError('points refine a box: draw a box on this slice first (box tool)');
+    const pts = viewer.points.filter((p) => p.slice === slice);
+    void runMedsam(slice, b.box, { coords: pts.map((p) => [p.u + 0.5, p.v + 0.5] as [number, number]), labels: pts.map((p) => (p.positive ? 1 : 0)) });
+  },
+});
+const chart = new TrainingChart($('chart'));
+
+// ---- display controls ----
+const preset = $<HTMLSelectElement>('preset');
+for (const name of [...Object.keys(CT_PRESETS), 'MR (auto, percentiles)']) preset.add(new Option(name, name));
+function applyWindow(width: number, level: number): void {
+  viewer.window = { width, level };
+  $<HTMLInputElement>('ww').value = String(Math.round(width * 100) / 100);
+  $<HTMLInputElement>('wl').value = String(Math.round(level * 100) / 100);
+  viewer.draw();
+}
+preset.onchange = () => {
+  const p = CT_PRESETS[preset.value] ?? (scan ? percentileWindow(scan.data) : { width: 1, level: 0 });
+  applyWindow(p.width, p.level);
+};
+for (const id of ['ww', 'wl'])
+  $<HTMLInputElement>(id).addEventListener('change', () => {
+    const w = Number($<HTMLInputElement>('ww').value);
+    const l = Number($<HTMLInputElement>('wl').value);
+    if (Number.isFinite(w) && w > 0 && Number.isFinite(l)) applyWindow(w, l);
+    else showError('window must be a positive number and level a number');
+  });
+for (const name of ['label', 'prediction', 'medsam'] as OverlayName[]) {
+  $<HTMLInputElement>(`show-${name}`).onchange = (e) => {
+    viewer.visible[name] = (e.target as HTMLInputElement).checked;
+    viewer.draw();
+  };
+  $<HTMLInputElement>(`op-${name}`).oninput = (e) => {
+    viewer.opacity[name] = Number((e.target as HTMLInputElement).value);
+    viewer.draw();
+  };
+}
+for (const r of document.querySelectorAll<HTMLInputElement>('input[name="tool"]')) r.onchange = () => (viewer.tool = r.value as Tool);
+
+// ---- opening scans ----
+function openVolume(vol: Volume, lab: Volume | null, name: string): void {
+  if (lab && lab.dims.join() !== vol.dims.join()) {
+    showError(`${name}: the label's dims ${lab.dims.join('x')} differ from the scan's ${vol.dims.join('x')}; opened the scan without it`);
+    lab = null;
+  }
+  scan = vol;
+  label = lab;
+  scanId++;
+  viewer.setVolume(vol, lab);
+  const ct = looksLikeCt(vol.data);
+  preset.value = ct ? 'CT soft tissue' : 'MR (auto, percentiles)';
+  preset.onchange!(new Event('change'));
+  $('scan-name').textContent = `${name}: ${vol.dims.join('x')} voxels at ${vol.spacing.map((s) => s.toFixed(2)).join('x')} mm${lab ? ', with label' : ', no label'}`;
+  for (const w of vol.warnings ?? []) showError(`${name}: ${w}`);
+  chart.clear();
+  stepTimes.length = 0;
+  $('dice').textContent = '';
+  $('train').textContent = 'Train V-Net here';
+  setTrainState('idle', lab ? 'random weights; trains on the open scan and its label' : 'this scan has no label: open it with its label file to train');
+  setMedsamState('idle', 'draw a box on the axial view with the box tool');
+  document.body.dataset.scan = String(scanId);
+  if (engine && gpuReady) void engine.request('setScan', { scan: vol, label: lab }).catch((e) => showError(message(e)));
+  updateButtons();
 }
 
-main().catch((e) => log(`error: ${e instanceof Error ? e.message : String(e)}`));
+async function openFiles(files: File[]): Promise<void> {
+  const nifti = files.filter((f) => /\.nii(\.gz)?$/i.test(f.name));
+  for (const f of files) if (!nifti.includes(f)) showError(`${f.name}: not a NIfTI file (.nii or .nii.gz)`);
+  if (!nifti.length) return;
+  const isLabel = (f: File) => /label|seg|mask/i.test(f.name);
+  const scanFile = nifti.find((f) => !isLabel(f)) ?? nifti[0];
+  const labelFile = nifti.find((f) => f !== scanFile && isLabel(f)) ?? null;
+  try {
+    const vol = io.readNifti(new Uint8Array(await scanFile.arrayBuffer()), scanFile.name);
+    let lab: Volume | null = null;
+    if (labelFile) {
+      try {
+        lab = io.readNifti(new Uint8Array(await labelFile.arrayBuffer()), labelFile.name);
+      } catch (e) {
+        showError(message(e));
+      }
+    }
+    openVolume(vol, lab, scanFile.name);
+  } catch (e) {
+    showError(`could not open ${scanFile.name}: ${message(e)}`);
+  }
+}
+
+$<HTMLInputElement>('file').onchange = (e) => {
+  const input = e.target as HTMLInputElement;
+  void openFiles([...(input.files ?? [])]);
+  input.value = '';
+};
+let dragDepth = 0;
+document.addEventListener('dragenter', (e) => {
+  e.preventDefault();
+  dragDepth++;
+  $('drop').hidden = false;
+});
+document.addEventListener('dragleave', () => {
+  if (--dragDepth <= 0) $('drop').hidden = true;
+});
+document.addEventListener('dragover', (e) => e.preventDefault());
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $('drop').hidden = true;
+  void openFiles([...(e.dataTransfer?.files ?? [])]);
+});
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+async function openBundled(): Promise<void> {
+  try {
+    const [s, l] = await Promise.all([fetchBytes(scanUrl), fetchBytes(labelUrl)]);
+    openVolume(io.readNifti(s, 'ct_spleen_msd09_crop.nii.gz'), io.readNifti(l, 'ct_spleen_msd09_crop_label.nii.gz'), 'ct_spleen_msd09_crop.nii.gz');
+  } catch (e) {
+    showError(`could not open the bundled scan: ${message(e)}`);
+  }
+}
+
+// ---- the adapter panel ----
+function setTiming(name: string, value: string): void {
+  timings.set(name, value);
+  const t = $<HTMLTableElement>('timings');
+  t.replaceChildren(
+    ...[...timings].map(([k, v]) => {
+      const tr = document.createElement('tr');
+      const a = document.createElement('td');
+      const b = document.createElement('td');
+      a.textContent = k;
+      b.textContent = v;
+      tr.append(a, b);
+      return tr;
+    }),
+  );
+}
+function showMemory(m: MemoryReport): void {
+  $('memory').textContent = `GPU memory in use: ${fmtBytes(m.liveBytes)} in ${m.liveTensors} tensors (peak ${fmtBytes(m.peakBytes)}, pooled idle ${fmtBytes(m.idleBytes)})`;
+}
+
+// ---- V-Net ----
+function setTrainState(state: string, text: string): void {
+  const el = $('train-status');
+  el.dataset.state = state;
+  el.textContent = text;
+}
+function updateButtons(): void {
+  const gpu = gpuReady && !!scan;
+  $<HTMLButtonElement>('train').disabled = !gpu || !label || training;
+  $<HTMLButtonElement>('stop').disabled = !training;
+  $<HTMLButtonElement>('segment').disabled = !gpu || !label || training || chart.points === 0;
+  $<HTMLButtonElement>('export-prediction').disabled = !viewer.masks.prediction;
+  $<HTMLButtonElement>('export-medsam').disabled = !viewer.masks.medsam;
+  $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
+}
+
+function showSegmentation(s: SegmentResultMsg): void {
+  viewer.setMask('prediction', s.labels);
+  setTiming('V-Net segmentation', `${fmtMs(s.ms)} (${s.windows} window${s.windows === 1 ? '' : 's'})`);
+  showMemory(s.memory);
+  if (s.dice !== null) {
+    $('dice').textContent = `Dice against the label: ${s.dice.toFixed(3)}`;
+    $('dice').dataset.dice = String(s.dice);
+  }
+  updateButtons();
+}
+
+$('train').onclick = async () => {
+  if (!engine || !scan) return;
+  const steps = Number($<HTMLInputElement>('train-steps').value);
+  if (!(Number.isInteger(steps) && steps > 0)) return showError('steps must be a positive whole number');
+  training = true;
+  updateButtons();
+  setTrainState('training', `training: preparing the scan (resampling to 6.4 x 6.4 x 10 mm)…`);
+  const id = scanId;
+  try {
+    const r = await engine.request<TrainResult>('train', { steps, lr: 1e-2 });
+    if (id !== scanId) return;
+    $('train').textContent = r.stopped ? 'Resume' : 'Train more';
+    if (r.stopped) setTrainState('stopped', `stopped after ${r.steps} steps; Resume continues with the same weights, Segment uses them now`);
+    if (r.segmentation) {
+      showSegmentation(r.segmentation);
+      setTrainState('done', `trained ${r.steps} steps and segmented the scan (the model trained on this label: the Dice checks the pipeline, not generalisation)`);
+    }
+  } catch (e) {
+    setTrainState('error', `training failed: ${message(e)}`);
+    showError(`training failed: ${message(e)}`);
+  } finally {
+    training = false;
+    updateButtons();
+  }
+};
+$('stop').onclick = () => void engine?.request('stop').catch((e) => showError(message(e)));
+$('segment').onclick = async () => {
+  if (!engine) return;
+  setTrainState('segmenting', 'segmenting the scan…');
+  $<HTMLButtonElement>('segment').disabled = true;
+  try {
+    showSegmentation(await engine.request<SegmentResultMsg>('segment'));
+    setTrainState('done', `segmented with the weights after ${chart.points} steps`);
+  } catch (e) {
+    setTrainState('error', `segmentation failed: ${message(e)}`);
+    showError(`segmentation failed: ${message(e)}`);
+  } finally {
+    updateButtons();
+  }
+};
+
+function exportMask(mask: Uint8Array | null, what: string): void {
+  if (!mask || !scan) return;
+  try {
+    const bytes = io.writeNifti(mask, scan, { datatype: 'uint8', description: `medseg ${what}` });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/gzip' }));
+    a.download = `${what}-mask.nii.gz`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  } catch (e) {
+    showError(`export failed: ${message(e)}`);
+  }
+}
+$('export-prediction').onclick = () => exportMask(viewer.masks.prediction, 'vnet');
+$('export-medsam').onclick = () => exportMask(viewer.masks.medsam, 'medsam');
+
+// ---- MedSAM ----
+function setMedsamState(state: string, text: string): void {
+  const el = $('medsam-status');
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+/** Runs MedSAM on axial slice `slice` with a box (slice pixels); writes the mask into the MedSAM overlay. Returns the mask area. */
+async function runMedsam(slice: number, box: [number, number, number, number], points: { coords: [number, number][]; labels: number[] } | null): Promise<number> {
+  if (!engine || !gpuReady || !scan) {
+    showError('MedSAM needs WebGPU, which this page could not open');
+    return 0;
+  }
+  if (medsamBusy) return 0;
+  medsamBusy = true;
+  updateButtons();
+  const spec = viewer.specs!.axial;
+  const { width, level } = viewer.window;
+  const gray = sliceGray(scan, spec, slice, width, level);
+  const w = scan.dims[spec.hAxis];
+  const h = scan.dims[spec.vAxis];
+  const id = scanId;
+  setMedsamState('running', `slice ${slice + 1}: MedSAM…`);
+  const progress = $<HTMLProgressElement>('medsam-progress');
+  progress.hidden = false;
+  progress.value = 0;
+  try {
+    const r = await engine.request<MedsamResult>('medsam', {
+      imageKey: `${scanId}:${slice}:${width}:${level}`,
+      image: { data: new Uint8Array(gray.buffer), width: w, height: h },
+      box,
+      points,
+    });
+    if (id !== scanId) return 0;
+    const mask = viewer.masks.medsam ?? new Uint8Array(scan.data.length);
+    for (let v = 0; v < h; v++) for (let u = 0; u < w; u++) mask[voxelIndex(scan.dims, pixelToVoxel(spec, scan.dims, slice, u, v))] = r.mask[v * w + u];
+    viewer.setMask('medsam', mask);
+    if (r.encoderMs !== null) setTiming('MedSAM encoder', fmtMs(r.encoderMs));
+    setTiming('MedSAM decoder', fmtMs(r.decoderMs));
+    showMemory(r.memory);
+    const el = $('medsam-status');
+    el.dataset.area = String(r.area);
+    setMedsamState('done', `slice ${slice + 1}: mask of ${r.area} pixels (IoU estimate ${r.iou.toFixed(2)}); ${r.encoderMs !== null ? `encoder ${fmtMs(r.encoderMs)} + ` : 'cached embedding, '}decoder ${fmtMs(r.decoderMs)}`);
+    return r.area;
+  } catch (e) {
+    setMedsamState('error', `MedSAM failed: ${message(e)}`);
+    showError(`MedSAM failed: ${message(e)}`);
+    return 0;
+  } finally {
+    progress.hidden = true;
+    medsamBusy = false;
+    updateButtons();
+  }
+}
+
+/** The bounding box (slice pixels) of the MedSAM mask on an axial slice, or null where it is empty. */
+function maskBox(slice: number, pad: number): [number, number, number, number] | null {
+  const spec = viewer.specs!.axial;
+  const m = viewer.masks.medsam!;
+  const dims = scan!.dims;
+  const w = dims[spec.hAxis];
+  const h = dims[spec.vAxis];
+  let u0 = Infinity;
+  let v0 = Infinity;
+  let u1 = -Infinity;
+  let v1 = -Infinity;
+  for (let v = 0; v < h; v++)
+    for (let u = 0; u < w; u++)
+      if (m[voxelIndex(dims, pixelToVoxel(spec, dims, slice, u, v))]) {
+        u0 = Math.min(u0, u);
+        v0 = Math.min(v0, v);
+        u1 = Math.max(u1, u + 1);
+        v1 = Math.max(v1, v + 1);
+      }
+  if (u0 === Infinity) return null;
+  return [Math.max(0, u0 - pad), Math.max(0, v0 - pad), Math.min(w, u1 + pad), Math.min(h, v1 + pad)];
+}
+
+$('propagate').onclick = async () => {
+  const start = viewer.lastBox;
+  if (!start || !scan) return;
+  const n = scan.dims[viewer.specs!.axial.sliceAxis];
+  for (const dir of [1, -1]) {
+    let prev = start.slice;
+    for (let k = 1; k <= 3; k++) {
+      const s = start.slice + dir * k;
+      if (s < 0 || s >= n) break;
+      const box = maskBox(prev, 2);
+      if (!box) break;
+      if ((await runMedsam(s, box, null)) === 0) break;
+      prev = s;
+    }
+  }
+  setMedsamState('done', `propagated from slice ${start.slice + 1}; ${$('medsam-status').textContent}`);
+};
+
+$<HTMLInputElement>('medsam-weights').onchange = async (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file || !engine) return;
+  setMedsamState('loading', `loading ${file.name}…`);
+  try {
+    const r = await engine.request<WeightsResult>('loadMedsamWeights', { file });
+    setTiming('MedSAM weights load', fmtMs(r.ms));
+    setMedsamState('idle', `loaded ${file.name} (${r.tensors} tensors${r.notes.length ? `; ${r.notes.join('; ')}` : ''}); draw a box`);
+  } catch (err) {
+    setMedsamState('error', `could not load ${file.name}`);
+    showError(`could not load MedSAM weights from ${file.name}: ${message(err)}`);
+  }
+};
+
+// ---- start ----
+function credit(): void {
+  const p = $('credit');
+  p.replaceChildren();
+  const t = (s: string) => p.append(document.createTextNode(s));
+  t('Bundled scan: contrast CT crop around the spleen and its manual label, from the Medical Segmentation Decathlon, Task09_Spleen, case spleen_2 (Simpson et al. 2019, data from Memorial Sloan Kettering Cancer Center), cropped by the ivadomed project (data-testing); unmodified here. Licence: CC BY-SA 4.0 (');
+  const a = document.createElement('a');
+  a.href = attributionUrl;
+  a.textContent = 'attribution and licence notice';
+  a.target = '_blank';
+  p.append(a);
+  t('). medseg itself is Apache-2.0.');
+}
+
+async function start(): Promise<void> {
+  credit();
+  if (!hasWebGpu) {
+    $('no-webgpu').hidden = false;
+    $('no-webgpu-detail').textContent = 'navigator.gpu is undefined in this browser.';
+    $('adapter').textContent = 'no WebGPU';
+  } else {
+    engine = new Engine();
+    engine.onEvent = (e) => {
+      if (e.kind === 'step') {
+        chart.add(e.step, e.loss, e.dice);
+        stepTimes.push(e.ms);
+        const mean = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
+        setTiming('V-Net training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${stepTimes.length})`);
+        showMemory(e.memory);
+        setTrainState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)}, training Dice ${e.dice.toFixed(3)}`);
+      } else if (e.kind === 'stage') {
+        if (e.stage.startsWith('MedSAM')) {
+          $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;
+          setMedsamState('running', `${e.stage}…`);
+        } else setTrainState(training ? 'training' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
+      } else if (e.kind === 'error') showError(e.message);
+    };
+  }
+  const opened = openBundled();
+  if (engine) {
+    try {
+      const r = await engine.request<InitResult>('init');
+      gpuReady = true;
+      const a = r.adapter;
+      const lim = Object.entries(a.limits)
+        .map(([k, v]) => `  ${k}: ${v >= 1 << 20 ? fmtBytes(v) : v}`)
+        .join('\n');
+      $('adapter').textContent = `${a.name}${a.kind === 'cpu' ? ' (a CPU adapter: expect seconds per step)' : ''}\nfeatures: ${a.features.join(', ') || 'none'}\nlimits:\n${lim}`;
+      $('adapter').dataset.adapter = a.name;
+      showMemory(r.memory);
+      await opened;
+      if (scan) await engine.request('setScan', { scan, label });
+    } catch (e) {
+      $('adapter').textContent = `WebGPU failed: ${message(e)}`;
+      showError(`WebGPU could not start: ${message(e)}`);
+    }
+  }
+  await opened;
+  updateButtons();
+  document.body.dataset.ready = 'true';
+}
+
+void start();

