@@ -11,7 +11,11 @@
 // pass plus inner_ndim + 1 passes of strided_offset's dim loop, so a sum over a [1, 1, 64, 128, 128]
 // volume (16384 elements per invocation, 7 passes each) came out wrong. The host (src/ops/reduce.ts)
 // picks the kernel and chunk so that no invocation runs more than LOOP_BUDGET (16384) passes.
+// No infinities or NaN tests the compiler may fold: an accumulator is (value, index), and one that
+// has seen no element yet has the index EMPTY (max/min take the first element they see, whatever it
+// is, so they need no -inf/+inf identity); NaN is found by its bits and propagates (the first one).
 // #include _strided
+// #include _float
 
 override OP: u32 = 0u;
 
@@ -35,24 +39,34 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-// The identity of the reduction, from the uniform (WGSL has no infinite constants): 0 for sum,
-// -inf for max (so a row of -inf still has a maximum, at index 0), +inf for min.
-fn init_value() -> f32 {
-  return params.identity;
+// The index of an accumulator that has seen no element.
+const EMPTY: f32 = F32_MAX;
+
+// An accumulator that has seen no element: the sum's identity (params.identity, 0) and EMPTY. Max
+// and min never compare with its value (params.identity is not used by them).
+fn init_value() -> vec2<f32> {
+  return vec2<f32>(select(0.0, params.identity, OP == 0u), EMPTY);
 }
 
-// Combines (acc, acc_index) with (v, v_index); NaN propagates through max/min like PyTorch.
+// Whether (v, v_index) wins over (acc, acc_index) for max (larger) or min: an empty side loses; a
+// NaN wins over numbers, the earlier of two NaN wins (PyTorch returns the first NaN); then the larger
+// (smaller) value, then the earlier index.
+fn wins(acc: vec2<f32>, v: vec2<f32>, larger: bool) -> bool {
+  if (v.y == EMPTY) { return false; }
+  if (acc.y == EMPTY) { return true; }
+  let vn = is_nan(v.x);
+  let an = is_nan(acc.x);
+  if (vn || an) { return vn && (!an || v.y < acc.y); }
+  if (v.x == acc.x) { return v.y < acc.y; }
+  return select((v.x < acc.x), (v.x > acc.x), larger);
+}
+
+// Combines (acc, acc_index) with (v, v_index).
 fn combine(acc: vec2<f32>, v: vec2<f32>) -> vec2<f32> {
   switch OP {
     case 0u: { return vec2<f32>(acc.x + v.x, 0.0); }
-    case 1u, 3u: {
-      if (v.x > acc.x || (v.x == acc.x && v.y < acc.y) || v.x != v.x) { return v; }
-      return acc;
-    }
-    case 2u, 4u: {
-      if (v.x < acc.x || (v.x == acc.x && v.y < acc.y) || v.x != v.x) { return v; }
-      return acc;
-    }
+    case 1u, 3u: { return select(acc, v, wins(acc, v, true)); }
+    case 2u, 4u: { return select(acc, v, wins(acc, v, false)); }
     default: { return acc; }
   }
 }
@@ -67,7 +81,7 @@ fn reduce_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let o = linear_id(wid, nwg, lid, 64u);
   if (o >= params.n_out) { return; }
   let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  var acc = init_value();
   for (var r = 0u; r < params.n_inner; r++) {
     let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
     acc = combine(acc, vec2<f32>(v, f32(r)));
@@ -90,7 +104,7 @@ fn wg_combine(lid: u32, acc: vec2<f32>) -> vec2<f32> {
 
 // Elements [r0, r1) of output o's row, every 64th one per invocation.
 fn row_range(o: u32, r0: u32, r1: u32, lid: u32) -> vec2<f32> {
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  var acc = init_value();
   let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
   for (var r = r0 + lid; r < r1; r += 64u) {
     let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
@@ -103,7 +117,7 @@ fn row_range(o: u32, r0: u32, r1: u32, lid: u32) -> vec2<f32> {
 fn reduce_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let o = wid.y * nwg.x + wid.x;
   let valid = o < params.n_out;
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  var acc = init_value();
   if (valid) { acc = row_range(o, 0u, params.n_inner, lid); }
   let total = wg_combine(lid, acc);
   if (lid == 0u && valid) { out[o] = result(total); }
@@ -117,7 +131,7 @@ fn reduce_chunk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let p = wid.x;
   let o = wid.z * nwg.y + wid.y;
   let valid = o < params.n_out;
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  var acc = init_value();
   if (valid) { acc = row_range(o, p * params.chunk, min(params.n_inner, (p + 1u) * params.chunk), lid); }
   let total = wg_combine(lid, acc);
   if (lid == 0u && valid) { chunk_out[o * params.chunks + p] = total; }
@@ -128,7 +142,7 @@ fn reduce_chunk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 fn reduce_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let o = wid.y * nwg.x + wid.x;
   let valid = o < params.n_out;
-  var acc = vec2<f32>(init_value(), 3.4028234663852886e38);
+  var acc = init_value();
   if (valid) {
     for (var q = lid; q < params.chunks; q += 64u) { acc = combine(acc, chunk_out[o * params.chunks + q]); }
   }
