@@ -15,7 +15,10 @@
 // batch of 8 invocations, shared by every loop, inner loops in full) and silently leaves every loop
 // once it runs out: a 300x300 average pool summed only the first 65k taps. src/ops/pool.ts splits
 // the nest so that no launch runs more than LOOP_BUDGET (16384) passes per invocation.
+// The max starts from the first tap in the window (best < 0 until then), not from a -inf identity,
+// and NaN is found by its bits (is_nan), not by v != v, which a compiler may fold to false.
 // #include _strided
+// #include _float
 
 struct Params {
   planes: u32,
@@ -58,7 +61,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let plane = o / (params.OW * params.OH);
   let h0 = i32(oh * params.sh) - i32(params.ph);
   let w0 = i32(ow * params.sw) - i32(params.pw);
-  var m = -3.4028234663852886e38;
+  var m = -F32_MAX;
   var best = -1;
   if (params.first == 0u) {
     m = out[o];
@@ -72,10 +75,10 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       if (w < 0 || w >= i32(params.W)) { continue; }
       let i = h * i32(params.W) + w;
       let v = x[params.src_offset + plane * params.H * params.W + u32(i)];
-      if (best < 0 || v > m || v != v) {
+      // the first NaN wins and stays (also across resumed launches), as PyTorch's max_pool2d
+      if (best < 0 || (!is_nan(m) && (v > m || is_nan(v)))) {
         m = v;
         best = i;
-        if (v != v) { break; }
       }
     }
   }
