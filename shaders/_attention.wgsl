@@ -9,6 +9,16 @@
 // each kernel's loop passes as written here (attentionLoopPasses: a loop entered for n passes as
 // n + 1, inner loops multiplied out) and splits the keys (or queries) to stay within LOOP_BUDGET
 // (16384); a change to a kernel's loops must change that count too.
+// Masks without infinities (WGSL implementations may assume there are none): a mask value is
+// clamped to MASK_FLOOR (-1e30), so a key masked with -inf (or anything at or below -1e30) gets
+// weight exp(-1e30 + s - m) = 0 next to any unmasked key; a row whose running max stays below
+// MASKED_ROW saw no unmasked key and its output is 0 with zero gradients (PyTorch's safe softmax,
+// the math path of scaled_dot_product_attention since 2.5), with lse = F32_MAX so the backward's
+// recomputed p = exp(s - lse) is 0.
+// #include _float
+
+const MASK_FLOOR: f32 = -1e30;
+const MASKED_ROW: f32 = -5e29;
 
 override HEAD_DIM: u32 = 0u;
 override TILE: u32 = 0u;
@@ -91,7 +101,7 @@ fn score_bias(b: u32, h: u32, i: u32, j: u32) -> f32 {
   var r = 0.0;
   if (params.has_mask != 0u) {
     let s = params.m_strides;
-    r += mask[params.m_offset + b * s.x + h * s.y + i * s.z + j * s.w];
+    r += max(mask[params.m_offset + b * s.x + h * s.y + i * s.z + j * s.w], MASK_FLOOR);
   }
   if (params.rel_kw != 0u) {
     let base = params.rel_offset + ((b * params.H + h) * params.Lq + i) * (params.rel_kh + params.rel_kw);

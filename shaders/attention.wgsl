@@ -70,7 +70,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     qr[d4] = q4(qb, 4u * d4, D) * params.scale;
     acc[d4] = vec4<f32>(0.0);
   }
-  var m = -3.4028234663852886e38;
+  var m = -F32_MAX;
   var l = 0.0;
   var s: array<f32, MAX_TILE>;
 
@@ -110,10 +110,11 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   if (valid) {
     let row = (b * params.H + h) * params.Lq + i;
     let at = split * params.BH * params.Lq + row; // = row with one split
-    let inv = select(1.0, 1.0 / l, S == 1u);
+    let masked = m < MASKED_ROW; // no unmasked key (with splits, forward_merge decides)
+    let inv = select(select(1.0, 1.0 / l, S == 1u), 0.0, masked && S == 1u);
     for (var d4 = 0u; d4 < D4; d4++) { store4(at * D, 4u * d4, D, acc[d4] * inv); }
     if (S == 1u) {
-      stats[2u * row] = m + log(l);
+      stats[2u * row] = select(m + log(l), F32_MAX, masked);
     } else {
       stats[2u * at] = m;
       stats[2u * at + 1u] = l;
@@ -130,8 +131,13 @@ fn forward_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   if (e >= R * D) { return; }
   let row = e / D;
   let d = e % D;
-  var mx = -3.4028234663852886e38;
+  var mx = -F32_MAX;
   for (var sp = 0u; sp < S; sp++) { mx = max(mx, part_stats[2u * (sp * R + row)]); }
+  if (mx < MASKED_ROW) { // every key of the row masked
+    out[e] = 0.0;
+    if (d == 0u) { stats[2u * row] = F32_MAX; }
+    return;
+  }
   var l = 0.0;
   var a = 0.0;
   for (var sp = 0u; sp < S; sp++) {
