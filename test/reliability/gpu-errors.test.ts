@@ -4,7 +4,7 @@
 // with device.destroy()) is reported, its tensors refuse to be used with "belongs to a lost device",
 // a read in flight rejects, and init() opens a new device that computes correctly.
 import { describe, expect, it } from 'vitest';
-import { init, memoryStats, runtime, tensor, Tensor } from '../../src/index.js';
+import { init, memoryStats, runtime, tensor, Tensor, zeros } from '../../src/index.js';
 
 describe('uncaptured GPU errors', () => {
   it('a shader that fails to compile rejects the next sync naming the kernel and the op; the next sync is clean', async () => {
@@ -59,6 +59,17 @@ describe('allocations over the adapter limit', () => {
     expect(() => Tensor.empty([n], 'reliability huge')).toThrow(new RegExp(`reliability huge \\[${n}\\].*maxBufferSize`));
     const ok = tensor([1, 2]).add(1);
     expect([...(await ok.read())]).toEqual([2, 3]);
+  });
+
+  it('a tensor over maxStorageBufferBindingSize (or, where that equals it, maxBufferSize) is refused naming the limit and the op', async () => {
+    const rt = await init();
+    const bind = rt.limits.maxStorageBufferBindingSize;
+    const n = Math.floor(bind / 4) + 1024;
+    if (bind < rt.limits.maxBufferSize) {
+      expect(() => zeros([n])).toThrow(new RegExp(`full\\(\\[${n}\\], 0\\).*over this adapter's maxStorageBufferBindingSize`));
+    } else {
+      expect(() => zeros([n])).toThrow(/maxBufferSize/);
+    }
   });
 });
 
