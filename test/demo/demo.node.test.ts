@@ -145,4 +145,132 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#errors li button').click();
     expect(await page.locator('#errors li').count()).toBe(0);
   });
+  it('trains the tiny V-Net in the worker (stop, then resume), draws the chart, segments and shows the Dice and the prediction overlay', async () => {
+    await page.locator('#train-steps').fill('3');
+    await page.locator('#train').click();
+    // stop once the first step is reported: the worker stops between steps
+    await page.waitForFunction(() => /^step [1-9]/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    await page.locator('#stop').click();
+    await page.waitForSelector('#train-status[data-state="stopped"]', { timeout: 60_000 });
+    const stoppedAt = Number((await page.locator('#train-status').innerText()).match(/stopped after (\d+) steps/)![1]);
+    expect(stoppedAt).toBeGreaterThanOrEqual(1);
+    expect(stoppedAt).toBeLessThan(3);
+    await shot('03-training-stopped');
+    expect(await page.locator('#train').innerText()).toBe('Resume');
+    await page.locator('#train').click();
+    await page.waitForSelector('#train-status[data-state="done"]', { timeout: 90_000 });
+    expect(await page.locator('#train-status').innerText()).toContain('trained 3 steps');
+    // the chart: uPlot's canvas holds the loss (#d9480f) and Dice (#2f9e44) strokes
+    const strokes = await page.evaluate(() => {
+      const c = document.querySelector('#chart canvas') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let loss = 0;
+      let dice = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (Math.abs(d[i] - 0xd9) < 30 && Math.abs(d[i + 1] - 0x48) < 30 && Math.abs(d[i + 2] - 0x0f) < 30) loss++;
+        if (Math.abs(d[i] - 0x2f) < 30 && Math.abs(d[i + 1] - 0x9e) < 30 && Math.abs(d[i + 2] - 0x44) < 30) dice++;
+      }
+      return { loss, dice };
+    });
+    expect(strokes.loss).toBeGreaterThan(20);
+    expect(strokes.dice).toBeGreaterThan(20);
+    const dice = Number(await page.locator('#dice').getAttribute('data-dice'));
+    expect(dice).toBeGreaterThanOrEqual(0);
+    expect(dice).toBeLessThanOrEqual(1);
+    expect(await page.locator('#timings').innerText()).toMatch(/V-Net training step/);
+    // the prediction overlay (red) is drawn, and only while it is shown
+    expect((await pixels('view-axial')).red).toBeGreaterThan(1000);
+    await page.locator('#show-prediction').uncheck();
+    expect((await pixels('view-axial')).red).toBe(0);
+    await page.locator('#show-prediction').check();
+    await shot('04-trained');
+  });
+  it("exports the prediction as NIfTI with the scan's geometry; its Dice against the label is the page's", async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-prediction').click()]);
+    expect(download.suggestedFilename()).toBe('vnet-mask.nii.gz');
+    const mask = readNifti(readFileSync((await download.path())!), 'vnet-mask.nii.gz');
+    expect(mask.dims).toEqual(scanFile.dims);
+    expect(mask.datatype).toBe(2);
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(mask.affine[r][c]).toBeCloseTo(scanFile.affine[r][c], 4);
+    let inter = 0;
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < mask.data.length; i++) {
+      const m = mask.data[i] > 0;
+      const l = labelFile.data[i] > 0;
+      if (m && l) inter++;
+      if (m) a++;
+      if (l) b++;
+    }
+    expect(a).toBeGreaterThan(0);
+    expect(Number(await page.locator('#dice').getAttribute('data-dice'))).toBeCloseTo((2 * inter) / (a + b), 6);
+  });
+
+  it('tiny MedSAM: a box on the axial view gives a mask overlay; a second box on the slice runs only the decoder', async () => {
+    await page.locator('#show-prediction').uncheck();
+    await page.locator('#show-label').uncheck();
+    await page.locator('input[name="tool"][value="box"]').check();
+    const box = (await page.locator('#view-axial').boundingBox())!;
+    const drag = async (x0: number, y0: number, x1: number, y1: number) => {
+      await page.mouse.move(box.x + x0, box.y + y0);
+      await page.mouse.down();
+      await page.mouse.move(box.x + (x0 + x1) / 2, box.y + (y0 + y1) / 2);
+      await page.mouse.move(box.x + x1, box.y + y1);
+      await page.mouse.up();
+    };
+    await drag(60, 80, 300, 300);
+    await page.waitForSelector('#medsam-status[data-state="done"]', { timeout: 60_000 });
+    const first = await page.locator('#medsam-status').innerText();
+    expect(first).toMatch(/encoder \d/);
+    const area = Number(await page.locator('#medsam-status').getAttribute('data-area'));
+    expect(area).toBeGreaterThan(0);
+    // the mask is drawn in blue: about area slice pixels at (384 / (166 * 0.795))^2 * 0.795^2 canvas pixels each
+    const perPixel = (384 / 166) ** 2;
+    const blue = (await pixels('view-axial')).blue;
+    expect(blue / (area * perPixel)).toBeGreaterThan(0.8);
+    expect(blue / (area * perPixel)).toBeLessThan(1.2);
+    await shot('05-medsam-box');
+    await drag(100, 100, 260, 280);
+    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/cached embedding, decoder/);
+    expect(await page.locator('#timings').innerText()).toMatch(/MedSAM encoder[\s\S]*MedSAM decoder/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-medsam').click()]);
+    const mask = readNifti(readFileSync((await download.path())!), 'medsam-mask.nii.gz');
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(mask.affine[r][c]).toBeCloseTo(scanFile.affine[r][c], 4);
+    await page.locator('input[name="tool"][value="navigate"]').check();
+    await page.locator('#show-prediction').check();
+    await page.locator('#show-label').check();
+  });
+
+  it('made no request outside the served prefix on localhost, and logged no page errors', async () => {
+    const origin = new URL(server.url).origin;
+    const outside = pageRequests.filter((u) => !(u.startsWith(server.url) || u.startsWith('blob:') || u.startsWith('data:')));
+    expect(outside, `requests outside ${server.url}`).toEqual([]);
+    expect(pageRequests.some((u) => u.includes('ct_spleen_msd09_crop'))).toBe(true);
+    expect(server.requests.filter((p) => !p.startsWith(PREFIX)), `paths outside ${PREFIX} (the build must use relative paths)`).toEqual([]);
+    expect(origin).toMatch(/^http:\/\/localhost:\d+$/);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('a browser without WebGPU gets the no-WebGPU notice and a working viewer', async () => {
+    const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+      await p.goto(server.url);
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      expect(await p.locator('#no-webgpu').isVisible()).toBe(true);
+      expect(await p.locator('#no-webgpu').innerText()).toMatch(/Chrome or Edge/);
+      expect(await p.locator('#train').isDisabled()).toBe(true);
+      const nonBlack = await p.evaluate(() => {
+        const c = document.getElementById('view-axial') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 30) n++;
+        return n;
+      });
+      expect(nonBlack).toBeGreaterThan(0.5 * 384 * 384);
+      await p.screenshot({ path: join(ARTIFACTS, '06-no-webgpu.png'), fullPage: true });
+    } finally {
+      await p.close();
+    }
+  });
 });
