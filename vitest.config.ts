@@ -41,8 +41,9 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 120_000,
           include: ['test/**/*.test.ts'],
-          // the adapter test opens every adapter itself; packaging and setup are no adapter's
-          exclude: ['test/adapters.node.test.ts', 'test/package.node.test.ts', 'test/setup.node.test.ts', ...optIn],
+          // the adapter test opens every adapter itself; packaging and setup are no adapter's; the
+          // demo test drives Chromium, whose WebGPU is SwiftShader whatever MEDSEG_ADAPTER says
+          exclude: ['test/adapters.node.test.ts', 'test/package.node.test.ts', 'test/setup.node.test.ts', 'test/demo/**', ...optIn],
           environment: 'node',
           pool: 'forks' as const,
           env: { MEDSEG_ADAPTER: 'llvmpipe', EGL_PLATFORM: 'surfaceless' },
