@@ -1,16 +1,14 @@
-// Convolution benchmarks: conv3d / convTranspose3d / conv2d forward at the shapes the models run
-// (V-Net's 5x5x5 convs and stride-2 down/up convs per stage, ResNet-50's stage convs at 224x224,
-// SAM's neck), each in the naive (one invocation per output) and tiled (implicit GEMM) variants,
-// and stride-1 convs also in the direct (register-blocked) variant.
-// Training cases run forward and backward (input and weight gradients: three times the forward's
-// work). FLOPs count 2 per multiply-add of the dense convolution; bytes are input + weight + output
-// once (for training, also their gradients).
+// Convolution benchmarks: conv3d / convTranspose3d / conv2d / convTranspose2d at the shapes the
+// models run (V-Net's 5x5x5 convs and stride-2 down/up convs per stage, ResNet-50's stage convs at
+// 224x224, SAM's neck and mask-decoder upscaling), each in every variant the registry has for its
+// launches (naive, tiled implicit GEMM; direct where stride 1). Training cases run forward and
+// backward (input and weight gradients: three times the forward's work). FLOPs count 2 per
+// multiply-add of the dense convolution; bytes are input + weight + output once (training: also
+// their gradients). Checked: sampled outputs (training: sampled weight-gradient entries) against
+// float64 sums over the inputs read back.
 import { F, randn, type Tensor } from 'medseg';
-import { kernelFamily, setKernelVariant } from 'medseg/gpu';
-import type { BenchCase } from './case.js';
-
-
-const prod = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
+import type { BenchCase, BenchFamily } from './case.js';
+import { prod, relErr, sampleIndices, unravel } from './check.js';
 
 interface Shape {
   name: string;
@@ -32,7 +30,79 @@ function outSpatial(s: Shape): number[] {
   return s.x.slice(2).map((n, i) => (s.transposed ? (n - 1) * st - 2 * p + k[i] : Math.floor((n + 2 * p - k[i]) / st) + 1));
 }
 
-function makeCase(s: Shape, variant: string): BenchCase {
+/** Spatial sizes lifted to 3 axes (leading 1s). */
+const lift3 = (v: readonly number[]) => [...new Array<number>(3 - v.length).fill(1), ...v];
+/** Spatial coordinates lifted to 3 axes (leading 0s). */
+const at3 = (v: readonly number[]) => [...new Array<number>(3 - v.length).fill(0), ...v];
+
+/**
+ * The float64 value at output flat index f: conv y[n,co,o] = b + sum_{ci,k} w[co,ci,k] x[n,ci,o*s-p+k];
+ * transposed y[n,co,o] = b + sum_{ci,k} x[n,ci,i] w[ci,co,k] over i*s - p + k = o.
+ */
+function convAt(s: Shape, X: Float32Array, Wt: Float32Array, B: Float32Array, outShape: number[], f: number): number {
+  const [n, co, ...o] = unravel(f, outShape);
+  const [oz, oy, ox] = at3(o);
+  const [, C, ...xsp] = s.x;
+  const [D, H, W] = lift3(xsp);
+  const [kd, kh, kw] = lift3(s.w.slice(2));
+  const st = s.stride ?? 1;
+  const p = (s.padding ?? 0) * 1;
+  const pd = s.x.length === 5 ? p : 0;
+  const cout = s.transposed ? s.w[1] : s.w[0];
+  let acc = B[co];
+  for (let ci = 0; ci < C; ci++) {
+    for (let a = 0; a < kd; a++) for (let b = 0; b < kh; b++) for (let c = 0; c < kw; c++) {
+      let iz: number, iy: number, ix: number;
+      if (s.transposed) {
+        const tz = oz + pd - a, ty = oy + p - b, tx = ox + p - c;
+        if (tz % st || ty % st || tx % st) continue;
+        iz = tz / st; iy = ty / st; ix = tx / st;
+      } else {
+        iz = oz * st - pd + a; iy = oy * st - p + b; ix = ox * st - p + c;
+      }
+      if (iz < 0 || iy < 0 || ix < 0 || iz >= D || iy >= H || ix >= W) continue;
+      const xv = X[(((n * C + ci) * D + iz) * H + iy) * W + ix];
+      const wi = s.transposed ? (((ci * cout + co) * kd + a) * kh + b) * kw + c : (((co * C + ci) * kd + a) * kh + b) * kw + c;
+      acc += xv * Wt[wi];
+    }
+  }
+  return acc;
+}
+
+/** The float64 weight gradient at weight flat index f, from x and the output gradient g. */
+function weightGradAt(s: Shape, X: Float32Array, G: Float32Array, outShape: number[], f: number): number {
+  const [w0, w1, ...k] = unravel(f, s.w);
+  const [a, b, c] = at3(k);
+  const [N, C, ...xsp] = s.x;
+  const [D, H, W] = lift3(xsp);
+  const [, cout, ...osp] = outShape;
+  const [OD, OH, OW] = lift3(osp);
+  const st = s.stride ?? 1;
+  const p = s.padding ?? 0;
+  const pd = s.x.length === 5 ? p : 0;
+  const [co, ci] = s.transposed ? [w1, w0] : [w0, w1];
+  let acc = 0;
+  for (let n = 0; n < N; n++) {
+    if (s.transposed) {
+      // dW[ci, co, k] = sum_i x[n, ci, i] g[n, co, i*s - p + k]
+      for (let iz = 0; iz < D; iz++) for (let iy = 0; iy < H; iy++) for (let ix = 0; ix < W; ix++) {
+        const oz = iz * st - pd + a, oy = iy * st - p + b, ox = ix * st - p + c;
+        if (oz < 0 || oy < 0 || ox < 0 || oz >= OD || oy >= OH || ox >= OW) continue;
+        acc += X[(((n * C + ci) * D + iz) * H + iy) * W + ix] * G[(((n * cout + co) * OD + oz) * OH + oy) * OW + ox];
+      }
+    } else {
+      // dW[co, ci, k] = sum_o g[n, co, o] x[n, ci, o*s - p + k]
+      for (let oz = 0; oz < OD; oz++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+        const iz = oz * st - pd + a, iy = oy * st - p + b, ix = ox * st - p + c;
+        if (iz < 0 || iy < 0 || ix < 0 || iz >= D || iy >= H || ix >= W) continue;
+        acc += X[(((n * C + ci) * D + iz) * H + iy) * W + ix] * G[(((n * cout + co) * OD + oz) * OH + oy) * OW + ox];
+      }
+    }
+  }
+  return acc;
+}
+
+function makeCase(s: Shape): BenchCase {
   const cout = s.transposed ? s.w[1] : s.w[0];
   const cinPerOut = s.transposed ? s.w[0] : s.w[1];
   const outShape = [s.x[0], cout, ...outSpatial(s)];
@@ -42,32 +112,41 @@ function makeCase(s: Shape, variant: string): BenchCase {
   const training = !!s.training;
   return {
     name: s.name,
-    variant,
+    registry: 'conv',
     flops: 2 * macs * (training ? 3 : 1),
     bytes: 4 * (prod(s.x) + prod(s.w) + prod(outShape)) * (training ? 2 : 1),
     setup() {
-      const x = randn(s.x, { requiresGrad: training });
-      const w = randn(s.w, { requiresGrad: training });
-      const b = randn([cout]);
-      const g = training ? randn(outShape) : null;
+      const x = randn(s.x, { seed: 1, requiresGrad: training });
+      const w = randn(s.w, { seed: 2, requiresGrad: training });
+      const b = randn([cout], { seed: 3 });
+      const g = training ? randn(outShape, { seed: 4 }) : null;
       const nd = s.x.length - 2;
-      const op = (xx: Tensor): Tensor => {
-        if (s.transposed) return (nd === 3 ? F.convTranspose3d : F.convTranspose2d)(xx, w, b, { stride: s.stride ?? 1, padding: s.padding ?? 0 });
-        return (nd === 3 ? F.conv3d : F.conv2d)(xx, w, b, { stride: s.stride ?? 1, padding: s.padding ?? 0 });
-      };
-      return () => {
-        setKernelVariant('conv', variant);
-        try {
-          const y = op(x);
+      const opts = { stride: s.stride ?? 1, padding: s.padding ?? 0 };
+      let y: Tensor | null = null;
+      return {
+        run() {
+          y?.dispose();
+          y = s.transposed ? (nd === 3 ? F.convTranspose3d : F.convTranspose2d)(x, w, b, opts) : (nd === 3 ? F.conv3d : F.conv2d)(x, w, b, opts);
           if (g) {
-            y.backward(g);
             x.zeroGrad();
             w.zeroGrad();
+            y.backward(g);
           }
-          y.dispose();
-        } finally {
-          setKernelVariant('conv', null);
-        }
+        },
+        async check() {
+          const [X, Wt, B] = await Promise.all([x.read(), w.read(), b.read()]);
+          if (g) {
+            const [G, dW] = await Promise.all([g.read(), w.grad!.read()]);
+            const idx = sampleIndices(dW.length, 16);
+            return relErr(idx.map((f) => dW[f]), idx.map((f) => weightGradAt(s, X, G, outShape, f)));
+          }
+          const Y = await y!.read();
+          const idx = sampleIndices(Y.length);
+          return relErr(idx.map((f) => Y[f]), idx.map((f) => convAt(s, X, Wt, B, outShape, f)));
+        },
+        teardown() {
+          for (const t of [x.grad, w.grad, x, w, b, g, y]) t?.dispose();
+        },
       };
     },
   };
@@ -108,11 +187,11 @@ const shapes: Shape[] = [
   { name: 'SAM upscale 256->64 2x2 s2 @ 64x64', x: [1, 256, 64, 64], w: [256, 64, 2, 2], stride: 2, transposed: true },
 ];
 
-/** The direct kernels run stride-1, undilated, ungrouped convs (the registry's 'direct' applies there). */
-const directFits = (s: Shape) => !s.transposed && (s.stride ?? 1) === 1;
+const quick: Shape[] = [
+  { name: 'conv3d 4->8 k5 @ 8x8x16', x: [1, 4, 8, 8, 16], w: [8, 4, 5, 5, 5], padding: 2 },
+  { name: 'V-Net up 32->16 k2 s2 @ 4x8x8', x: [1, 32, 4, 8, 8], w: [32, 16, 2, 2, 2], stride: 2, transposed: true },
+  { name: 'train conv3d 4->4 k3 @ 8x8x8', x: [1, 4, 8, 8, 8], w: [4, 4, 3, 3, 3], padding: 1, training: true },
+  { name: 'conv2d 32->64 3x3 @ 16x16', x: [1, 32, 16, 16], w: [64, 32, 3, 3], padding: 1 },
+];
 
-export const cases: BenchCase[] = shapes.flatMap((s) =>
-  kernelFamily('conv')
-    .variants.filter((v) => v.name !== 'direct' || directFits(s))
-    .map((v) => makeCase(s, v.name)),
-);
+export const family: BenchFamily = { cases: shapes.map(makeCase), quick: quick.map(makeCase) };

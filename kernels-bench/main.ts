@@ -1,187 +1,69 @@
-// The benchmark runner: `npm run bench -- [family ...] [--json FILE] [--md FILE] [--full]`.
-// Measures the adapter's FMA and copy peaks (three times: the median, and the spread shown), shows
-// the plan (cases, skipped ones, an estimate of the time), then times each case of the chosen
-// kernel families: cold (first run, pipeline compile included) and warm (mean over a batch of runs
-// in one submit), and prints GFLOP/s, GB/s and their share of the measured peaks, with progress and
-// an ETA. The JSON and Markdown files are rewritten after every case, so an interrupted run (Ctrl-C)
-// keeps what it measured. Never asserts a time.
-import { renameSync, writeFileSync } from 'node:fs';
-import { init, memoryStats } from 'medseg';
-import { adapterKind, runtime } from 'medseg/gpu';
-import type { BenchCase } from './case.js';
-import { measurePeaks, timeIt, type Peaks } from './peak.js';
+// The benchmark's command line: `npm run bench -- [FAMILY ...] [--quick] [--full] [--tune]
+// [--no-tuned] [--out DIR | --json FILE --md FILE --svg FILE] [--budget S]`. Runs suite.ts in Node
+// (Dawn; MEDSEG_ADAPTER picks the adapter). With --out DIR it writes DIR/bench-<adapter>.json,
+// .md and .svg (the roofline); --json FILE alone also puts the .md and .svg next to it. Ctrl-C
+// stops after saying what was kept (the files are rewritten after every row).
+import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
 
-/** Runs of the peak microkernels: their median is the reference, their range is reported. */
-const PEAK_RUNS = 3;
+const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--quick] [--full] [--tune] [--no-tuned] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
+  --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter)
+  --full      also the cases a CPU adapter skips
+  --tune      re-measure the tuned variant table (matmul, conv, attention) for this adapter
+  --no-tuned  default rules only (ignore the cached or shipped tuned table)
+  --out DIR   write DIR/bench-<adapter>.json, .md and .svg (roofline)`;
 
-const FAMILIES: Record<string, () => Promise<{ cases: BenchCase[] }>> = {
-  matmul: () => import('./matmul.js'),
-  interpolate: () => import('./interpolate.js'),
-  optim: () => import('./optim.js'),
-  attention: () => import('./attention.js'),
-  conv: () => import('./conv.js'),
-  norm: () => import('./norm.js'),
-  elementwise: () => import('./elementwise.js'),
-};
-
-/** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless --full. */
-const CPU_GFLOP_BUDGET = 4;
-const CPU_BYTES_BUDGET = 2 ** 30;
-
-interface Row {
-  family: string;
-  name: string;
-  variant: string;
-  coldMs: number | null;
-  warmMs: number | null;
-  gflops: number | null;
-  gbps: number | null;
-  pctFmaPeak: number | null;
-  pctCopyPeak: number | null;
-  note?: string;
-}
-
-function parseArgs(argv: string[]) {
+function parseArgs(argv: string[]): SuiteOptions & { out?: string } {
   const families: string[] = [];
-  const opts: { json?: string; md?: string; full: boolean } = { full: false };
+  const o: SuiteOptions & { out?: string } = { families };
+  const value = (i: number, a: string) => {
+    const v = argv[i];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value`);
+    return v;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--json') opts.json = argv[++i];
-    else if (a === '--md') opts.md = argv[++i];
-    else if (a === '--full') opts.full = true;
+    if (a === '--json') o.json = value(++i, a);
+    else if (a === '--md') o.md = value(++i, a);
+    else if (a === '--svg') o.svg = value(++i, a);
+    else if (a === '--out') o.out = value(++i, a);
+    else if (a === '--budget') {
+      o.budget = Number(value(++i, a));
+      if (!(o.budget > 0)) throw new Error(`--budget: a positive number of seconds, got ${argv[i]}`);
+    } else if (a === '--full') o.full = true;
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--tune') o.tune = true;
+    else if (a === '--no-tuned') o.noTuned = true;
     else if (a === '--help' || a === '-h') {
-      console.log(`usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--json FILE] [--md FILE] [--full]`);
+      console.log(USAGE);
       process.exit(0);
-    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
     else if (!(a in FAMILIES)) throw new Error(`unknown kernel family '${a}' (known: ${Object.keys(FAMILIES).join(', ')})`);
     else families.push(a);
   }
-  return { families: families.length ? families : Object.keys(FAMILIES), ...opts };
-}
-
-const fmt = (v: number | null, digits = 1) => (v === null ? '-' : v.toFixed(digits));
-
-interface PeakSummary extends Peaks {
-  /** [min, max] over the runs */
-  gflopsRange: [number, number];
-  gbpsRange: [number, number];
-}
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-
-async function peakSummary(cpu: boolean): Promise<PeakSummary> {
-  const runs: Peaks[] = [];
-  for (let i = 0; i < PEAK_RUNS; i++) runs.push(await measurePeaks(cpu));
-  const g = runs.map((r) => r.gflops);
-  const b = runs.map((r) => r.gbps);
-  return { gflops: median(g), gbps: median(b), gflopsRange: [Math.min(...g), Math.max(...g)], gbpsRange: [Math.min(...b), Math.max(...b)] };
-}
-
-const peakLine = (p: PeakSummary) =>
-  `FMA ${p.gflops.toFixed(2)} GFLOP/s (${p.gflopsRange.map((v) => v.toFixed(2)).join('-')} over ${PEAK_RUNS} runs), ` +
-  `copy ${p.gbps.toFixed(2)} GB/s (${p.gbpsRange.map((v) => v.toFixed(2)).join('-')})`;
-
-/** Writes a file whole or not at all (a temp file, then rename). */
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.partial`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
-const duration = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
-
-function table(rows: Row[], peaks: PeakSummary, adapter: string): string {
-  const lines = [
-    `Adapter: ${adapter}`,
-    `Measured peaks (median): ${peakLine(peaks)}`,
-    '',
-    '| kernel | variant | cold ms | warm ms | GFLOP/s | GB/s | % FMA peak | % copy peak | note |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.name} | ${r.variant} | ${fmt(r.coldMs)} | ${fmt(r.warmMs, 2)} | ${fmt(r.gflops, 2)} | ${fmt(r.gbps, 2)} | ${fmt(r.pctFmaPeak)} | ${fmt(r.pctCopyPeak)} | ${r.note ?? ''} |`,
-    ),
-  ];
-  return lines.join('\n');
+  if (!families.length) families.push(...Object.keys(FAMILIES));
+  return o;
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const rt = await init();
-  const adapter = rt.adapterName;
-  const cpu = adapterKind() === 'cpu';
-  console.log(`medseg kernel benchmarks on ${adapter}${cpu ? ' (a CPU adapter: large cases skipped unless --full)' : ''}`);
-  const peaks = await peakSummary(cpu);
-  console.log(`peaks: ${peakLine(peaks)}`);
-  // The plan: every case of the chosen families, and which a CPU adapter skips.
-  const plan: { family: string; c: BenchCase; skip: string | null }[] = [];
-  for (const family of args.families) {
-    const { cases } = await FAMILIES[family]();
-    for (const c of cases) {
-      const heavy = cpu && !args.full && (c.flops / 1e9 > CPU_GFLOP_BUDGET || c.bytes > CPU_BYTES_BUDGET);
-      const work = `${(c.flops / 1e9).toFixed(1)} GFLOP, ${(c.bytes / 2 ** 30).toFixed(2)} GiB moved`;
-      plan.push({ family, c, skip: heavy ? `skipped: ${work} on a CPU adapter (--full runs it)` : null });
-    }
+  const o = parseArgs(process.argv.slice(2));
+  if (o.json && !o.md) o.md = o.json.replace(/\.json$/, '') + '.md';
+  if (o.json && !o.svg) o.svg = o.json.replace(/\.json$/, '') + '.svg';
+  if (o.out) {
+    const { mkdirSync } = await import('node:fs');
+    const { adapterKey, init } = await import('medseg/gpu');
+    await init();
+    mkdirSync(o.out, { recursive: true });
+    const base = `${o.out}/bench-${adapterKey()}${o.quick ? '-quick' : ''}`;
+    o.json ??= `${base}.json`;
+    o.md ??= `${base}.md`;
+    o.svg ??= `${base}.svg`;
   }
-  const runnable = plan.filter((p) => !p.skip).length;
-  // About three timing budgets per case (the cold run, the warm batches, set-up); the ETA then
-  // follows the measured pace.
-  const budget = cpu ? 0.3 : 0.2;
-  console.log(
-    `plan: ${runnable} cases in ${args.families.length} families (${args.families.join(', ')})` +
-      `${plan.length > runnable ? `, ${plan.length - runnable} skipped` : ''}, at least ~${duration(runnable * 3 * budget)} (more where pipelines compile slowly)`,
-  );
-  const rows: Row[] = [];
-  const save = () => {
-    if (args.json) writeAtomic(args.json, JSON.stringify({ adapter, peaks, rows, complete: rows.length === plan.length, date: new Date().toISOString() }, null, 2));
-    if (args.md) writeAtomic(args.md, table(rows, peaks, adapter) + '\n');
-  };
   process.once('SIGINT', () => {
-    save();
-    const kept = [args.json, args.md].filter(Boolean).join(' and ');
-    const measured = rows.filter((r) => r.warmMs !== null).length;
-    console.error(`\ninterrupted after ${measured} of ${runnable} cases${kept ? `; ${kept} ${kept.includes(' and ') ? 'hold' : 'holds'} them` : ' (--json FILE or --md FILE keeps results)'}`);
+    const kept = [o.json, o.md, o.svg].filter(Boolean).join(', ');
+    console.error(`\ninterrupted; ${kept ? `${kept} hold what was measured` : 'nothing kept (--out DIR or --json FILE keeps results)'}`);
     process.exit(130);
   });
-  const started = performance.now();
-  let done = 0;
-  for (const { family, c, skip } of plan) {
-    const base = { family, name: c.name, variant: c.variant };
-    if (skip) {
-      rows.push({ ...base, coldMs: null, warmMs: null, gflops: null, gbps: null, pctFmaPeak: null, pctCopyPeak: null, note: skip });
-      console.log(`${c.name} [${c.variant}]: ${skip}`);
-      save();
-      continue;
-    }
-    const run = await c.setup();
-    const t0 = performance.now();
-    run();
-    await rt.sync();
-    const coldMs = performance.now() - t0;
-    const warm = await timeIt(run, budget);
-    c.teardown?.();
-    const gflops = c.flops / warm / 1e9;
-    const gbps = c.bytes / warm / 1e9;
-    const row: Row = {
-      ...base,
-      coldMs,
-      warmMs: warm * 1000,
-      gflops,
-      gbps,
-      pctFmaPeak: c.flops ? (100 * gflops) / peaks.gflops : null,
-      pctCopyPeak: (100 * gbps) / peaks.gbps,
-    };
-    rows.push(row);
-    save();
-    done++;
-    const elapsed = (performance.now() - started) / 1000;
-    const eta = done < runnable ? `, ETA ${duration((elapsed / done) * (runnable - done))}` : '';
-    console.log(
-      `[${done}/${runnable}${eta}] ${c.name} [${c.variant}]: cold ${coldMs.toFixed(1)} ms, warm ${(warm * 1000).toFixed(2)} ms, ${gflops.toFixed(2)} GFLOP/s (${fmt(row.pctFmaPeak)}% of FMA peak), ${gbps.toFixed(2)} GB/s`,
-    );
-  }
-  console.log(`\n${table(rows, peaks, adapter)}\n`);
-  console.log(`peak GPU memory held by tensors: ${(memoryStats().peakBytes / 2 ** 20).toFixed(1)} MiB; dispatches ${runtime().dispatches}`);
+  await runSuite(o);
 }
 
 main().then(

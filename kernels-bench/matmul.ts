@@ -1,9 +1,47 @@
-// matmul benchmark: every variant the kernel registry lists for the 'matmul' family (naive, blocked,
-// tiled) at the shapes that matter: square 256 and 1024, and MedSAM's 4096-token projections
-// (4096x768x768 qkv/proj, 4096x3072x768 MLP).
+// matmul benchmark: every variant the kernel registry has for the shape (naive, blocked, tiled) at
+// the shapes that matter: square 256 and 1024, and MedSAM's 4096-token projections (4096x768x768
+// qkv/proj, 4096x3072x768 MLP); --quick runs 128^3. Checked: sampled outputs against
+// float64 dot products of the rows and columns read back.
 import { F, randn, type Tensor } from 'medseg';
-import { kernelFamily, setKernelVariant } from 'medseg/gpu';
-import type { BenchCase } from './case.js';
+import type { BenchCase, BenchFamily } from './case.js';
+import { relErr, sampleIndices } from './check.js';
+
+function matmulCase(M: number, N: number, K: number): BenchCase {
+  return {
+    name: `matmul ${M}x${N}x${K}`,
+    registry: 'matmul',
+    flops: 2 * M * N * K,
+    bytes: 4 * (M * K + K * N + M * N),
+    setup() {
+      const a = randn([M, K], { seed: 1 });
+      const b = randn([K, N], { seed: 2 });
+      let out: Tensor | null = null;
+      return {
+        run() {
+          out?.dispose();
+          out = F.matmul(a, b);
+        },
+        async check() {
+          const [A, B, C] = await Promise.all([a.read(), b.read(), out!.read()]);
+          const idx = sampleIndices(M * N);
+          const want = idx.map((f) => {
+            const i = Math.floor(f / N);
+            const j = f % N;
+            let s = 0;
+            for (let k = 0; k < K; k++) s += A[i * K + k] * B[k * N + j];
+            return s;
+          });
+          return relErr(idx.map((f) => C[f]), want);
+        },
+        teardown() {
+          a.dispose();
+          b.dispose();
+          out?.dispose();
+        },
+      };
+    },
+  };
+}
 
 const SHAPES: [number, number, number][] = [
   [256, 256, 256],
@@ -12,33 +50,7 @@ const SHAPES: [number, number, number][] = [
   [4096, 3072, 768],
 ];
 
-function matmulCase(M: number, N: number, K: number, variant: string): BenchCase {
-  let a: Tensor, b: Tensor, out: Tensor | null = null;
-  return {
-    name: `matmul ${M}x${N}x${K}`,
-    variant,
-    flops: 2 * M * N * K,
-    bytes: 4 * (M * K + K * N + M * N),
-    setup() {
-      a = randn([M, K], { seed: 1 });
-      b = randn([K, N], { seed: 2 });
-      return () => {
-        out?.dispose();
-        setKernelVariant('matmul', variant);
-        try {
-          out = F.matmul(a, b);
-        } finally {
-          setKernelVariant('matmul', null);
-        }
-      };
-    },
-    teardown() {
-      a.dispose();
-      b.dispose();
-      out?.dispose();
-      out = null;
-    },
-  };
-}
-
-export const cases: BenchCase[] = SHAPES.flatMap(([M, N, K]) => kernelFamily('matmul').variants.map((v) => matmulCase(M, N, K, v.name)));
+export const family: BenchFamily = {
+  cases: SHAPES.map(([M, N, K]) => matmulCase(M, N, K)),
+  quick: [matmulCase(128, 128, 128)],
+};

@@ -1,30 +1,17 @@
 // Measures the adapter's peaks with the microkernels of shaders/peak.wgsl: FMA throughput
-// (GFLOP/s) and copy bandwidth (GB/s, bytes read + written). The suite reports every kernel as a
-// share of these.
+// (GFLOP/s) and copy bandwidth (GB/s, bytes read + written), each as the median of timing.ts's
+// batches. The suite runs this a few times and reports every kernel as a share of the median, with
+// the range over the runs shown (a peak that moves 3x between runs is visible as such).
 import { Tensor } from 'medseg';
 import { runtime } from 'medseg/gpu';
+import { timeRuns } from './timing.js';
 
 export interface Peaks {
   gflops: number;
   gbps: number;
 }
 
-async function timeIt(run: () => void, minSeconds: number): Promise<number> {
-  const rt = runtime();
-  run();
-  await rt.sync(); // warm-up and compile
-  let reps = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) run();
-    await rt.sync();
-    const s = (performance.now() - t0) / 1000;
-    if (s >= minSeconds || reps >= 256) return s / reps;
-    reps = Math.min(256, Math.ceil(reps * Math.max(2, (minSeconds / Math.max(s, 1e-4)) * 1.2)));
-  }
-}
-
-export async function measurePeaks(cpu: boolean): Promise<Peaks> {
+export async function measurePeaks(cpu: boolean, budget = cpu ? 0.5 : 0.2): Promise<Peaks> {
   const rt = runtime();
   const invocations = cpu ? 256 * 64 : 256 * 4096;
   const iters = cpu ? 512 : 4096;
@@ -38,7 +25,9 @@ export async function measurePeaks(cpu: boolean): Promise<Peaks> {
       workgroups: invocations / 256,
       context: 'fma_peak',
     });
-  const fmaSeconds = await timeIt(fma, cpu ? 0.5 : 0.2);
+  fma();
+  await rt.sync(); // compile
+  const fmaSeconds = (await timeRuns(fma, budget)).median;
   const gflops = (invocations * iters * 64) / fmaSeconds / 1e9;
   out.dispose();
 
@@ -54,10 +43,10 @@ export async function measurePeaks(cpu: boolean): Promise<Peaks> {
       workgroups: n / 4 / 256,
       context: 'copy_bandwidth',
     });
-  const copySeconds = await timeIt(copy, cpu ? 0.5 : 0.2);
+  copy();
+  await rt.sync();
+  const copySeconds = (await timeRuns(copy, budget)).median;
   src.dispose();
   dst.dispose();
   return { gflops, gbps: (2 * n * 4) / copySeconds / 1e9 };
 }
-
-export { timeIt };

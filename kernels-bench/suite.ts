@@ -1,0 +1,266 @@
+// The suite: measures the adapter's FMA and copy peaks (a few runs: the median, and the range
+// shown), shows the plan (cases, rows, skipped ones, an estimate of the time), then runs each case
+// of the chosen families. A registry case is run once unforced (recording which variant each launch
+// gets, and why: the default rule or the tuned table), then once per variant the registry has for
+// it, forced: cold (first run, pipeline creation included) and warm (timing.ts), then the check of
+// that variant's output against the float64 reference. With `tune`, matmul, conv and attention
+// cases are timed through the tuner (src/gpu/tune.ts), whose table is saved after every case and
+// then used for the picks. The JSON, Markdown and SVG roofline files are rewritten after every row,
+// so an interrupted run keeps what it measured. Never asserts a time.
+import { renameSync, writeFileSync } from 'node:fs';
+import { init, memoryStats } from 'medseg';
+import {
+  adapterKey, adapterKind, forcedVariant, kernelFamily, mergeTuned, recordPicks, runtime, setKernelVariant, tuneFamily, useTunedTable,
+  type PickRecord, type TunedTable,
+} from 'medseg/gpu';
+import type { BenchCase, BenchFamily, BenchInstance } from './case.js';
+import { measurePeaks } from './peak.js';
+import { markdown, peakLine, type PeakSummary, type Row } from './report.js';
+import { rooflineSvg } from './roofline.js';
+import { coldRun, timeRuns } from './timing.js';
+import { cachePath, loadTable, saveTable } from './tune-cache.js';
+
+export const FAMILIES: Record<string, () => Promise<{ family: BenchFamily }>> = {
+  matmul: () => import('./matmul.js'),
+  conv: () => import('./conv.js'),
+  attention: () => import('./attention.js'),
+  norm: () => import('./norm.js'),
+  elementwise: () => import('./elementwise.js'),
+  interpolate: () => import('./interpolate.js'),
+  optim: () => import('./optim.js'),
+};
+
+/** The families the tuner measures (the registry's tunable ones). */
+export const TUNABLE = ['matmul', 'conv', 'attention'];
+
+/** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless full. */
+const CPU_GFLOP_BUDGET = 4;
+const CPU_BYTES_BUDGET = 2 ** 30;
+
+export interface SuiteOptions {
+  families: string[];
+  /** the small cases of each family (a smoke run) */
+  quick?: boolean;
+  /** also the cases a CPU adapter skips */
+  full?: boolean;
+  json?: string;
+  md?: string;
+  svg?: string;
+  /** re-measure the tuned table for matmul, conv and attention (saved to tune-cache.ts's file) */
+  tune?: boolean;
+  /** consult no tuned table: default rules only */
+  noTuned?: boolean;
+  /** seconds of warm timing per row (default 0.3 on CPU adapters, 0.2 on GPUs; 0.05 quick) */
+  budget?: number;
+  /** runs of the peak microkernels (default 3) */
+  peakRuns?: number;
+  /** variants not to run, per registry family (they are listed in the rows' notes) */
+  skipVariants?: Record<string, string[]>;
+  log?: (line: string) => void;
+}
+
+export interface SuiteResult {
+  adapter: string;
+  adapterKey: string;
+  peaks: PeakSummary;
+  rows: Row[];
+  complete: boolean;
+  tunedFrom: string | null;
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.partial`, text);
+  renameSync(`${path}.partial`, path);
+}
+
+const duration = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+async function peakSummary(cpu: boolean, runs: number, budget: number): Promise<PeakSummary> {
+  const all = [];
+  for (let i = 0; i < runs; i++) all.push(await measurePeaks(cpu, budget));
+  const g = all.map((r) => r.gflops);
+  const b = all.map((r) => r.gbps);
+  return { gflops: median(g), gbps: median(b), gflopsRange: [Math.min(...g), Math.max(...g)], gbpsRange: [Math.min(...b), Math.max(...b)], runs };
+}
+
+/** The variants a probe's picks of `family` could have used, and which were picked by what. */
+function pickSummary(picks: PickRecord[], family: string) {
+  const mine = picks.filter((p) => p.family === family);
+  const applicable = [...new Set(mine.flatMap((p) => p.applicable))];
+  const picked = new Map<string, number>();
+  for (const p of mine) picked.set(p.variant, (picked.get(p.variant) ?? 0) + 1);
+  const by = mine.some((p) => p.source === 'tuned') ? ('tuned' as const) : ('rule' as const);
+  return { applicable, picked, launches: mine.length, by, classes: [...new Set(mine.map((p) => p.shapeClass).filter(Boolean))] };
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const rt = await init();
+  const adapter = rt.adapterName;
+  const key = adapterKey(adapter);
+  const cpu = adapterKind() === 'cpu';
+  const budget = o.budget ?? (o.quick ? 0.05 : cpu ? 0.3 : 0.2);
+  log(`medseg kernel benchmarks on ${adapter}${cpu && !o.quick ? ' (a CPU adapter: large cases skipped unless --full)' : ''}`);
+
+  let table: TunedTable | null = null;
+  let tunedFrom: string | null = null;
+  if (!o.noTuned && !o.tune) {
+    const found = loadTable(key);
+    if (found) {
+      useTunedTable(found.table);
+      table = found.table;
+      tunedFrom = found.from;
+      log(`tuned table: ${found.from} (measured ${found.table.measured ?? '?'}); --no-tuned uses the default rules`);
+    } else log(`tuned table: none for '${key}' (default rules; --tune measures one)`);
+  } else useTunedTable(null);
+  if (o.tune) {
+    table = { version: 1, adapter: key, adapterName: adapter, measured: new Date().toISOString(), families: { ...(loadTable(key)?.table.families ?? {}) } };
+    tunedFrom = cachePath(key);
+    log(`tuning ${TUNABLE.filter((f) => o.families.includes(f)).join(', ')}: the table goes to ${tunedFrom} (MEDSEG_TUNE_FILE sets the path)`);
+  }
+
+  const peaks = await peakSummary(cpu, o.peakRuns ?? 3, o.quick ? 0.1 : cpu ? 0.5 : 0.2);
+  log(`peaks: ${peakLine(peaks)}${peaks.gflopsRange[1] > 1.5 * peaks.gflopsRange[0] ? ' -- the FMA peak varies over 1.5x between runs: the adapter is shared or throttling' : ''}`);
+
+  const plan: { family: string; c: BenchCase; skip: string | null }[] = [];
+  for (const family of o.families) {
+    const { family: fam } = await FAMILIES[family]();
+    for (const c of o.quick ? fam.quick : fam.cases) {
+      const heavy = cpu && !o.full && !o.quick && (c.flops / 1e9 > CPU_GFLOP_BUDGET || c.bytes > CPU_BYTES_BUDGET);
+      const work = `${(c.flops / 1e9).toFixed(1)} GFLOP, ${(c.bytes / 2 ** 30).toFixed(2)} GiB moved`;
+      plan.push({ family, c, skip: heavy ? `skipped: ${work} on a CPU adapter (--full runs it)` : null });
+    }
+  }
+  const runnable = plan.filter((p) => !p.skip);
+  const estRows = (c: BenchCase) => (c.registry ? kernelFamily(c.registry).variants.length - Object.keys(c.exclude ?? {}).length : 1);
+  const totalRows = runnable.reduce((s, p) => s + estRows(p.c), 0);
+  // about three budgets per row (cold run, warm batches, the check); the ETA follows the measured pace
+  log(
+    `plan: ${runnable.length} cases (~${totalRows} rows) in ${o.families.length} families (${o.families.join(', ')})` +
+      `${plan.length > runnable.length ? `, ${plan.length - runnable.length} skipped` : ''}, at least ~${duration(totalRows * 3 * budget)} (more where pipelines compile slowly)`,
+  );
+
+  const rows: Row[] = [];
+  const header = [
+    `Tuned table: ${o.tune ? `measured in this run (${tunedFrom})` : tunedFrom ?? 'none (default rules)'}`,
+    ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
+  ];
+  const save = (complete: boolean) => {
+    const json = { adapter, adapterKey: key, peaks, rows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
+    if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
+    if (o.md) writeAtomic(o.md, markdown(rows, peaks, adapter, header));
+    if (o.svg) writeAtomic(o.svg, rooflineSvg(rows, peaks, adapter));
+  };
+  save(false);
+
+  const started = performance.now();
+  let done = 0;
+  const progress = (r: Row) => {
+    done++;
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = done < totalRows ? `, ETA ${duration((elapsed / done) * Math.max(0, totalRows - done))}` : '';
+    log(
+      `[${done}/~${totalRows}${eta}] ${r.name} [${r.variant}]${r.picked ? ` (${r.pickedBy ?? 'picked'})` : ''}: cold ${r.coldMs?.toFixed(1)} ms, warm ${r.warmMs?.toFixed(2)} ms` +
+        ` (spread ${r.spreadPct?.toFixed(0)}%), ${r.gflops?.toFixed(3)} GFLOP/s (${r.pctFmaPeak?.toFixed(1) ?? '-'}% of FMA peak), ${r.gbps?.toFixed(3)} GB/s, max rel err ${r.maxRelErr?.toExponential(1)}`,
+    );
+  };
+
+  const measure = async (c: BenchCase, family: string, inst: BenchInstance, variant: string, cold: number | null, extra: Partial<Row>): Promise<Row> => {
+    const coldS = cold ?? (await coldRun(inst.run));
+    const t = await timeRuns(inst.run, budget);
+    const maxRelErr = await inst.check();
+    const gflops = c.flops / t.median / 1e9;
+    const gbps = c.bytes / t.median / 1e9;
+    return {
+      family, name: c.name, variant, variants: [], picks: [], picked: false, pickedBy: null,
+      coldMs: coldS * 1000, warmMs: t.median * 1000, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
+      gflops, gbps, intensity: c.bytes ? c.flops / c.bytes : null,
+      pctFmaPeak: c.flops ? (100 * gflops) / peaks.gflops : null, pctCopyPeak: (100 * gbps) / peaks.gbps,
+      maxRelErr, ...extra,
+    };
+  };
+
+  for (const { family, c, skip } of plan) {
+    if (skip) {
+      rows.push({ family, name: c.name, variant: c.label ?? '-', registry: c.registry, variants: c.registry ? kernelFamily(c.registry).variants.map((v) => v.name) : [], picks: [], picked: false, pickedBy: null, coldMs: null, warmMs: null, spreadPct: null, runs: null, gflops: null, gbps: null, intensity: c.flops / c.bytes, pctFmaPeak: null, pctCopyPeak: null, maxRelErr: null, note: skip });
+      log(`${c.name}: ${skip}`);
+      save(false);
+      continue;
+    }
+    const inst = await c.setup();
+    try {
+      if (!c.registry) {
+        const row = await measure(c, family, inst, c.label ?? '-', null, {});
+        rows.push(row);
+        progress(row);
+        save(false);
+        continue;
+      }
+      const reg = c.registry;
+      const caseRows: Row[] = [];
+      const exclude: Record<string, string> = { ...c.exclude };
+      for (const v of o.skipVariants?.[reg] ?? []) exclude[v] ??= 'skipped by request';
+      const excluded = Object.keys(exclude);
+      const push = (row: Row) => {
+        caseRows.push(row);
+        rows.push(row);
+        progress(row);
+        save(false);
+      };
+      let probe: ReturnType<typeof pickSummary>;
+      if (o.tune && TUNABLE.includes(reg)) {
+        // the tuner times every variant through this timer, which records the rows
+        useTunedTable(null);
+        const timer = async (run: () => void) => {
+          const v = forcedVariant(reg)!;
+          const row = await measure(c, family, { ...inst, run }, v, null, { registry: reg });
+          push(row);
+          return row.warmMs! / 1000;
+        };
+        const entries = await tuneFamily(reg, [{ label: c.name, run: inst.run, exclude: excluded }], timer, log);
+        table!.families[reg] = mergeTuned(table!.families[reg] ?? {}, entries);
+        saveTable(tunedFrom!, table!);
+        useTunedTable(table);
+        probe = pickSummary(recordPicks(inst.run).picks, reg);
+        await rt.sync();
+      } else {
+        // the unforced run first: its cold time is the picked variant's, its picks mark the rows
+        const t0 = performance.now();
+        probe = pickSummary(recordPicks(inst.run).picks, reg);
+        await rt.sync();
+        const probeCold = (performance.now() - t0) / 1000;
+        const soleDefault = probe.picked.size === 1 ? [...probe.picked.keys()][0] : null;
+        for (const v of probe.applicable) {
+          if (excluded.includes(v)) continue;
+          setKernelVariant(reg, v);
+          try {
+            push(await measure(c, family, inst, v, v === soleDefault ? probeCold : null, { registry: reg }));
+          } finally {
+            setKernelVariant(reg, null);
+          }
+        }
+      }
+      for (const row of caseRows) {
+        row.variants = probe.applicable;
+        row.picks = [...probe.picked.keys()];
+        const n = probe.picked.get(row.variant) ?? 0;
+        row.picked = n > 0;
+        row.pickedBy = n > 0 ? probe.by : null;
+        const notes = [
+          probe.classes.length ? `class ${probe.classes.join(', ')}` : '',
+          n > 0 && n < probe.launches ? `picked for ${n} of ${probe.launches} launches` : '',
+          ...excluded.filter((v) => probe.applicable.includes(v)).map((v) => `${v} not run: ${exclude[v]}`),
+        ].filter(Boolean);
+        row.note = notes.join('; ');
+      }
+      save(false);
+    } finally {
+      inst.teardown?.();
+    }
+  }
+  save(true);
+  log(`\n${markdown(rows, peaks, adapter, header)}`);
+  log(`peak GPU memory held by tensors: ${(memoryStats().peakBytes / 2 ** 20).toFixed(1)} MiB; dispatches ${runtime().dispatches}`);
+  return { adapter, adapterKey: key, peaks, rows, complete: true, tunedFrom };
+}

@@ -1,0 +1,63 @@
+// The benchmark's quick suite as a CI smoke test (kernels-bench/suite.ts with quick: every family
+// at small shapes, through the built package in dist/): every planned row is measured and its
+// output matches the float64 reference (the correctness column), every registry row lists the
+// variants and the pick, and the JSON, Markdown and SVG roofline are written. No timing is
+// asserted. Also: the check's error measure flags a wrong value and spreads its samples.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { relErr, sampleIndices } from '../../kernels-bench/check.js';
+import { ERR_FLAG } from '../../kernels-bench/report.js';
+import { FAMILIES, runSuite } from '../../kernels-bench/suite.js';
+
+describe('benchmark suite --quick', () => {
+  it('the check measure sees a wrong value and samples both ends', () => {
+    expect(relErr([1, 2, 3], [1, 2, 3])).toBe(0);
+    expect(relErr([1, 2.3, 3], [1, 2, 3])).toBeCloseTo(0.1, 6);
+    expect(relErr([1, NaN], [1, 2])).toBe(Infinity);
+    const s = sampleIndices(1e6, 20);
+    expect(new Set(s).size).toBe(20);
+    expect([s[0], s[19]]).toEqual([0, 1e6 - 1]);
+  });
+
+  it('runs every family, checks every row against the reference, and writes JSON, Markdown and SVG', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medseg-bench-'));
+    const files = { json: join(dir, 'q.json'), md: join(dir, 'q.md'), svg: join(dir, 'q.svg') };
+    const lines: string[] = [];
+    // fused-specialised compiles one pipeline per head dim (seconds each on a CPU adapter; the
+    // default rule keeps it for GPUs): tune.test.ts checks its results, this run leaves it out
+    const r = await runSuite({ families: Object.keys(FAMILIES), quick: true, budget: 0.002, peakRuns: 1, noTuned: true, skipVariants: { attention: ['fused-specialised'] }, ...files, log: (l) => lines.push(l) });
+    console.log(lines.filter((l) => l.startsWith('[') || l.startsWith('peaks')).join('\n'));
+    expect(new Set(r.rows.map((x) => x.family))).toEqual(new Set(Object.keys(FAMILIES)));
+    for (const row of r.rows) {
+      const what = `${row.name} [${row.variant}]`;
+      expect(row.warmMs, what).not.toBeNull();
+      expect(row.maxRelErr, what).not.toBeNull();
+      expect(row.maxRelErr!, what).toBeLessThan(ERR_FLAG);
+      if (row.registry) {
+        expect(row.variants, what).toContain(row.variant);
+        expect(row.picks.length, what).toBeGreaterThan(0);
+        for (const p of row.picks) expect(row.variants, what).toContain(p);
+        expect(row.picked, what).toBe(row.picks.includes(row.variant));
+        expect(row.pickedBy, what).toBe(row.picked ? 'rule' : null);
+      }
+    }
+    // every registry case timed each of its variants once
+    for (const name of new Set(r.rows.filter((x) => x.registry).map((x) => x.name))) {
+      const of = r.rows.filter((x) => x.name === name);
+      expect(of.map((x) => x.variant).sort(), name).toEqual(of[0].variants.filter((v) => v !== 'fused-specialised').sort());
+    }
+    expect(r.rows.filter((x) => x.registry === 'conv' && x.variant === 'direct').length).toBeGreaterThan(0);
+    const json = JSON.parse(readFileSync(files.json, 'utf8'));
+    expect(json.complete).toBe(true);
+    expect(json.rows.length).toBe(r.rows.length);
+    expect(json.peaks.gflops).toBeGreaterThan(0);
+    const md = readFileSync(files.md, 'utf8');
+    for (const row of r.rows) expect(md).toContain(`| ${row.name} | ${row.variant} |`);
+    const svg = readFileSync(files.svg, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<circle cx/g)?.length).toBe(r.rows.length + new Set(r.rows.map((x) => x.family)).size);
+    expect(svg).toContain('FMA peak');
+  });
+});
