@@ -17,6 +17,8 @@ export { activeTunedTable } from './tune-table.js';
 export interface TuneWorkload {
   label: string;
   run: () => void;
+  /** variants not to time on this workload (e.g. one that would not fit in memory) */
+  exclude?: readonly string[];
 }
 
 /** Seconds per run of `run` (it may call run as often as it likes, and must wait for the GPU). */
@@ -73,43 +75,49 @@ export async function tuneFamily(family: string, workloads: readonly TuneWorkloa
   const f = kernelFamily(family);
   if (!f.tunable) throw new Error(`tuneFamily: '${family}' has no shape classes to tune`);
   if (forcedVariant(family)) throw new Error(`tuneFamily: '${family}' has a forced variant (setKernelVariant('${family}', null) first)`);
-  const sums = new Map<string, { ms: Map<string, number>; workloads: string[] }>();
+  let out: Record<string, TunedEntry> = {};
   for (const w of workloads) {
     const { picks } = recordPicks(w.run);
     const mine = picks.filter((p) => p.family === family);
     if (!mine.length) throw new Error(`tuneFamily: workload '${w.label}' ran no ${family} kernel`);
     const classes = [...new Set(mine.map((p) => p.shapeClass))];
-    const candidates = [...new Set(mine.flatMap((p) => p.applicable))];
-    const ms = new Map<string, number>();
+    const candidates = [...new Set(mine.flatMap((p) => p.applicable))].filter((v) => !w.exclude?.includes(v));
+    const ms: Record<string, number> = {};
     for (const v of candidates) {
       setKernelVariant(family, v);
       try {
-        ms.set(v, (await timer(w.run)) * 1000);
+        ms[v] = (await timer(w.run)) * 1000;
       } finally {
         setKernelVariant(family, null);
       }
     }
-    progress?.(`tune ${family} ${w.label} [${classes.join(', ')}]: ${[...ms].map(([v, t]) => `${v} ${t.toFixed(2)} ms`).join(', ')}`);
-    for (const cls of classes) {
-      const s = sums.get(cls) ?? { ms: new Map<string, number>(), workloads: [] };
-      if (!sums.has(cls)) {
-        for (const [v, t] of ms) s.ms.set(v, t);
-      } else {
-        // a variant must have been timed on every workload of the class to compete
-        for (const v of [...s.ms.keys()]) {
-          if (ms.has(v)) s.ms.set(v, s.ms.get(v)! + ms.get(v)!);
-          else s.ms.delete(v);
-        }
-      }
-      s.workloads.push(w.label);
-      sums.set(cls, s);
-    }
+    progress?.(`tune ${family} ${w.label} [${classes.join(', ')}]: ${Object.entries(ms).map(([v, t]) => `${v} ${t.toFixed(2)} ms`).join(', ')}`);
+    out = mergeTuned(out, Object.fromEntries(classes.map((cls) => [cls, entry(ms, w.label)])));
   }
-  const out: Record<string, TunedEntry> = {};
-  for (const [cls, s] of sums) {
-    const ranked = [...s.ms].sort((a, b) => a[1] - b[1]);
-    if (!ranked.length) continue;
-    out[cls] = { variant: ranked[0][0], ms: Object.fromEntries(ranked), workload: s.workloads.join('; ') };
+  return out;
+}
+
+function entry(ms: Record<string, number>, workload: string): TunedEntry {
+  const ranked = Object.entries(ms).sort((a, b) => a[1] - b[1]);
+  if (!ranked.length) throw new Error(`tune: nothing was timed on '${workload}'`);
+  return { variant: ranked[0][0], ms: Object.fromEntries(ranked), workload };
+}
+
+/**
+ * Merges choices per shape class: where both have a class, the times of the variants timed in
+ * both are summed (a variant must have run every workload of the class to compete) and the least wins.
+ */
+export function mergeTuned(a: Readonly<Record<string, TunedEntry>>, b: Readonly<Record<string, TunedEntry>>): Record<string, TunedEntry> {
+  const out: Record<string, TunedEntry> = { ...a };
+  for (const [cls, e] of Object.entries(b)) {
+    const old = out[cls];
+    if (!old) {
+      out[cls] = e;
+      continue;
+    }
+    const ms: Record<string, number> = {};
+    for (const [v, t] of Object.entries(e.ms)) if (v in old.ms) ms[v] = old.ms[v] + t;
+    out[cls] = Object.keys(ms).length ? entry(ms, `${old.workload ?? ''}; ${e.workload ?? ''}`) : e;
   }
   return out;
 }
