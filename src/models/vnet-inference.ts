@@ -6,7 +6,7 @@
 // order, ready for io.writeNifti(labels, volume). The preprocessing travels with trained weights in
 // the safetensors metadata ('vnet_config', 'vnet_preprocessing'), so a file segments as it was trained.
 import '../ops/methods.js';
-import { noGrad, setGradEnabled } from '../autograd.js';
+import { noGrad } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, tensor } from '../tensor.js';
 import { interpolate } from '../ops/interpolate.js';
@@ -148,13 +148,14 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
   const t0 = performance.now();
   const [nx, ny, nz] = vol.dims;
   const C = net.config.outChannels;
-  const prevGrad = setGradEnabled(false);
+  // gradients are off inside each synchronous scope (noGrad), not across the awaits: a training
+  // step that runs while this waits for a window must still record its graph
   try {
     {
       // ---- preprocess
       options.onProgress?.({ stage: 'preprocess', done: 0, total: 1 });
       const grid = resampledSize(vol, pre.spacing);
-      const x = scope(() => normalizeIntensity(interpolate(tensor(vol.data, [1, 1, nz, ny, nx]), { size: grid, mode: 'trilinear' }), pre.intensity));
+      const x = scope(() => noGrad(() => normalizeIntensity(interpolate(tensor(vol.data, [1, 1, nz, ny, nx]), { size: grid, mode: 'trilinear' }), pre.intensity)));
       const xs = await x.read();
       x.dispose();
       let lo = Infinity;
@@ -187,7 +188,7 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
                   const xw = sw + w;
                   patch[(d * P[1] + h) * P[2] + w] = zd < D && yh < H && xw < W ? xs[(zd * H + yh) * W + xw] : lo;
                 }
-            const prob = scope(() => softmax(net.forward(tensor(patch, [1, 1, ...P])), 1));
+            const prob = scope(() => noGrad(() => softmax(net.forward(tensor(patch, [1, 1, ...P])), 1)));
             const pv = await prob.read();
             prob.dispose();
             const pvol = P[0] * P[1] * P[2];
@@ -207,7 +208,7 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
 
       // ---- back to the scan's grid, argmax
       options.onProgress?.({ stage: 'postprocess', done: 0, total: 1 });
-      const am = scope(() => argmax(interpolate(tensor(acc, [1, C, D, H, W]), { size: [nz, ny, nx], mode: 'trilinear' }), 1));
+      const am = scope(() => noGrad(() => argmax(interpolate(tensor(acc, [1, C, D, H, W]), { size: [nz, ny, nx], mode: 'trilinear' }), 1)));
       const lab = await am.read();
       am.dispose();
       const labels = Uint8Array.from(lab);
@@ -218,7 +219,6 @@ export async function segmentVolume(net: VNet, vol: Volume, pre: VNetPreprocessi
       return { labels, times: { preprocess: s(t1 - t0), windows: s(t2 - t1), postprocess: s(t3 - t2), total: s(t3 - t0) }, grid, windows: total };
     }
   } finally {
-    setGradEnabled(prevGrad);
     net.train(wasTraining);
   }
 }

@@ -8,7 +8,7 @@
 // window inside the margin is placed as segment's windows are, flush with the volume's faces too (the
 // margin is padded where it leaves the volume): cut inside the volume, it kept every window 3 sigma
 // away from the faces, and the outer voxels, never trained at a window edge, were segmented badly.
-import { noGrad, setGradEnabled } from '../autograd.js';
+import { noGrad } from '../autograd.js';
 import { Tensor, rng, tensor } from '../tensor.js';
 import { interpolate } from '../ops/interpolate.js';
 import { softmax } from '../ops/softmax.js';
@@ -38,12 +38,15 @@ export async function prepareCase(image: Volume, label: Volume, pre: VNetPreproc
   if (image.dims.join() !== label.dims.join()) throw new Error(`VNet training: label dims ${label.dims.join('x')} differ from the scan's ${image.dims.join('x')}`);
   const [nx, ny, nz] = image.dims;
   const size = resampledSize(image, pre.spacing);
-  const prev = setGradEnabled(false);
-  try {
-    const [x, lres] = scope(() => [
-      normalizeIntensity(interpolate(tensor(image.data, [1, 1, nz, ny, nx]), { size, mode: 'trilinear' }), pre.intensity),
-      interpolate(tensor(label.data, [1, 1, nz, ny, nx]), { size, mode: 'nearest' }),
-    ]);
+  // no gradients inside the synchronous scope only (a global switch across the await would leave
+  // them off for whatever else runs meanwhile, e.g. a training step)
+  {
+    const [x, lres] = scope(() =>
+      noGrad(() => [
+        normalizeIntensity(interpolate(tensor(image.data, [1, 1, nz, ny, nx]), { size, mode: 'trilinear' }), pre.intensity),
+        interpolate(tensor(label.data, [1, 1, nz, ny, nx]), { size, mode: 'nearest' }),
+      ]),
+    );
     const [img, lab] = await Promise.all([x.read(), lres.read()]);
     x.dispose();
     lres.dispose();
@@ -53,8 +56,6 @@ export async function prepareCase(image: Volume, label: Volume, pre: VNetPreproc
     let lo = Infinity;
     for (const v of img) lo = Math.min(lo, v);
     return { image: img, label: l8, size, foreground: Uint32Array.from(fg), padValue: lo };
-  } finally {
-    setGradEnabled(prev);
   }
 }
 
