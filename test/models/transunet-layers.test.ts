@@ -7,7 +7,7 @@
 // blocks (512 + 512 -> 256), (256 + 256 -> 128), (128 + 64 -> 64), (64 -> 16)) with the head
 // (16 -> 9) on a 1x1 token grid; backward of block2.unit1, of the ViT block and of decoder + head.
 import { afterEach, beforeAll, describe, it } from 'vitest';
-import { models, noGrad } from '../../src/index.js';
+import { models, nn, noGrad } from '../../src/index.js';
 import type { Module } from '../../src/nn/module.js';
 import { ready } from '../helpers.js';
 import { gradTol, reductionTol } from '../tolerance.js';
@@ -42,16 +42,14 @@ const blockK = (T: number) => D + 3 * D + D / c.numHeads + 2 * T + D + D + c.mlp
 
 describe('TransUNet R50-ViT-B_16 layers at full width against PyTorch (float64)', () => {
   it('root: StdConv 7x7/2 3 -> 64, GroupNorm(32), ReLU on 8x8', async () => {
-    const res = build(new models.ResNetV2(c.blockUnits, c.widthFactor), 'r50.hybrid.');
-    const y = noGrad(() => res.root.forward(fixtureTensor('input.r50.image', [1, 3, 8, 8], 0.5, 0.5)));
+    const root = build(new models.ResNetRoot(64), 'r50.hybrid.root.');
+    const y = noGrad(() => root.forward(fixtureTensor('input.r50.image', [1, 3, 8, 8], 0.5, 0.5)));
     await expectGolden(y, 'r50.root', reductionTol(3 * 49 + 2 * 16));
   });
 
   it('each bottleneck unit shape (projection units with stride and per-channel GN)', async () => {
-    const res = build(new models.ResNetV2(c.blockUnits, c.widthFactor), 'r50.hybrid.');
-    const stages = [res.body.block1, res.body.block2, res.body.block3];
     for (const [b, u, shape, cin, cout, cmid, s] of UNITS) {
-      const unit = stages[b - 1].units[u - 1];
+      const unit = build(new models.PreActBottleneck(cin, cout, cmid, s), `r50.hybrid.body.block${b}.unit${u}.`);
       const y = noGrad(() => unit.forward(fixtureTensor(`input.r50.block${b}.unit${u}`, shape, 0, 1)));
       const area = Math.ceil(shape[2] / s) ** 2;
       await expectGolden(y, `r50.block${b}.unit${u}`, reductionTol(unitK(cin, cout, cmid, area)));
@@ -59,8 +57,7 @@ describe('TransUNet R50-ViT-B_16 layers at full width against PyTorch (float64)'
   });
 
   it('block2.unit1 backward: the input gradient and GN parameters (weight standardisation, stride 2, projection)', async () => {
-    const res = build(new models.ResNetV2(c.blockUnits, c.widthFactor), 'r50.hybrid.');
-    const unit = res.body.block2.units[0];
+    const unit = build(new models.PreActBottleneck(256, 512, 128, 2), 'r50.hybrid.body.block2.unit1.');
     const x = fixtureTensor('input.r50.block2.unit1', [1, 256, 3, 3], 0, 1, true);
     const y = unit.forward(x);
     y.mul(fixtureTensor('input.r50.unit_cotangent', y.shape, 0, 1)).sum().backward();
@@ -71,8 +68,8 @@ describe('TransUNet R50-ViT-B_16 layers at full width against PyTorch (float64)'
   });
 
   it('patch embedding: 1x1 conv 1024 -> 768 with bias', async () => {
-    const emb = build(new models.Embeddings({ hidden: D, numLayers: 0, numHeads: c.numHeads, mlpDim: c.mlpDim, dropoutRate: 0, imgSize: 32, blockUnits: c.blockUnits, widthFactor: 1, gnGroups: 32 }), 'r50.embeddings.');
-    const y = noGrad(() => emb.patch_embeddings.forward(fixtureTensor('input.r50.map', [1, 1024, 2, 2], 0, 1)));
+    const pe = build(new nn.Conv2d(1024, D, 1), 'r50.embeddings.patch_embeddings.');
+    const y = noGrad(() => pe.forward(fixtureTensor('input.r50.map', [1, 1024, 2, 2], 0, 1)));
     await expectGolden(y, 'r50.patch_embeddings', reductionTol(1024));
   });
 
