@@ -35,7 +35,7 @@ export function rooflineSvg(rows: readonly Row[], peaks: PeakSummary, adapter: s
   out.push(`<path d="${roof(peaks.gflopsRange[0], peaks.gbpsRange[0])}" stroke="#f4a" stroke-dasharray="4 3" fill="none"/>`);
   out.push(`<path d="${roof(peaks.gflopsRange[1], peaks.gbpsRange[1])}" stroke="#f4a" stroke-dasharray="4 3" fill="none"/>`);
   out.push(`<path d="${roof(peaks.gflops, peaks.gbps)}" stroke="#c02" stroke-width="2" fill="none"/>`);
-  out.push(`<text x="${X(x1) - 4}" y="${Y(peaks.gflops) - 5}" text-anchor="end" fill="#c02">FMA peak ${peaks.gflops.toFixed(1)} GFLOP/s</text>`);
+  out.push(`<text x="${X(ridge) + 6}" y="${Y(peaks.gflops) - 5}" fill="#c02">FMA peak ${peaks.gflops.toFixed(1)} GFLOP/s</text>`);
   out.push(`<text x="${X(Math.max(x0 * 1.5, ridge / 30))}" y="${Y(Math.max(x0 * 1.5, ridge / 30) * peaks.gbps) - 6}" fill="#c02">copy ${peaks.gbps.toFixed(2)} GB/s</text>`);
   const colours: Record<string, string> = { matmul: '#1f77b4', conv: '#2ca02c', attention: '#9467bd', norm: '#ff7f0e', elementwise: '#8c564b', interpolate: '#17becf', optim: '#7f7f7f' };
   pts.forEach((p) => {
@@ -48,13 +48,14 @@ export function rooflineSvg(rows: readonly Row[], peaks: PeakSummary, adapter: s
         `<text x="${(X(p.intensity!) + 6).toFixed(1)}" y="${(Y(p.gflops!) - 4).toFixed(1)}" fill="${c}" font-size="9">${n}</text></g>`,
     );
   });
-  let ly = T + 8;
-  for (const [f, c] of Object.entries(colours)) {
-    if (!pts.some((p) => p.family === f)) continue;
-    out.push(`<circle cx="${W - R - 110}" cy="${ly}" r="4" fill="${c}"/><text x="${W - R - 100}" y="${ly + 4}">${f}</text>`);
+  const fams = Object.entries(colours).filter(([f]) => pts.some((p) => p.family === f));
+  let ly = H - B - 14 * fams.length - 22;
+  const lx = W - R - 200;
+  for (const [f, c] of fams) {
+    out.push(`<circle cx="${lx}" cy="${ly}" r="4" fill="${c}"/><text x="${lx + 10}" y="${ly + 4}">${f}</text>`);
     ly += 14;
   }
-  out.push(`<text x="${W - R - 110}" y="${ly + 6}" fill="#555">filled: the pick; hollow: other variants</text>`);
+  out.push(`<text x="${lx - 4}" y="${ly + 6}" fill="#555">filled: what the op runs; hollow: other variants</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One command for a machine with a GPU and its Vulkan driver: builds, checks that Dawn opens the
+# real GPU (MEDSEG_ADAPTER=gpu refuses a software fallback), re-measures the tuned variant table
+# for matmul, conv and attention (--tune) and then runs the whole suite (every family at the
+# models' shapes, --full: nothing skipped) with the tuned table, in Node (Dawn) without a browser.
+# Writes, under OUT (default bench-out/<date>):
+#   tuned-<adapter>.json    the tuned table (also copy it to kernels-bench/tuned/ to ship it)
+#   bench-<adapter>.json / .md / .svg   the table, its Markdown and the roofline chart
+#   tune.log, bench.log     the runs' output
+# Usage: scripts/bench-gpu.sh [OUT] [FAMILY ...]   (e.g. scripts/bench-gpu.sh /tmp/b matmul conv)
+# Environment: MEDSEG_BENCH_BUDGET seconds of warm timing per row (default 0.2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}"
+shift || true
+FAMILIES=("$@")
+BUDGET="${MEDSEG_BENCH_BUDGET:-0.2}"
+mkdir -p "$OUT"
+export MEDSEG_ADAPTER="${MEDSEG_ADAPTER:-gpu}"
+
+[ -d node_modules ] || npm ci
+node scripts/build.mjs --bench
+KEY=$(node -e "import('medseg/gpu').then(async (g) => { await g.init(); console.log(g.adapterKey()); process.exit(0); }).catch((e) => { console.error(e.message); process.exit(1); })")
+echo "adapter: $KEY; results in $OUT"
+export MEDSEG_TUNE_FILE="$OUT/tuned-$KEY.json"
+
+# 1. the tuner: every variant of matmul, conv and attention at the models' shapes
+TUNE_FAMILIES=()
+for f in matmul conv attention; do
+  if [ ${#FAMILIES[@]} -eq 0 ] || [[ " ${FAMILIES[*]} " == *" $f "* ]]; then TUNE_FAMILIES+=("$f"); fi
+done
+if [ ${#TUNE_FAMILIES[@]} -gt 0 ]; then
+  node dist-bench/main.js --tune --full --budget "$BUDGET" "${TUNE_FAMILIES[@]}" --json "$OUT/tune-$KEY.json" 2>&1 | tee "$OUT/tune.log"
+fi
+
+# 2. the whole suite with the tuned table (rows mark the tuned picks)
+node dist-bench/main.js --full --budget "$BUDGET" "${FAMILIES[@]}" --json "$OUT/bench-$KEY.json" 2>&1 | tee "$OUT/bench.log"
+
+echo
+echo "written: $OUT/bench-$KEY.{json,md,svg}, $OUT/tuned-$KEY.json"
+echo "to ship the table: cp $OUT/tuned-$KEY.json kernels-bench/tuned/$KEY.json"
