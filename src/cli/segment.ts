@@ -5,6 +5,8 @@
 // sliding-window segmentation with progress on stderr and writes a uint8 label NIfTI with the input's
 // geometry, atomically (.nii plain, .nii.gz gzip). Without --weights it says how to train some: no
 // V-Net weights are published. --json prints the per-stage times and sizes as one JSON object on stdout.
+// `--model medsam` (box prompts on a slice, a slice range or a PNG / JPEG) is medsam-segment.ts; the
+// command line picks the network's segmenter from SEGMENTERS by --model.
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -20,6 +22,7 @@ import { openGpu } from './gpu.js';
 import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
+import { runMedSAMSegment } from './medsam-segment.js';
 
 export interface SegmentArgs {
   input: string;
@@ -160,27 +163,42 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   return report;
 }
 
+/** The segmenters by --model: each checks its own options, so another network is one more entry. */
+type SegmentOptions = { output?: string; weights?: string; model: string; config?: string; json?: boolean; progress: boolean; box?: string; slice?: string; slices?: string; window?: string };
+const SEGMENTERS: Record<string, (input: string, o: SegmentOptions, signal: AbortSignal) => Promise<unknown>> = {
+  vnet: (input, o, signal) => {
+    for (const [flag, v] of [['--box', o.box], ['--slice', o.slice], ['--slices', o.slices], ['--window', o.window]] as const) if (v !== undefined) throw new CliError(`${flag} is for --model medsam`);
+    return runSegment({ input, output: o.output ?? '', weights: o.weights, model: 'vnet', config: o.config as VNetPreset | undefined, json: o.json, progress: o.progress, signal });
+  },
+  medsam: (input, o, signal) => runMedSAMSegment({ input, output: o.output ?? '', weights: o.weights, config: o.config, box: o.box, slice: o.slice, slices: o.slices, window: o.window, json: o.json, progress: o.progress, signal }),
+};
+
 export function register(program: Command): void {
   program
     .command('segment')
-    .description('segment a NIfTI volume with trained weights and write a uint8 label NIfTI with its geometry')
-    .argument('<input>', 'input volume (.nii or .nii.gz)')
-    .option('-o, --output <file>', 'output label volume: .nii.gz (gzip) or .nii (uncompressed); an existing file is replaced atomically')
-    .option('-w, --weights <file>', 'weights (.safetensors from medseg train/convert, or a V-Net .pth); without it, segment says how to train some')
-    .addOption(new Option('-m, --model <model>', 'network').choices(['vnet']).default('vnet'))
-    .addOption(new Option('-c, --config <preset>', 'model and preprocessing preset when the weights do not record them').choices(Object.keys(VNET_PRESETS)).default('paper'))
+    .description('segment a scan with trained weights: V-Net (a NIfTI volume to a uint8 label NIfTI with its geometry) or MedSAM with a box prompt (a NIfTI slice or slice range, or a PNG / JPEG image)')
+    .argument('<input>', 'input volume (.nii or .nii.gz); for --model medsam also a .png / .jpg image')
+    .option('-o, --output <file>', 'output: .nii.gz (gzip) or .nii (uncompressed) for a volume, .png for an image; an existing file is replaced atomically')
+    .option('-w, --weights <file>', 'weights (.safetensors from medseg train/convert; a V-Net .pth; a MedSAM .pth such as medsam_vit_b.pth); without it, segment says where to get some')
+    .addOption(new Option('-m, --model <model>', 'network').choices(Object.keys(SEGMENTERS)).default('vnet'))
+    .option('-c, --config <preset>', `V-Net: model and preprocessing preset when the weights do not record them (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny`)
+    .option('--box <x0,y0,x1,y1>', 'MedSAM: the box prompt in pixels of the slice or image (x the first voxel index / column, y the second / row)')
+    .option('--slice <z>', 'MedSAM: the slice of the volume the box is drawn on')
+    .option('--slices <a-b>', 'MedSAM: propagate over slices a..b, each box the bounding box of the neighbouring slice\'s mask')
+    .option('--window <w>', 'MedSAM: intensity window: abdomen (CT 40/400, pre_CT_MR.py\'s), lung, bone, brain, mr (0.5/99.5 percentiles), or level,width in HU (default: abdomen if the scan looks like CT, else mr)')
     .option('--json', 'print per-stage times and sizes as JSON on stdout')
     .option('--no-progress', 'no progress on stderr')
-    .action(async (input: string, opts: { output?: string; weights?: string; model: 'vnet'; config: VNetPreset; json?: boolean; progress: boolean }) => {
+    .action(async (input: string, opts: SegmentOptions) => {
       let written = false;
+      const unit = opts.model === 'medsam' ? 'slice' : 'window';
       const interrupt = watchInterrupt({
         log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
         kept: () => (written ? `${opts.output} was written` : 'nothing was written'),
-        // the GPU finishes its window before the process ends: exiting under running GPU work can crash in the driver's teardown
-        stopping: 'stopping after the current window; nothing will be written',
+        // the GPU finishes its window (slice) before the process ends: exiting under running GPU work can crash in the driver's teardown
+        stopping: `stopping after the current ${unit}; nothing will be written`,
       });
       try {
-        await runSegment({ input, ...opts, output: opts.output ?? '', signal: interrupt.signal });
+        await SEGMENTERS[opts.model](input, opts, interrupt.signal);
         written = true;
       } finally {
         interrupt.dispose();
