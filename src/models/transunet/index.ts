@@ -4,3 +4,4 @@ export { TransUNet, TRANSUNET_CONFIGS, type TransUNetConfig, type TransUNetConfi
 export { ResNetV2, Root as ResNetRoot, Stage as ResNetStage, PreActBottleneck, type ResNetV2Output } from './resnet-v2.js';
 export { Transformer, Embeddings, Encoder, Block as TransUNetBlock, Attention as TransUNetAttention, Mlp as TransUNetMlp, type TransformerOptions } from './vit.js';
 export { DecoderCup, DecoderBlock, Conv2dReLU, SegmentationHead, upsample2x, type DecoderOptions } from './decoder.js';
+export { segmentSlices, segmentVolumeSlices, transunetPreprocess, zoomCubic, zoomNearest, TRANSUNET_CT_WINDOW, type TransUNetSegmentOptions, type TransUNetSegmentResult } from './inference.js';
