@@ -12,7 +12,7 @@ import { Engine } from './engine.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
 import { CT_PRESETS, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
-import type { InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
+import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
@@ -114,7 +114,7 @@ function openVolume(vol: Volume, lab: Volume | null, name: string): void {
   $('dice').textContent = '';
   $('train').textContent = 'Train V-Net here';
   setTrainState('idle', lab ? 'random weights; trains on the open scan and its label' : 'this scan has no label: open it with its label file to train');
-  setMedsamState('idle', 'draw a box on the axial view with the box tool');
+  setMedsamState('idle', lab ? 'fine-tune MedSAM on the label or load weights, then draw a box on the axial view with the box tool' : 'draw a box on the axial view with the box tool');
   document.body.dataset.scan = String(scanId);
   if (engine && gpuReady) void engine.request('setScan', { scan: vol, label: lab }).catch((e) => showError(message(e)));
   updateButtons();
@@ -214,6 +214,7 @@ function updateButtons(): void {
   $<HTMLButtonElement>('export-prediction').disabled = !viewer.masks.prediction;
   $<HTMLButtonElement>('export-medsam').disabled = !viewer.masks.medsam;
   $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
+  $<HTMLButtonElement>('medsam-finetune').disabled = !gpu || medsamBusy || !label;
 }
 
 function showSegmentation(s: SegmentResultMsg): void {
@@ -293,6 +294,40 @@ function setMedsamState(state: string, text: string): void {
   el.textContent = text;
 }
 
+/** Axial slice `slice` as MedSAM's gray input (the current window), and a key naming it for the embedding cache. */
+function axialImage(slice: number): { imageKey: string; image: { data: Uint8Array; width: number; height: number } } {
+  const spec = viewer.specs!.axial;
+  const { width, level } = viewer.window;
+  const gray = sliceGray(scan!, spec, slice, width, level);
+  return { imageKey: `${scanId}:${slice}:${width}:${level}`, image: { data: new Uint8Array(gray.buffer), width: scan!.dims[spec.hAxis], height: scan!.dims[spec.vAxis] } };
+}
+
+$('medsam-finetune').onclick = async () => {
+  if (!engine || !scan || !viewer.masks.label || medsamBusy) return;
+  const steps = Number($<HTMLInputElement>('medsam-steps').value);
+  if (!(Number.isInteger(steps) && steps > 0)) return showError('steps must be a positive whole number');
+  const slice = viewer.slice('axial');
+  const spec = viewer.specs!.axial;
+  const { imageKey, image } = axialImage(slice);
+  const mask = new Uint8Array(image.width * image.height);
+  for (let v = 0; v < image.height; v++)
+    for (let u = 0; u < image.width; u++) mask[v * image.width + u] = viewer.masks.label[voxelIndex(scan.dims, pixelToVoxel(spec, scan.dims, slice, u, v))];
+  medsamBusy = true;
+  updateButtons();
+  setMedsamState('training', `fine-tuning the decoder on slice ${slice + 1}…`);
+  try {
+    const r = await engine.request<FinetuneResult>('medsamFinetune', { imageKey, image, mask, steps });
+    setTiming('MedSAM fine-tuning step', fmtMs(r.msPerStep));
+    setMedsamState('tuned', `fine-tuned the decoder ${r.steps} steps on slice ${slice + 1}'s label (loss ${r.loss.toFixed(3)}, training Dice ${r.dice.toFixed(3)}); draw a box`);
+  } catch (e) {
+    setMedsamState('error', `fine-tuning failed: ${message(e)}`);
+    showError(`MedSAM fine-tuning failed: ${message(e)}`);
+  } finally {
+    medsamBusy = false;
+    updateButtons();
+  }
+};
+
 /** Runs MedSAM on axial slice `slice` with a box (slice pixels); writes the mask into the MedSAM overlay. Returns the mask area. */
 async function runMedsam(slice: number, box: [number, number, number, number], points: { coords: [number, number][]; labels: number[] } | null): Promise<number> {
   if (!engine || !gpuReady || !scan) {
@@ -303,10 +338,9 @@ async function runMedsam(slice: number, box: [number, number, number, number], p
   medsamBusy = true;
   updateButtons();
   const spec = viewer.specs!.axial;
-  const { width, level } = viewer.window;
-  const gray = sliceGray(scan, spec, slice, width, level);
-  const w = scan.dims[spec.hAxis];
-  const h = scan.dims[spec.vAxis];
+  const { imageKey, image } = axialImage(slice);
+  const w = image.width;
+  const h = image.height;
   const id = scanId;
   setMedsamState('running', `slice ${slice + 1}: MedSAM…`);
   const progress = $<HTMLProgressElement>('medsam-progress');
@@ -314,8 +348,8 @@ async function runMedsam(slice: number, box: [number, number, number, number], p
   progress.value = 0;
   try {
     const r = await engine.request<MedsamResult>('medsam', {
-      imageKey: `${scanId}:${slice}:${width}:${level}`,
-      image: { data: new Uint8Array(gray.buffer), width: w, height: h },
+      imageKey,
+      image,
       box,
       points,
     });
@@ -428,6 +462,8 @@ async function start(): Promise<void> {
         setTiming('V-Net training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${stepTimes.length})`);
         showMemory(e.memory);
         setTrainState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)}, training Dice ${e.dice.toFixed(3)}`);
+      } else if (e.kind === 'medsamStep') {
+        setMedsamState('training', `fine-tuning step ${e.step}/${e.total}: loss ${e.loss.toFixed(3)}, training Dice ${e.dice.toFixed(3)} (${fmtMs(e.ms)})`);
       } else if (e.kind === 'stage') {
         if (e.stage.startsWith('MedSAM')) {
           $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;

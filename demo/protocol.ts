@@ -27,6 +27,8 @@ export type Request =
   | { id: number; kind: 'segment' }
   | { id: number; kind: 'resetVNet' }
   | { id: number; kind: 'loadMedsamWeights'; file: File }
+  /** fine-tunes tiny MedSAM's mask decoder (encoder frozen) on one slice and its label mask (slice pixels) */
+  | { id: number; kind: 'medsamFinetune'; imageKey: string; image: { data: Uint8Array; width: number; height: number }; mask: Uint8Array; steps: number }
   | {
       id: number;
       kind: 'medsam';
@@ -39,6 +41,7 @@ export type Request =
 
 export type Event =
   | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; memory: MemoryReport }
+  | { kind: 'medsamStep'; step: number; total: number; loss: number; dice: number; ms: number }
   | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }
   | { kind: 'done'; id: number; result?: unknown }
   | { kind: 'error'; id: number; message: string };
@@ -71,6 +74,13 @@ export interface MedsamResult {
   iou: number;
   area: number;
   memory: MemoryReport;
+}
+
+export interface FinetuneResult {
+  steps: number;
+  loss: number;
+  dice: number;
+  msPerStep: number;
 }
 
 export interface WeightsResult {

@@ -233,9 +233,35 @@ describe('demo page (built, served under a sub-path)', () => {
     await drag(100, 100, 260, 280);
     await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/cached embedding, decoder/);
     expect(await page.locator('#timings').innerText()).toMatch(/MedSAM encoder[\s\S]*MedSAM decoder/);
+    // fine-tuned on this slice's label (decoder only, the cached embedding), a box around the spleen gives the spleen
+    await page.locator('#medsam-steps').fill('40');
+    await page.locator('#medsam-finetune').click();
+    await page.waitForSelector('#medsam-status[data-state="tuned"]', { timeout: 90_000 });
+    const k = Number(await page.locator('#slice-axial').inputValue());
+    const [nx, ny] = [164, 166];
+    let [i0, j0, i1, j1] = [nx, ny, -1, -1];
+    for (let j = 0; j < ny; j++)
+      for (let i = 0; i < nx; i++)
+        if (labelFile.data[(k * ny + j) * nx + i] > 0) [i0, j0, i1, j1] = [Math.min(i0, i), Math.min(j0, j), Math.max(i1, i), Math.max(j1, j)];
+    // the axial view: i and j both run against the screen (radiological, anterior up), 384 / 166 canvas px per voxel, centred across
+    const s = 384 / ny;
+    const ox = (384 - nx * s) / 2;
+    await drag(ox + (nx - 1 - i1 - 2) * s, (ny - 1 - j1 - 2) * s, ox + (nx - i0 + 2) * s, (ny - j0 + 2) * s);
+    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/cached embedding, decoder/);
+    await shot('06-medsam-finetuned');
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-medsam').click()]);
     const mask = readNifti(readFileSync((await download.path())!), 'medsam-mask.nii.gz');
     for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(mask.affine[r][c]).toBeCloseTo(scanFile.affine[r][c], 4);
+    let inter = 0;
+    let sum = 0;
+    for (let i = k * nx * ny; i < (k + 1) * nx * ny; i++) {
+      const m = mask.data[i] > 0 ? 1 : 0;
+      const l = labelFile.data[i] > 0 ? 1 : 0;
+      inter += m * l;
+      sum += m + l;
+    }
+    console.log(`tiny MedSAM after 40 decoder steps: Dice ${((2 * inter) / sum).toFixed(3)} on axial slice ${k}`);
+    expect((2 * inter) / sum).toBeGreaterThan(0.7);
     await page.locator('input[name="tool"][value="navigate"]').check();
     await page.locator('#show-prediction').check();
     await page.locator('#show-label').check();
@@ -268,7 +294,7 @@ describe('demo page (built, served under a sub-path)', () => {
         return n;
       });
       expect(nonBlack).toBeGreaterThan(0.5 * 384 * 384);
-      await p.screenshot({ path: join(ARTIFACTS, '06-no-webgpu.png'), fullPage: true });
+      await p.screenshot({ path: join(ARTIFACTS, '07-no-webgpu.png'), fullPage: true });
     } finally {
       await p.close();
     }
