@@ -437,6 +437,21 @@ export function unpickleAt(data: Uint8Array, start: number, options: UnpickleOpt
         stack.push(callGlobal(cls, args, kwargs instanceof PyDict ? kwargs : undefined));
         break;
       }
+      case 0x69: {
+        // INST "module\nname\n" (protocol 0): the class is resolved (so refused by name) and called with the items since MARK
+        const module = line();
+        const name = line();
+        const g = resolve(module, name);
+        stack.push(callGlobal(g, popMark()));
+        break;
+      }
+      case 0x6f: {
+        // OBJ (protocol 1): the class is the first item since MARK, the arguments the rest
+        const items = popMark();
+        if (!items.length) fail('OBJ without a class', at);
+        stack.push(callGlobal(items[0], items.slice(1)));
+        break;
+      }
       case 0x62: {
         // BUILD
         const state = pop();
