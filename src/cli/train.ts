@@ -9,6 +9,8 @@
 // mask under-segment). Writes safetensors (atomically) whose metadata records
 // the model config and the preprocessing (so `medseg segment` reproduces them). --resume continues
 // from such a file (its config wins). Ctrl-C finishes the step and writes the weights so far.
+// `--model medsam` (MedSAM fine-tuning) is medsam-train.ts; the command line picks the network's
+// trainer from TRAINERS by --model.
 import { Command, Option } from 'commander';
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
@@ -26,6 +28,7 @@ import { openGpu } from './gpu.js';
 import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
+import { runMedSAMTrain } from './medsam-train.js';
 
 export interface TrainArgs {
   images: string[];
@@ -224,50 +227,91 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   return report;
 }
 
+/** V-Net's options that MedSAM's training does not take (refused when given with --model medsam). */
+const VNET_ONLY = ['resume', 'lrSchedule', 'batchSize', 'baseChannels', 'patch', 'spacing', 'flip', 'deformSigma', 'deformCells', 'saveEvery', 'keepBest', 'bnCalibration'] as const;
+const MEDSAM_ONLY = ['weights', 'freezeEncoder', 'bboxShift', 'window', 'weightDecay', 'slices'] as const;
+const flagOf = (name: string) => `--${name === 'flip' ? 'no-flip' : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+type TrainOptions = Record<string, unknown> & { model: string; image: string[]; label: string[]; steps: number; output: string; config?: string; json?: boolean; progress: boolean };
+type Given = (name: string) => boolean;
+
+/** The trainers by --model: each takes the parsed options and which of them the user gave, so another network is one more entry. */
+const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSignal, onWrite: (path: string, steps: number) => void) => Promise<unknown>> = {
+  vnet: (o, given, signal, onWrite) => {
+    for (const k of MEDSAM_ONLY) if (given(k)) throw new CliError(`${flagOf(k)} is for --model medsam`);
+    return runTrain({ ...(o as unknown as TrainArgs), config: o.config as VNetPreset | undefined, images: o.image, labels: o.label, signal, onWrite });
+  },
+  medsam: (o, given, signal, onWrite) => {
+    for (const k of VNET_ONLY) if (given(k)) throw new CliError(`${flagOf(k)} is for --model vnet${k === 'resume' ? ' (MedSAM continues from --weights)' : ''}`);
+    return runMedSAMTrain({
+      images: o.image,
+      labels: o.label,
+      steps: o.steps,
+      output: o.output,
+      config: o.config,
+      weights: o.weights as string | undefined,
+      freezeEncoder: o.freezeEncoder as boolean | undefined,
+      lr: given('lr') ? (o.lr as number) : undefined,
+      weightDecay: o.weightDecay as number | undefined,
+      bboxShift: o.bboxShift as number | undefined,
+      window: o.window as string | undefined,
+      slices: o.slices as string | undefined,
+      seed: given('seed') ? (o.seed as number) : undefined,
+      json: o.json,
+      progress: o.progress,
+      signal,
+      onWrite,
+    });
+  },
+};
+
 export function register(program: Command): void {
   const collect = (v: string, prev: string[]) => [...prev, v];
   const whole = (option: string, min = 1) => (v: string) => wholeNumber(option, v, min);
   program
     .command('train')
-    .description('train a model on NIfTI scans and labels; writes safetensors with its config and preprocessing')
-    .addOption(new Option('-m, --model <model>', 'network').choices(['vnet']).default('vnet'))
-    .addOption(new Option('-c, --config <preset>', 'model and preprocessing preset').choices(Object.keys(VNET_PRESETS)).default('paper'))
-    .option('--image <file>', 'training scan (.nii/.nii.gz); repeat with --label for more cases', collect, [])
-    .option('--label <file>', 'its label map', collect, [])
+    .description('train a model: V-Net on NIfTI scans and labels, or fine-tune MedSAM on labelled NIfTI slices or PNG / JPEG images with masks; writes safetensors with its config')
+    .addOption(new Option('-m, --model <model>', 'network').choices(Object.keys(TRAINERS)).default('vnet'))
+    .option('-c, --config <preset>', `V-Net: model and preprocessing preset (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny`)
+    .option('--image <file>', 'training scan (.nii/.nii.gz; MedSAM also .png/.jpg); repeat with --label for more cases', collect, [])
+    .option('--label <file>', 'its label map (MedSAM: nonzero is foreground; a grey PNG for an image)', collect, [])
     .requiredOption('--steps <n>', 'optimisation steps', whole('--steps'))
     .requiredOption('-o, --output <file>', 'output .safetensors (an existing file is replaced atomically)')
-    .option('--resume <file>', 'continue from weights written by medseg train (may be the -o file)')
-    .option('--lr <lr>', 'Adam learning rate', (v) => positiveNumber('--lr', v), 1e-3)
-    .addOption(new Option('--lr-schedule <schedule>', "'poly' decays the lr as (1 - step/steps)^0.9 over this run").choices(['constant', 'poly']).default('constant'))
-    .option('--batch-size <n>', 'patches per step', whole('--batch-size'), 1)
-    .option('--base-channels <n>', "override the preset's base channels", whole('--base-channels'))
-    .option('--patch <d,h,w>', "override the preset's patch (D,H,W voxels, multiples of 16)", (v) => patchTriple('--patch', v))
-    .option('--spacing <x,y,z>', "override the preset's voxel spacing (mm)", (v) => positiveTriple('--spacing', v))
+    .option('--resume <file>', 'V-Net: continue from weights written by medseg train (may be the -o file)')
+    .option('--weights <file>', 'MedSAM: the weights to fine-tune (medsam_vit_b.pth, sam_vit_b_01ec64.pth, a training checkpoint or .safetensors); without it, random initialisation')
+    .option('--freeze-encoder', 'MedSAM: train the mask decoder only; each image embedding is computed once and cached')
+    .option('--bbox-shift <px>', 'MedSAM: random box enlargement per side, at 1024 px (default 20, scaled to the input size)', (v) => positiveNumber('--bbox-shift', v, { allowZero: true }))
+    .option('--window <w>', 'MedSAM: intensity window of NIfTI inputs, as segment --window (default: abdomen for CT, else mr)')
+    .option('--slices <a-b>', 'MedSAM: train on these slices of each volume only (default: every slice whose label has foreground)')
+    .option('--weight-decay <w>', 'MedSAM: AdamW weight decay (default 0.01)', (v) => positiveNumber('--weight-decay', v, { allowZero: true }))
+    .option('--lr <lr>', 'learning rate: V-Net Adam (default 1e-3), MedSAM AdamW (default 1e-4)', (v) => positiveNumber('--lr', v), 1e-3)
+    .addOption(new Option('--lr-schedule <schedule>', "V-Net: 'poly' decays the lr as (1 - step/steps)^0.9 over this run").choices(['constant', 'poly']).default('constant'))
+    .option('--batch-size <n>', 'V-Net: patches per step', whole('--batch-size'), 1)
+    .option('--base-channels <n>', "V-Net: override the preset's base channels", whole('--base-channels'))
+    .option('--patch <d,h,w>', "V-Net: override the preset's patch (D,H,W voxels, multiples of 16)", (v) => patchTriple('--patch', v))
+    .option('--spacing <x,y,z>', "V-Net: override the preset's voxel spacing (mm)", (v) => positiveTriple('--spacing', v))
     .option('--seed <n>', 'seed for initialisation and sampling', whole('--seed', 0), 1)
-    .option('--no-flip', 'no random flips')
-    .option('--deform-sigma <voxels>', 'random smooth deformation: std of the control displacements (0 turns it off)', (v) => positiveNumber('--deform-sigma', v, { allowZero: true }), 2)
-    .option('--deform-cells <n>', 'random smooth deformation: B-spline cells per axis', whole('--deform-cells'), 2)
-    .option('--save-every <n>', 'also write the weights every n steps', whole('--save-every', 0), 0)
-    .option('--keep-best <n>', 'also write W.best.safetensors: the weights after the n-step window with the highest mean training Dice', whole('--keep-best', 0), 0)
-    .option('--bn-calibration <n>', "batch norm's running statistics of the written weights from n forward passes over unaugmented random windows (0: training's moving averages)", whole('--bn-calibration', 0), 24)
+    .option('--no-flip', 'V-Net: no random flips')
+    .option('--deform-sigma <voxels>', 'V-Net: random smooth deformation: std of the control displacements (0 turns it off)', (v) => positiveNumber('--deform-sigma', v, { allowZero: true }), 2)
+    .option('--deform-cells <n>', 'V-Net: random smooth deformation: B-spline cells per axis', whole('--deform-cells'), 2)
+    .option('--save-every <n>', 'V-Net: also write the weights every n steps', whole('--save-every', 0), 0)
+    .option('--keep-best <n>', 'V-Net: also write W.best.safetensors: the weights after the n-step window with the highest mean training Dice', whole('--keep-best', 0), 0)
+    .option('--bn-calibration <n>', "V-Net: batch norm's running statistics of the written weights from n forward passes over unaugmented random windows (0: training's moving averages)", whole('--bn-calibration', 0), 24)
     .option('--json', 'print the loss/Dice history and timing as JSON on stdout')
     .option('--no-progress', 'no progress on stderr')
-    .action(
-      async (opts: { config: VNetPreset; image: string[]; label: string[]; steps: number; output: string; resume?: string; lr: number; lrSchedule: 'constant' | 'poly'; batchSize: number; baseChannels?: number; patch?: [number, number, number]; spacing?: [number, number, number]; seed: number; flip: boolean; deformSigma: number; deformCells: number; saveEvery: number; keepBest: number; bnCalibration: number; json?: boolean; progress: boolean }) => {
-        let kept = 'nothing was written';
-        const interrupt = watchInterrupt({
-          log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
-          stopping: 'finishing the current step, then writing the weights so far (Ctrl-C again to stop at once)',
-          kept: () => kept,
+    .action(async (opts: TrainOptions, command: Command) => {
+      let kept = 'nothing was written';
+      const interrupt = watchInterrupt({
+        log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
+        stopping: 'finishing the current step, then writing the weights so far (Ctrl-C again to stop at once)',
+        kept: () => kept,
+      });
+      try {
+        await TRAINERS[opts.model](opts, (k) => command.getOptionValueSource(k) === 'cli', interrupt.signal, (path, steps) => {
+          if (path === opts.output) kept = `${path} holds the weights after step ${steps}; nothing newer was written`;
         });
-        try {
-          await runTrain({ ...opts, images: opts.image, labels: opts.label, signal: interrupt.signal, onWrite: (path, steps) => {
-              if (path === opts.output) kept = `${path} holds the weights after step ${steps}; nothing newer was written`;
-            },
-          });
-        } finally {
-          interrupt.dispose();
-        }
-      },
-    );
+      } finally {
+        interrupt.dispose();
+      }
+    });
 }
