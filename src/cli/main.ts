@@ -17,8 +17,9 @@ const commands: { register(program: Command): void }[] = [convertCommand, segmen
 export function buildProgram(): Command {
   const program = new Command('medseg')
     .description(
-      'WebGPU medical image segmentation with V-Net: train on NIfTI scans and labels, segment a scan, and convert V-Net checkpoints ' +
-        '(vnet.pytorch, MONAI) to safetensors. convert also checks and converts TransUNet and MedSAM checkpoints; those two networks do not run here yet.',
+      'WebGPU medical image segmentation: V-Net (train on NIfTI scans and labels, segment a scan) and MedSAM (segment a slice, a slice range ' +
+        'or a PNG / JPEG from a box prompt; fine-tune on labelled slices or images), and convert V-Net (vnet.pytorch, MONAI), MedSAM and ' +
+        'TransUNet checkpoints to safetensors. TransUNet does not run here yet.',
     )
     .version('0.1.0');
   for (const c of commands) c.register(program);
