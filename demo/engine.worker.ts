@@ -5,7 +5,7 @@
 // state. V-Net settings are scripts/demo-spleen.mjs's: the `tiny` preset trained from random weights
 // (seed 7) at 6.4 x 6.4 x 10 mm on one 16 x 32 x 32 patch, Adam lr 1e-2, Dice loss, no flips or
 // deformation; segmentation uses batch norm on the scan's own statistics.
-import { init, manualSeed, memoryStats, models, tensor, type Runtime } from '../src/index.js';
+import { init, manualSeed, memoryStats, models, tensor, weights, type Runtime } from '../src/index.js';
 import type { Volume } from '../src/io/index.js';
 import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
 
@@ -175,13 +175,55 @@ async function medsamFinetune(r: Extract<Request, { kind: 'medsamFinetune' }>): 
   return { steps: r.steps, loss: last.loss, dice: last.dice, msPerStep: (performance.now() - t0) / r.steps };
 }
 
-async function loadMedsamWeights(file: File): Promise<WeightsResult> {
+// the converted weights live in OPFS (weights.convertCached); this file there names the last one loaded
+const LAST = 'medsam-last.txt';
+async function weightsDir(): Promise<FileSystemDirectoryHandle | null> {
+  try {
+    return await (await navigator.storage.getDirectory()).getDirectoryHandle('medseg-weights', { create: true });
+  } catch {
+    return null;
+  }
+}
+
+/** Converts a dropped checkpoint to safetensors in OPFS (or takes the cached conversion) and loads it into tiny MedSAM. */
+async function loadMedsamWeights(id: number, file: File): Promise<WeightsResult> {
+  const net = medsamModel();
+  const t0 = performance.now();
+  const c = await weights.convertCached(file, {
+    model: 'medsam',
+    schemas: [net.schema()],
+    onProgress: (p) => post({ kind: 'stage', id, stage: `converting ${file.name}`, done: p.index + 1, total: p.count }),
+  });
+  const convertMs = performance.now() - t0;
+  const t1 = performance.now();
+  const r = await net.loadWeights(c.file);
+  predictor?.reset();
+  embeddedKey = null;
+  const dir = await weightsDir();
+  if (dir) {
+    const w = await (await dir.getFileHandle(LAST, { create: true })).createWritable();
+    await w.write(JSON.stringify({ key: weights.cacheKey(file, { model: 'medsam' }), name: file.name }));
+    await w.close();
+  }
+  return { name: file.name, notes: [...(c.plan?.notes ?? []), ...r.notes], convertMs, loadMs: performance.now() - t1, fromCache: c.fromCache, tensors: net.stateDict().size };
+}
+
+/** At start: the weights converted on an earlier visit, loaded from OPFS (null when there are none). */
+async function restoreMedsamWeights(): Promise<WeightsResult | null> {
+  const dir = await weightsDir();
+  if (!dir) return null;
+  let last: { key: string; name: string };
+  let file: File;
+  try {
+    last = JSON.parse(await (await (await dir.getFileHandle(LAST)).getFile()).text());
+    file = await (await dir.getFileHandle(last.key)).getFile();
+  } catch {
+    return null;
+  }
   const net = medsamModel();
   const t0 = performance.now();
   const r = await net.loadWeights(file);
-  predictor?.reset();
-  embeddedKey = null;
-  return { notes: r.notes, ms: performance.now() - t0, tensors: net.stateDict().size };
+  return { name: last.name, notes: r.notes, convertMs: 0, loadMs: performance.now() - t0, fromCache: true, tensors: net.stateDict().size };
 }
 
 async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transferable[] }> {
@@ -192,9 +234,18 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       const limits: Record<string, number> = {};
       for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'])
         limits[k] = (rt.limits as unknown as Record<string, number>)[k];
+      let cachedWeights: WeightsResult | null = null;
+      let cacheError: string | null = null;
+      try {
+        cachedWeights = await job(restoreMedsamWeights);
+      } catch (e) {
+        cacheError = `the cached MedSAM weights did not load: ${e instanceof Error ? e.message : String(e)}`;
+      }
       const result: InitResult = {
         adapter: { name: rt.adapterName, kind: rt.adapterKind, description: rt.adapterInfo.description, features: [...rt.features], limits },
         memory: memory(),
+        cachedWeights,
+        cacheError,
       };
       return { result };
     }
@@ -232,7 +283,7 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
     case 'medsamFinetune':
       return { result: await job(() => medsamFinetune(r)) };
     case 'loadMedsamWeights':
-      return { result: await job(() => loadMedsamWeights(r.file)) };
+      return { result: await job(() => loadMedsamWeights(r.id, r.file)) };
   }
 }
 

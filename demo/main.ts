@@ -215,6 +215,7 @@ function updateButtons(): void {
   $<HTMLButtonElement>('export-medsam').disabled = !viewer.masks.medsam;
   $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
   $<HTMLButtonElement>('medsam-finetune').disabled = !gpu || medsamBusy || !label;
+  $<HTMLInputElement>('medsam-weights').disabled = !gpuReady || medsamBusy;
 }
 
 function showSegmentation(s: SegmentResultMsg): void {
@@ -362,7 +363,9 @@ async function runMedsam(slice: number, box: [number, number, number, number], p
     showMemory(r.memory);
     const el = $('medsam-status');
     el.dataset.area = String(r.area);
-    setMedsamState('done', `slice ${slice + 1}: mask of ${r.area} pixels (IoU estimate ${r.iou.toFixed(2)}); ${r.encoderMs !== null ? `encoder ${fmtMs(r.encoderMs)} + ` : 'cached embedding, '}decoder ${fmtMs(r.decoderMs)}`);
+    const prompt = points ? `box + ${points.labels.length} point${points.labels.length === 1 ? '' : 's'}` : 'box';
+    el.dataset.runs = String(Number(el.dataset.runs ?? 0) + 1);
+    setMedsamState('done', `slice ${slice + 1}, ${prompt}: mask of ${r.area} pixels (IoU estimate ${r.iou.toFixed(2)}); ${r.encoderMs !== null ? `encoder ${fmtMs(r.encoderMs)} + ` : 'cached embedding, '}decoder ${fmtMs(r.decoderMs)}`);
     return r.area;
   } catch (e) {
     setMedsamState('error', `MedSAM failed: ${message(e)}`);
@@ -402,9 +405,11 @@ $('propagate').onclick = async () => {
   const start = viewer.lastBox;
   if (!start || !scan) return;
   const n = scan.dims[viewer.specs!.axial.sliceAxis];
+  const reach = Number($<HTMLInputElement>('propagate-n').value);
+  if (!(Number.isInteger(reach) && reach > 0)) return showError('the number of slices to propagate must be a positive whole number');
   for (const dir of [1, -1]) {
     let prev = start.slice;
-    for (let k = 1; k <= 3; k++) {
+    for (let k = 1; k <= reach; k++) {
       const s = start.slice + dir * k;
       if (s < 0 || s >= n) break;
       const box = maskBox(prev, 2);
@@ -423,14 +428,18 @@ $<HTMLInputElement>('medsam-weights').onchange = async (e) => {
   if (!file || !engine) return;
   setMedsamState('loading', `loading ${file.name}…`);
   try {
-    const r = await engine.request<WeightsResult>('loadMedsamWeights', { file });
-    setTiming('MedSAM weights load', fmtMs(r.ms));
-    setMedsamState('idle', `loaded ${file.name} (${r.tensors} tensors${r.notes.length ? `; ${r.notes.join('; ')}` : ''}); draw a box`);
+    showWeights(await engine.request<WeightsResult>('loadMedsamWeights', { file }));
   } catch (err) {
     setMedsamState('error', `could not load ${file.name}`);
     showError(`could not load MedSAM weights from ${file.name}: ${message(err)}`);
   }
 };
+
+function showWeights(r: WeightsResult): void {
+  if (!r.fromCache) setTiming('MedSAM weights conversion', fmtMs(r.convertMs));
+  setTiming(r.fromCache ? 'MedSAM weights load (cached)' : 'MedSAM weights load', fmtMs(r.loadMs));
+  setMedsamState('weights', `${r.fromCache ? 'loaded the cached conversion of' : 'converted and loaded'} ${r.name} (${r.tensors} tensors${r.notes.length ? `; ${r.notes.join('; ')}` : ''}); draw a box`);
+}
 
 // ---- start ----
 function credit(): void {
@@ -465,7 +474,8 @@ async function start(): Promise<void> {
       } else if (e.kind === 'medsamStep') {
         setMedsamState('training', `fine-tuning step ${e.step}/${e.total}: loss ${e.loss.toFixed(3)}, training Dice ${e.dice.toFixed(3)} (${fmtMs(e.ms)})`);
       } else if (e.kind === 'stage') {
-        if (e.stage.startsWith('MedSAM')) {
+        if (e.stage.startsWith('converting')) setMedsamState('loading', `${e.stage}: tensor ${e.done}/${e.total}`);
+        else if (e.stage.startsWith('MedSAM')) {
           $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;
           setMedsamState('running', `${e.stage}…`);
         } else setTrainState(training ? 'training' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
@@ -484,7 +494,9 @@ async function start(): Promise<void> {
       $('adapter').textContent = `${a.name}${a.kind === 'cpu' ? ' (a CPU adapter: expect seconds per step)' : ''}\nfeatures: ${a.features.join(', ') || 'none'}\nlimits:\n${lim}`;
       $('adapter').dataset.adapter = a.name;
       showMemory(r.memory);
+      if (r.cacheError) showError(r.cacheError);
       await opened;
+      if (r.cachedWeights) showWeights(r.cachedWeights);
       if (scan) await engine.request('setScan', { scan, label });
     } catch (e) {
       $('adapter').textContent = `WebGPU failed: ${message(e)}`;

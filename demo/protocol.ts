@@ -49,6 +49,9 @@ export type Event =
 export interface InitResult {
   adapter: AdapterReport;
   memory: MemoryReport;
+  /** MedSAM weights converted on an earlier visit and loaded from OPFS */
+  cachedWeights: WeightsResult | null;
+  cacheError: string | null;
 }
 
 export interface TrainResult {
@@ -84,7 +87,12 @@ export interface FinetuneResult {
 }
 
 export interface WeightsResult {
+  name: string;
   notes: string[];
-  ms: number;
+  /** conversion to safetensors (0 when the cached conversion was used) */
+  convertMs: number;
+  /** reading the converted file into the model */
+  loadMs: number;
+  fromCache: boolean;
   tensors: number;
 }

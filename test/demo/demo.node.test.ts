@@ -262,9 +262,44 @@ describe('demo page (built, served under a sub-path)', () => {
     }
     console.log(`tiny MedSAM after 40 decoder steps: Dice ${((2 * inter) / sum).toFixed(3)} on axial slice ${k}`);
     expect((2 * inter) / sum).toBeGreaterThan(0.7);
+    // a positive point inside the spleen refines the box's mask: the decoder alone runs again
+    await page.locator('input[name="tool"][value="point+"]').check();
+    await page.mouse.click(box.x + ox + (nx - 1 - (i0 + i1) / 2) * s, box.y + (ny - 1 - (j0 + j1) / 2) * s);
+    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/box \+ 1 point: .*cached embedding, decoder/);
+    // propagation boxes the mask of each slice on the next one (the encoder runs per slice)
+    await page.locator('#propagate-n').fill('1');
+    await page.locator('#propagate').click();
+    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 90_000 }).toMatch(/^propagated/);
+    await shot('07-medsam-propagated');
+    const [d2] = await Promise.all([page.waitForEvent('download'), page.locator('#export-medsam').click()]);
+    const propagated = readNifti(readFileSync((await d2.path())!), 'medsam-mask.nii.gz');
+    for (const z of [k - 1, k + 1]) {
+      let [pi, ps] = [0, 0];
+      for (let i = z * nx * ny; i < (z + 1) * nx * ny; i++) {
+        const m = propagated.data[i] > 0 ? 1 : 0;
+        const l = labelFile.data[i] > 0 ? 1 : 0;
+        pi += m * l;
+        ps += m + l;
+      }
+      console.log(`propagated tiny MedSAM mask: Dice ${((2 * pi) / ps).toFixed(3)} on axial slice ${z}`);
+      expect((2 * pi) / ps).toBeGreaterThan(0.5);
+    }
     await page.locator('input[name="tool"][value="navigate"]').check();
     await page.locator('#show-prediction').check();
     await page.locator('#show-label').check();
+  });
+
+  it('MedSAM weights from a .pth are converted in the page, cached in OPFS, and loaded from the cache on the next visit', async () => {
+    await page.locator('#medsam-weights').setInputFiles(join(ROOT, 'test/fixtures/medsam_tiny_train.pth'));
+    await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
+    expect(await page.locator('#medsam-status').innerText()).toMatch(/converted and loaded medsam_tiny_train\.pth/);
+    expect(await page.locator('#timings').innerText()).toMatch(/MedSAM weights conversion/);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
+    expect(await page.locator('#medsam-status').innerText()).toMatch(/loaded the cached conversion of medsam_tiny_train\.pth/);
+    expect(await page.locator('#timings').innerText()).toMatch(/MedSAM weights load \(cached\)\s+\d/);
+    await shot('08-weights-cached');
   });
 
   it('made no request outside the served prefix on localhost, and logged no page errors', async () => {
@@ -294,7 +329,7 @@ describe('demo page (built, served under a sub-path)', () => {
         return n;
       });
       expect(nonBlack).toBeGreaterThan(0.5 * 384 * 384);
-      await p.screenshot({ path: join(ARTIFACTS, '07-no-webgpu.png'), fullPage: true });
+      await p.screenshot({ path: join(ARTIFACTS, '09-no-webgpu.png'), fullPage: true });
     } finally {
       await p.close();
     }
