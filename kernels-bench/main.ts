@@ -1,6 +1,8 @@
 // The benchmark's command line: `npm run bench -- [FAMILY ...] [--quick] [--full] [--tune]
-// [--no-tuned] [--out DIR | --json FILE --md FILE --svg FILE] [--budget S]`. Runs suite.ts in Node
-// (Dawn; MEDSEG_ADAPTER picks the adapter). With --out DIR it writes DIR/bench-<adapter>.json,
+// [--no-tuned] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg FILE]
+// [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter); --compare then
+// runs compare/ (medseg, TensorFlow.js and ONNX Runtime Web on single ops in Chromium) and writes
+// <base>-compare.json and .md. With --out DIR it writes DIR/bench-<adapter>.json,
 // .md and .svg (the roofline); --json FILE alone also puts the .md and .svg next to it. Ctrl-C
 // stops after saying what was kept (the files are rewritten after every row).
 import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
@@ -10,11 +12,16 @@ const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] 
   --full      also the cases a CPU adapter skips
   --tune      re-measure the tuned variant table (matmul, conv, attention) for this adapter
   --no-tuned  default rules only (ignore the cached or shipped tuned table)
-  --out DIR   write DIR/bench-<adapter>.json, .md and .svg (roofline)`;
+  --out DIR   write DIR/bench-<adapter>.json, .md and .svg (roofline)
+  --compare   then the same single ops through TF.js (WebGPU) and ONNX Runtime Web (JSEP and native
+              WebGPU EPs) in Chromium (SwiftShader; MEDSEG_BROWSER_GPU=1: the real GPU)
+  --compare-only  the comparison alone`;
 
-function parseArgs(argv: string[]): SuiteOptions & { out?: string } {
+type Args = SuiteOptions & { out?: string; compare?: boolean; compareOnly?: boolean };
+
+function parseArgs(argv: string[]): Args {
   const families: string[] = [];
-  const o: SuiteOptions & { out?: string } = { families };
+  const o: Args = { families };
   const value = (i: number, a: string) => {
     const v = argv[i];
     if (v === undefined || v.startsWith('--')) throw new Error(`${a} needs a value`);
@@ -33,6 +40,8 @@ function parseArgs(argv: string[]): SuiteOptions & { out?: string } {
     else if (a === '--quick') o.quick = true;
     else if (a === '--tune') o.tune = true;
     else if (a === '--no-tuned') o.noTuned = true;
+    else if (a === '--compare') o.compare = true;
+    else if (a === '--compare-only') o.compare = o.compareOnly = true;
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -63,7 +72,13 @@ async function main() {
     console.error(`\ninterrupted; ${kept ? `${kept} hold what was measured` : 'nothing kept (--out DIR or --json FILE keeps results)'}`);
     process.exit(130);
   });
-  await runSuite(o);
+  if (!o.compareOnly) await runSuite(o);
+  if (o.compare) {
+    const { runCompareInBrowser } = await import('./compare/run.js');
+    const base = o.json ? `${o.json.replace(/\.json$/, '')}-compare` : o.out ? `${o.out}/compare` : undefined;
+    await runCompareInBrowser({ budget: o.budget, base });
+    if (base) console.log(`comparison written to ${base}.json and ${base}.md`);
+  }
 }
 
 main().then(
