@@ -3,7 +3,7 @@
 # real GPU (MEDSEG_ADAPTER=gpu refuses a software fallback), re-measures the tuned variant table
 # for matmul, conv and attention (--tune) and then runs the whole suite (every family at the
 # models' shapes, --full: nothing skipped) with the tuned table, in Node (Dawn) without a browser.
-# Writes, under OUT (default bench-out/<date>):
+# Writes, under OUT (default bench-results/<date>, git-ignored):
 #   tuned-<adapter>.json    the tuned table (also copy it to kernels-bench/tuned/ to ship it)
 #   bench-<adapter>.json / .md / .svg   the table, its Markdown and the roofline chart
 #   tune.log, bench.log     the runs' output
@@ -11,7 +11,7 @@
 # Environment: MEDSEG_BENCH_BUDGET seconds of warm timing per row (default 0.2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${1:-bench-out/$(date -u +%Y%m%dT%H%M%SZ)}"
+OUT="${1:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
 shift || true
 FAMILIES=("$@")
 BUDGET="${MEDSEG_BENCH_BUDGET:-0.2}"
