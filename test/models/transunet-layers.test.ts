@@ -5,7 +5,7 @@
 // 512; block3 512 -> 1024 /2 and 1024) on 1-3 pixel grids, the patch embedding (1x1 1024 -> 768), a
 // ViT block (768, 12 heads, MLP 3072) on 2x2 tokens, and the whole decoder (conv_more 768 -> 512,
 // blocks (512 + 512 -> 256), (256 + 256 -> 128), (128 + 64 -> 64), (64 -> 16)) with the head
-// (16 -> 9) on a 1x1 token grid; backward of block2.unit1, of the ViT block and of decoder + head.
+// (16 -> 9) on a 1x1 token grid; backward of block2.unit1 and of decoder + head.
 import { afterEach, beforeAll, describe, it } from 'vitest';
 import { models, nn, noGrad } from '../../src/index.js';
 import type { Module } from '../../src/nn/module.js';
@@ -73,20 +73,13 @@ describe('TransUNet R50-ViT-B_16 layers at full width against PyTorch (float64)'
     await expectGolden(y, 'r50.patch_embeddings', reductionTol(1024));
   });
 
-  it('ViT block: hidden 768, 12 heads, MLP 3072 on 4 tokens, forward and backward', async () => {
+  it('ViT block: hidden 768, 12 heads, MLP 3072 on 4 tokens', async () => {
+    // forward only (time): the backward of its linear shapes (768, MLP 3072) is checked by
+    // medsam-layers.test.ts's windowed block, attention backward at 12 heads of 64 by the op tests,
+    // and this block's own backward path by transunet.test.ts on the tiny model
     const blk = build(new models.TransUNetBlock(D, c.numHeads, c.mlpDim, c.dropoutRate), 'r50.block.');
-    // weight matrices' gradients are plain linear backward (the tiny model checks them); not needed here
-    for (const [, p] of blk.namedParameters()) if (p.ndim === 2) p.requiresGrad = false;
-    const x = fixtureTensor('input.r50.tokens', [1, 4, D], 0, 1, true);
-    const y = blk.forward(x);
+    const y = noGrad(() => blk.forward(fixtureTensor('input.r50.tokens', [1, 4, D], 0, 1)));
     await expectGolden(y, 'r50.vit_block', reductionTol(blockK(4)));
-    y.mul(fixtureTensor('input.r50.token_cotangent', y.shape, 0, 1)).sum().backward();
-    const tol = gradTol(reductionTol(2 * blockK(4)));
-    await expectGolden(x.grad!, 'r50.vit_block.grad.input', tol);
-    const params = new Map(blk.namedParameters());
-    for (const k of ['attention_norm.weight', 'attn.query.bias', 'attn.value.bias', 'attn.out.bias', 'ffn.fc1.bias', 'ffn.fc2.bias', 'ffn_norm.bias']) {
-      await expectGolden(params.get(k)!.grad!, `r50.vit_block.grad.${k}`, tol);
-    }
   });
 
   it('decoder (conv_more and the four blocks with skips 512, 256, 64) and head to 9 classes on a 1x1 token grid, forward and backward', async () => {
