@@ -219,7 +219,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           return row.warmMs! / 1000;
         };
         const entries = await tuneFamily(reg, [{ label: c.name, run: inst.run, exclude: excluded }], timer, log);
-        table!.families[reg] = mergeTuned(table!.families[reg] ?? {}, entries);
+        table!.families[reg] = mergeTuned(table!.families[reg] ?? {}, entries, reg);
         saveTable(tunedFrom!, table!);
         useTunedTable(table);
         probe = pickSummary(recordPicks(inst.run).picks, reg);

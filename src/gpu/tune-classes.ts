@@ -11,3 +11,13 @@ export const shapeClasses: Readonly<Record<string, (p: never) => string>> = {
   conv: (p: { M: number; N: number; K: number; direct: boolean }) => `${gemm(p)}${p.direct ? ' direct' : ''}`,
   attention: (p: { D: number }) => `D${p.D}`,
 };
+
+/**
+ * Variants a tuned table never picks for a whole class, because the class does not bound what
+ * they need: attention's class is the head dim alone, and the composition stores the Lq x Lk
+ * scores (805 MB for MedSAM's 12 x 4096 x 4096 global blocks), so a choice timed on 196 tokens
+ * must not reach 4096. They are still timed and listed.
+ */
+export const notClassWide: Readonly<Record<string, readonly string[]>> = {
+  attention: ['composed'],
+};

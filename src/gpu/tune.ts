@@ -8,6 +8,7 @@
 // in a JSON file (kernels-bench/tune-cache.ts).
 import { runtime } from './runtime.js';
 import { activeTunedTable, setActiveTunedTable, type TunedEntry, type TunedTable } from './tune-table.js';
+import { notClassWide } from './tune-classes.js';
 import { forcedVariant, kernelFamily, recordPicks, setKernelVariant } from './variants.js';
 
 export type { TunedEntry, TunedTable } from './tune-table.js';
@@ -92,22 +93,24 @@ export async function tuneFamily(family: string, workloads: readonly TuneWorkloa
       }
     }
     progress?.(`tune ${family} ${w.label} [${classes.join(', ')}]: ${Object.entries(ms).map(([v, t]) => `${v} ${t.toFixed(2)} ms`).join(', ')}`);
-    out = mergeTuned(out, Object.fromEntries(classes.map((cls) => [cls, entry(ms, w.label)])));
+    out = mergeTuned(out, Object.fromEntries(classes.map((cls) => [cls, entry(family, ms, w.label)])), family);
   }
   return out;
 }
 
-function entry(ms: Record<string, number>, workload: string): TunedEntry {
+/** The fastest variant that may stand for a whole class (tune-classes.ts's notClassWide), with every time. */
+function entry(family: string, ms: Record<string, number>, workload: string): TunedEntry {
   const ranked = Object.entries(ms).sort((a, b) => a[1] - b[1]);
-  if (!ranked.length) throw new Error(`tune: nothing was timed on '${workload}'`);
-  return { variant: ranked[0][0], ms: Object.fromEntries(ranked), workload };
+  const winner = ranked.find(([v]) => !notClassWide[family]?.includes(v));
+  if (!winner) throw new Error(`tune: no ${family} variant that a table may pick was timed on '${workload}'`);
+  return { variant: winner[0], ms: Object.fromEntries(ranked), workload };
 }
 
 /**
  * Merges choices per shape class: where both have a class, the times of the variants timed in
  * both are summed (a variant must have run every workload of the class to compete) and the least wins.
  */
-export function mergeTuned(a: Readonly<Record<string, TunedEntry>>, b: Readonly<Record<string, TunedEntry>>): Record<string, TunedEntry> {
+export function mergeTuned(a: Readonly<Record<string, TunedEntry>>, b: Readonly<Record<string, TunedEntry>>, family: string): Record<string, TunedEntry> {
   const out: Record<string, TunedEntry> = { ...a };
   for (const [cls, e] of Object.entries(b)) {
     const old = out[cls];
@@ -117,7 +120,7 @@ export function mergeTuned(a: Readonly<Record<string, TunedEntry>>, b: Readonly<
     }
     const ms: Record<string, number> = {};
     for (const [v, t] of Object.entries(e.ms)) if (v in old.ms) ms[v] = old.ms[v] + t;
-    out[cls] = Object.keys(ms).length ? entry(ms, `${old.workload ?? ''}; ${e.workload ?? ''}`) : e;
+    out[cls] = Object.keys(ms).length ? entry(family, ms, `${old.workload ?? ''}; ${e.workload ?? ''}`) : e;
   }
   return out;
 }
