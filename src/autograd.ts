@@ -5,7 +5,7 @@
 // Each rule runs inside a scope (src/scope.ts), so its temporaries are freed when it returns; the
 // tensors a rule reads besides its inputs are listed as `saved` when the node is recorded, which
 // keeps them alive (whatever scope made them) until backward has run through the node.
-import { Tensor, ones, requireOps, shapeStr } from './tensor.js';
+import { Tensor, backwardEnded, backwardStarted, ones, requireOps, shapeStr } from './tensor.js';
 import { keep, scope } from './scope.js';
 
 export interface GradNode {
@@ -93,6 +93,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     throw new Error(`backward(): gradient shape ${shapeStr(gradient.shape)} does not match output ${shapeStr(root.shape)}`);
   }
   const prev = setGradEnabled(false);
+  backwardStarted();
   try {
     // Reverse topological order by iterative DFS.
     const order: Tensor[] = [];
@@ -179,5 +180,6 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     }
   } finally {
     setGradEnabled(prev);
+    backwardEnded();
   }
 }

@@ -38,6 +38,21 @@ export class Storage {
 }
 
 let liveStorages = 0;
+/** Tensors whose freeing is pending in the current freeIfUnused cascade. */
+const pendingFrees: Tensor[] = [];
+let freeing = false;
+let backwardDepth = 0;
+const deadInBackward: Tensor[] = [];
+
+/** Called by backward() around its pass: dead-branch frees wait until it ends (see freeIfUnused). */
+export function backwardStarted(): void {
+  backwardDepth++;
+}
+
+export function backwardEnded(): void {
+  if (--backwardDepth > 0) return;
+  for (const t of deadInBackward.splice(0)) t.freeIfUnused();
+}
 let liveTensors = 0;
 const collected = new FinalizationRegistry<Storage>((s) => {
   liveTensors--;
@@ -202,14 +217,49 @@ export class Tensor {
     this.freeIfUnused();
   }
 
-  /** Frees the storage if dispose() was asked for and no live graph node needs this tensor. */
+  /**
+   * Frees the storage if dispose() was asked for and no live graph node needs this tensor. A
+   * disposed tensor that no recorded node takes as an input, but whose own node has not run
+   * backward, heads a dead branch of the graph (an output the loss does not use, such as MedSAM's
+   * IoU head while training the masks): no backward can reach its node any more, so the node lets
+   * go of its inputs and saved tensors now, and they are freed in turn if nothing else needs them
+   * (before, that waited for garbage collection). While a backward pass runs, such a tensor may be
+   * one whose gradient is still to be propagated (backward lets go of a node's inputs before it
+   * reaches them), so the decision waits until the pass ends. Iterative: a long chain does not recurse.
+   */
   freeIfUnused(): void {
-    if (this.disposed || !this.disposeRequested || this.graphUses > 0 || (this.gradFn && !this.gradFn.freed)) return;
+    pendingFrees.push(this);
+    if (freeing) return;
+    freeing = true;
+    try {
+      while (pendingFrees.length) pendingFrees.pop()!.freeOne();
+    } finally {
+      freeing = false;
+    }
+  }
+
+  private freeOne(): void {
+    if (this.disposed || !this.disposeRequested || this.graphUses > 0) return;
+    const node = this.gradFn;
+    const dead = node !== null && !node.freed;
+    if (dead && backwardDepth > 0) {
+      // a running backward may still reach it (its gradient can be pending): decide when it ends
+      deadInBackward.push(this);
+      return;
+    }
+    if (dead) node.freed = true;
     this.disposed = true;
     liveTensors--;
     collected.unregister(this);
     this.storage.release();
     this.gradFn = null;
+    if (dead) {
+      for (const t of [...node.inputs, ...node.saved]) {
+        if (!t) continue;
+        t.graphUses--;
+        pendingFrees.push(t);
+      }
+    }
   }
 
   toString(): string {
