@@ -1,17 +1,19 @@
 // The demo page: opens the bundled spleen CT and its manual label (or files the user picks or
-// drops), shows them in the three-view viewer, trains the tiny V-Net on them in the GPU worker
-// with a live chart and segments the scan, runs tiny MedSAM on boxes drawn on the axial view, and
-// exports masks as NIfTI on the scan's grid. Every error lands in the page's error list; the page
-// stays usable. Nothing is fetched but the page's own files.
+// drops; a PNG or JPEG opens as one slice), shows them in the three-view viewer, trains the tiny
+// V-Net on them in the GPU worker with a live chart and segments the scan, runs tiny MedSAM on
+// boxes and points drawn on the axial view (after fine-tuning its decoder on the label, or with
+// loaded weights), and exports masks as NIfTI on the scan's grid. Every error lands in the page's
+// error list; the page stays usable. Nothing is fetched but the page's own files.
 import { io } from '../src/index.js';
 import type { Volume } from '../src/io/index.js';
 import scanUrl from '../data/ct_spleen_msd09_crop.nii.gz?url';
 import labelUrl from '../data/ct_spleen_msd09_crop_label.nii.gz?url';
 import attributionUrl from '../data/LICENSES/CC-BY-SA-4.0-ATTRIBUTION.txt?url';
 import { Engine } from './engine.js';
+import { readImageFile } from './image2d.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
-import { CT_PRESETS, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
+import { CT_PRESETS, IMAGE_PRESET, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
 import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -64,7 +66,7 @@ const chart = new TrainingChart($('chart'));
 
 // ---- display controls ----
 const preset = $<HTMLSelectElement>('preset');
-for (const name of [...Object.keys(CT_PRESETS), 'MR (auto, percentiles)']) preset.add(new Option(name, name));
+for (const name of [...Object.keys(CT_PRESETS), 'MR (auto, percentiles)', IMAGE_PRESET.name]) preset.add(new Option(name, name));
 function applyWindow(width: number, level: number): void {
   viewer.window = { width, level };
   $<HTMLInputElement>('ww').value = String(Math.round(width * 100) / 100);
@@ -72,7 +74,7 @@ function applyWindow(width: number, level: number): void {
   viewer.draw();
 }
 preset.onchange = () => {
-  const p = CT_PRESETS[preset.value] ?? (scan ? percentileWindow(scan.data) : { width: 1, level: 0 });
+  const p = CT_PRESETS[preset.value] ?? (preset.value === IMAGE_PRESET.name ? IMAGE_PRESET : scan ? percentileWindow(scan.data) : { width: 1, level: 0 });
   applyWindow(p.width, p.level);
 };
 for (const id of ['ww', 'wl'])
@@ -95,7 +97,7 @@ for (const name of ['label', 'prediction', 'medsam'] as OverlayName[]) {
 for (const r of document.querySelectorAll<HTMLInputElement>('input[name="tool"]')) r.onchange = () => (viewer.tool = r.value as Tool);
 
 // ---- opening scans ----
-function openVolume(vol: Volume, lab: Volume | null, name: string): void {
+function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' | 'image' = 'scan'): void {
   if (lab && lab.dims.join() !== vol.dims.join()) {
     showError(`${name}: the label's dims ${lab.dims.join('x')} differ from the scan's ${vol.dims.join('x')}; opened the scan without it`);
     lab = null;
@@ -105,8 +107,9 @@ function openVolume(vol: Volume, lab: Volume | null, name: string): void {
   scanId++;
   viewer.setVolume(vol, lab);
   const ct = looksLikeCt(vol.data);
-  preset.value = ct ? 'CT soft tissue' : 'MR (auto, percentiles)';
+  preset.value = kind === 'image' ? IMAGE_PRESET.name : ct ? 'CT soft tissue' : 'MR (auto, percentiles)';
   preset.onchange!(new Event('change'));
+  $('scan-name').dataset.name = name;
   $('scan-name').textContent = `${name}: ${vol.dims.join('x')} voxels at ${vol.spacing.map((s) => s.toFixed(2)).join('x')} mm${lab ? ', with label' : ', no label'}`;
   for (const w of vol.warnings ?? []) showError(`${name}: ${w}`);
   chart.clear();
@@ -121,10 +124,29 @@ function openVolume(vol: Volume, lab: Volume | null, name: string): void {
 }
 
 async function openFiles(files: File[]): Promise<void> {
+  const isImage = (f: File) => /\.(png|jpe?g)$/i.test(f.name);
   const nifti = files.filter((f) => /\.nii(\.gz)?$/i.test(f.name));
-  for (const f of files) if (!nifti.includes(f)) showError(`${f.name}: not a NIfTI file (.nii or .nii.gz)`);
-  if (!nifti.length) return;
+  for (const f of files) if (!nifti.includes(f) && !isImage(f)) showError(`${f.name}: not a NIfTI file (.nii or .nii.gz) nor a PNG/JPEG image`);
   const isLabel = (f: File) => /label|seg|mask/i.test(f.name);
+  if (!nifti.length) {
+    const img = files.find(isImage);
+    if (!img) return;
+    try {
+      openVolume(await readImageFile(img, img.name), null, img.name, 'image');
+    } catch (e) {
+      showError(`could not open ${img.name}: ${message(e)}`);
+    }
+    return;
+  }
+  // a label alone for the open scan (same grid): it replaces the scan's label
+  if (nifti.length === 1 && isLabel(nifti[0]) && scan) {
+    try {
+      const lab = io.readNifti(new Uint8Array(await nifti[0].arrayBuffer()), nifti[0].name);
+      if (lab.dims.join() === scan.dims.join()) return openVolume(scan, lab, $('scan-name').dataset.name ?? 'scan');
+    } catch (e) {
+      return showError(`could not open ${nifti[0].name}: ${message(e)}`);
+    }
+  }
   const scanFile = nifti.find((f) => !isLabel(f)) ?? nifti[0];
   const labelFile = nifti.find((f) => f !== scanFile && isLabel(f)) ?? null;
   try {

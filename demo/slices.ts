@@ -136,6 +136,9 @@ export const CT_PRESETS: Record<string, { width: number; level: number }> = {
   'CT brain': { width: 80, level: 40 },
 };
 
+/** Photos and screenshots (PNG / JPEG): the full 8-bit range. */
+export const IMAGE_PRESET = { name: 'Image (0 to 255)', width: 255, level: 127.5 };
+
 /** MR window: the 1st to 99.5th percentile of the non-zero voxels (a sample of up to 200k). */
 export function percentileWindow(data: Float32Array, lowP = 0.01, highP = 0.995): { width: number; level: number } {
   const step = Math.max(1, Math.floor(data.length / 200_000));
@@ -143,8 +146,13 @@ export function percentileWindow(data: Float32Array, lowP = 0.01, highP = 0.995)
   for (let i = 0; i < data.length; i += step) if (data[i] !== 0 && Number.isFinite(data[i])) vals.push(data[i]);
   if (!vals.length) return { width: 1, level: 0 };
   vals.sort((a, b) => a - b);
-  const lo = vals[Math.floor(lowP * (vals.length - 1))];
-  const hi = vals[Math.floor(highP * (vals.length - 1))];
+  let lo = vals[Math.floor(lowP * (vals.length - 1))];
+  let hi = vals[Math.floor(highP * (vals.length - 1))];
+  if (hi - lo < 1e-6) {
+    // one non-zero value (a mask, a two-tone image): zero to it
+    lo = Math.min(0, lo);
+    hi = Math.max(0, hi);
+  }
   return { width: Math.max(hi - lo, 1e-3), level: (hi + lo) / 2 };
 }
 

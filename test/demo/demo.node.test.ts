@@ -62,6 +62,18 @@ function pixels(id: string): Promise<Pixels> {
   }, id);
 }
 
+/** The axial canvas's box in the viewport, scrolled into view first (a reload keeps the scroll position). */
+async function axialBox(): Promise<{ x: number; y: number; width: number; height: number }> {
+  await page.locator('#view-axial').scrollIntoViewIfNeeded();
+  return (await page.locator('#view-axial').boundingBox())!;
+}
+
+/** Waits for MedSAM run number `n` (the page counts them) to finish. */
+async function medsamRun(n: number): Promise<string> {
+  await page.waitForSelector(`#medsam-status[data-runs="${n}"][data-state="done"]`, { timeout: 90_000 });
+  return page.locator('#medsam-status').innerText();
+}
+
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 beforeAll(async () => {
@@ -112,7 +124,7 @@ describe('demo page (built, served under a sub-path)', () => {
   });
 
   it('scrolling changes the slice; the cursor shows the voxel value and the world position from the affine', async () => {
-    const box = (await page.locator('#view-axial').boundingBox())!;
+    const box = await axialBox();
     const before = Number(await page.locator('#slice-axial').inputValue());
     const p0 = await pixels('view-axial');
     await page.mouse.move(box.x + 150, box.y + 200);
@@ -210,8 +222,9 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#show-prediction').uncheck();
     await page.locator('#show-label').uncheck();
     await page.locator('input[name="tool"][value="box"]').check();
-    const box = (await page.locator('#view-axial').boundingBox())!;
+    let box = await axialBox();
     const drag = async (x0: number, y0: number, x1: number, y1: number) => {
+      box = await axialBox(); // clicks in the side panel may have scrolled the page
       await page.mouse.move(box.x + x0, box.y + y0);
       await page.mouse.down();
       await page.mouse.move(box.x + (x0 + x1) / 2, box.y + (y0 + y1) / 2);
@@ -219,8 +232,7 @@ describe('demo page (built, served under a sub-path)', () => {
       await page.mouse.up();
     };
     await drag(60, 80, 300, 300);
-    await page.waitForSelector('#medsam-status[data-state="done"]', { timeout: 60_000 });
-    const first = await page.locator('#medsam-status').innerText();
+    const first = await medsamRun(1);
     expect(first).toMatch(/encoder \d/);
     const area = Number(await page.locator('#medsam-status').getAttribute('data-area'));
     expect(area).toBeGreaterThan(0);
@@ -231,12 +243,13 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(blue / (area * perPixel)).toBeLessThan(1.2);
     await shot('05-medsam-box');
     await drag(100, 100, 260, 280);
-    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/cached embedding, decoder/);
+    expect(await medsamRun(2)).toMatch(/cached embedding, decoder/);
     expect(await page.locator('#timings').innerText()).toMatch(/MedSAM encoder[\s\S]*MedSAM decoder/);
     // fine-tuned on this slice's label (decoder only, the cached embedding), a box around the spleen gives the spleen
-    await page.locator('#medsam-steps').fill('40');
+    await page.locator('#medsam-steps').fill('60');
     await page.locator('#medsam-finetune').click();
     await page.waitForSelector('#medsam-status[data-state="tuned"]', { timeout: 90_000 });
+    console.log(await page.locator('#medsam-status').innerText());
     const k = Number(await page.locator('#slice-axial').inputValue());
     const [nx, ny] = [164, 166];
     let [i0, j0, i1, j1] = [nx, ny, -1, -1];
@@ -247,7 +260,7 @@ describe('demo page (built, served under a sub-path)', () => {
     const s = 384 / ny;
     const ox = (384 - nx * s) / 2;
     await drag(ox + (nx - 1 - i1 - 2) * s, (ny - 1 - j1 - 2) * s, ox + (nx - i0 + 2) * s, (ny - j0 + 2) * s);
-    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/cached embedding, decoder/);
+    expect(await medsamRun(3)).toMatch(/cached embedding, decoder/);
     await shot('06-medsam-finetuned');
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-medsam').click()]);
     const mask = readNifti(readFileSync((await download.path())!), 'medsam-mask.nii.gz');
@@ -260,12 +273,13 @@ describe('demo page (built, served under a sub-path)', () => {
       inter += m * l;
       sum += m + l;
     }
-    console.log(`tiny MedSAM after 40 decoder steps: Dice ${((2 * inter) / sum).toFixed(3)} on axial slice ${k}`);
+    console.log(`tiny MedSAM after 60 decoder steps: Dice ${((2 * inter) / sum).toFixed(3)} on axial slice ${k}`);
     expect((2 * inter) / sum).toBeGreaterThan(0.7);
     // a positive point inside the spleen refines the box's mask: the decoder alone runs again
     await page.locator('input[name="tool"][value="point+"]').check();
+    box = await axialBox();
     await page.mouse.click(box.x + ox + (nx - 1 - (i0 + i1) / 2) * s, box.y + (ny - 1 - (j0 + j1) / 2) * s);
-    await expect.poll(() => page.locator('#medsam-status').innerText(), { timeout: 60_000 }).toMatch(/box \+ 1 point: .*cached embedding, decoder/);
+    expect(await medsamRun(4)).toMatch(/box \+ 1 point: .*cached embedding, decoder/);
     // propagation boxes the mask of each slice on the next one (the encoder runs per slice)
     await page.locator('#propagate-n').fill('1');
     await page.locator('#propagate').click();
@@ -302,6 +316,40 @@ describe('demo page (built, served under a sub-path)', () => {
     await shot('08-weights-cached');
   });
 
+  it('a PNG dropped on the page opens as one upright, unmirrored slice', async () => {
+    // 40 x 30 pixels: the left half black, the right half white
+    await page.evaluate(async () => {
+      const c = new OffscreenCanvas(40, 30);
+      const ctx = c.getContext('2d')!;
+      ctx.fillStyle = '#000';
+      ctx.fillRect(0, 0, 20, 30);
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(20, 0, 20, 30);
+      const file = new File([await c.convertToBlob({ type: 'image/png' })], 'halves.png', { type: 'image/png' });
+      const dt = new DataTransfer();
+      dt.items.add(file);
+      document.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await expect.poll(() => page.locator('#scan-name').innerText()).toContain('halves.png: 40x30x1 voxels');
+    expect(await page.locator('#errors li').count()).toBe(0);
+    // 9.6 canvas pixels per image pixel, 288 rows centred: the canvas's left half dark, its right half light
+    const halves = await page.evaluate(() => {
+      const c = document.getElementById('view-axial') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const at = (x: number, y: number) => d[4 * (y * c.width + x)];
+      return { left: at(60, 100), right: at(320, 100), top: at(200, 20) };
+    });
+    expect(halves.left).toBe(0);
+    expect(halves.right).toBeGreaterThan(200);
+    expect(halves.top).toBe(0); // above the image
+    const box = await axialBox();
+    await page.mouse.move(box.x + 30, box.y + 60);
+    expect(await page.locator('#cursor').innerText()).toMatch(/^voxel \(3, 1, 0\) = 0\b/);
+    await page.mouse.move(box.x + 380, box.y + 330);
+    expect(await page.locator('#cursor').innerText()).toMatch(/^voxel \(39, 29, 0\) = 255\b/);
+    await shot('09-png');
+  });
+
   it('made no request outside the served prefix on localhost, and logged no page errors', async () => {
     const origin = new URL(server.url).origin;
     const outside = pageRequests.filter((u) => !(u.startsWith(server.url) || u.startsWith('blob:') || u.startsWith('data:')));
@@ -329,7 +377,7 @@ describe('demo page (built, served under a sub-path)', () => {
         return n;
       });
       expect(nonBlack).toBeGreaterThan(0.5 * 384 * 384);
-      await p.screenshot({ path: join(ARTIFACTS, '09-no-webgpu.png'), fullPage: true });
+      await p.screenshot({ path: join(ARTIFACTS, '10-no-webgpu.png'), fullPage: true });
     } finally {
       await p.close();
     }
