@@ -1,11 +1,13 @@
 // The benchmark's command line: `npm run bench -- [FAMILY ...] [--quick] [--full] [--tune]
-// [--no-tuned] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg FILE]
-// [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter); --compare then
+// [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg
+// FILE] [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter) or, with
+// --browser, in Chromium (browser/run.ts); --compare then
 // runs compare/ (medseg, TensorFlow.js and ONNX Runtime Web on single ops in Chromium) and writes
 // <base>-compare.json and .md. With --out DIR it writes DIR/bench-<adapter>.json,
 // .md and .svg (the roofline); --json FILE alone also puts the .md and .svg next to it. Ctrl-C
 // stops after saying what was kept (the files are rewritten after every row).
 import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
+import { nodeIO } from './tune-cache.js';
 
 const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--quick] [--full] [--tune] [--no-tuned] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
   --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter)
@@ -15,9 +17,10 @@ const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] 
   --out DIR   write DIR/bench-<adapter>.json, .md and .svg (roofline)
   --compare   then the same single ops through TF.js (WebGPU) and ONNX Runtime Web (JSEP and native
               WebGPU EPs) in Chromium (SwiftShader; MEDSEG_BROWSER_GPU=1: the real GPU)
-  --compare-only  the comparison alone`;
+  --compare-only  the comparison alone
+  --browser   run the suite in Chromium (Playwright; SwiftShader, or the real GPU with MEDSEG_BROWSER_GPU=1)`;
 
-type Args = SuiteOptions & { out?: string; compare?: boolean; compareOnly?: boolean };
+type Args = Omit<SuiteOptions, 'io'> & { out?: string; compare?: boolean; compareOnly?: boolean; browser?: boolean };
 
 function parseArgs(argv: string[]): Args {
   const families: string[] = [];
@@ -41,6 +44,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--tune') o.tune = true;
     else if (a === '--no-tuned') o.noTuned = true;
     else if (a === '--compare') o.compare = true;
+    else if (a === '--browser') o.browser = true;
     else if (a === '--compare-only') o.compare = o.compareOnly = true;
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
@@ -72,7 +76,13 @@ async function main() {
     console.error(`\ninterrupted; ${kept ? `${kept} hold what was measured` : 'nothing kept (--out DIR or --json FILE keeps results)'}`);
     process.exit(130);
   });
-  if (!o.compareOnly) await runSuite(o);
+  if (!o.compareOnly) {
+    if (o.browser) {
+      const { runSuiteInBrowser } = await import('./browser/run.js');
+      const { out: _out, compare: _c, compareOnly: _co, browser: _b, ...suite } = o;
+      await runSuiteInBrowser(suite);
+    } else await runSuite({ ...o, io: nodeIO });
+  }
   if (o.compare) {
     const { runCompareInBrowser } = await import('./compare/run.js');
     const base = o.json ? `${o.json.replace(/\.json$/, '')}-compare` : o.out ? `${o.out}/compare` : undefined;

@@ -7,7 +7,6 @@
 // cases are timed through the tuner (src/gpu/tune.ts), whose table is saved after every case and
 // then used for the picks. The JSON, Markdown and SVG roofline files are rewritten after every row,
 // so an interrupted run keeps what it measured. Never asserts a time.
-import { renameSync, writeFileSync } from 'node:fs';
 import { init, memoryStats } from 'medseg';
 import {
   adapterKey, adapterKind, forcedVariant, kernelFamily, mergeTuned, recordPicks, runtime, setKernelVariant, tuneFamily, useTunedTable,
@@ -18,7 +17,7 @@ import { measurePeaks } from './peak.js';
 import { markdown, peakLine, type PeakSummary, type Row } from './report.js';
 import { rooflineSvg } from './roofline.js';
 import { coldRun, timeRuns } from './timing.js';
-import { cachePath, loadTable, saveTable } from './tune-cache.js';
+import type { SuiteIO } from './io.js';
 
 export const FAMILIES: Record<string, () => Promise<{ family: BenchFamily }>> = {
   matmul: () => import('./matmul.js'),
@@ -39,6 +38,8 @@ const CPU_BYTES_BUDGET = 2 ** 30;
 
 export interface SuiteOptions {
   families: string[];
+  /** where files and tuned tables go: tune-cache.ts's nodeIO in Node, browser/page.ts's in Chromium */
+  io: SuiteIO;
   /** the small cases of each family (a smoke run) */
   quick?: boolean;
   /** also the cases a CPU adapter skips */
@@ -66,11 +67,6 @@ export interface SuiteResult {
   rows: Row[];
   complete: boolean;
   tunedFrom: string | null;
-}
-
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.partial`, text);
-  renameSync(`${path}.partial`, path);
 }
 
 const duration = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${(s / 60).toFixed(1)} min`);
@@ -106,7 +102,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let table: TunedTable | null = null;
   let tunedFrom: string | null = null;
   if (!o.noTuned && !o.tune) {
-    const found = loadTable(key);
+    const found = await o.io.loadTable(key);
     if (found) {
       useTunedTable(found.table);
       table = found.table;
@@ -115,9 +111,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     } else log(`tuned table: none for '${key}' (default rules; --tune measures one)`);
   } else useTunedTable(null);
   if (o.tune) {
-    table = { version: 1, adapter: key, adapterName: adapter, measured: new Date().toISOString(), families: { ...(loadTable(key)?.table.families ?? {}) } };
-    tunedFrom = cachePath(key);
-    log(`tuning ${TUNABLE.filter((f) => o.families.includes(f)).join(', ')}: the table goes to ${tunedFrom} (MEDSEG_TUNE_FILE sets the path)`);
+    table = { version: 1, adapter: key, adapterName: adapter, measured: new Date().toISOString(), families: { ...((await o.io.loadTable(key))?.table.families ?? {}) } };
+    tunedFrom = o.io.cachePath(key);
+    log(`tuning ${TUNABLE.filter((f) => o.families.includes(f)).join(', ')}: the table goes to ${tunedFrom}`);
   }
 
   const peaks = await peakSummary(cpu, o.peakRuns ?? 3, o.quick ? 0.1 : cpu ? 0.5 : 0.2);
@@ -148,9 +144,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   ];
   const save = (complete: boolean) => {
     const json = { adapter, adapterKey: key, peaks, rows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
-    if (o.json) writeAtomic(o.json, JSON.stringify(json, null, 2) + '\n');
-    if (o.md) writeAtomic(o.md, markdown(rows, peaks, adapter, header));
-    if (o.svg) writeAtomic(o.svg, rooflineSvg(rows, peaks, adapter));
+    if (o.json) o.io.write(o.json, JSON.stringify(json, null, 2) + '\n');
+    if (o.md) o.io.write(o.md, markdown(rows, peaks, adapter, header));
+    if (o.svg) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter));
   };
   save(false);
 
@@ -220,7 +216,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         };
         const entries = await tuneFamily(reg, [{ label: c.name, run: inst.run, exclude: excluded }], timer, log);
         table!.families[reg] = mergeTuned(table!.families[reg] ?? {}, entries, reg);
-        saveTable(tunedFrom!, table!);
+        await o.io.saveTable(key, table!);
         useTunedTable(table);
         probe = pickSummary(recordPicks(inst.run).picks, reg);
         await rt.sync();

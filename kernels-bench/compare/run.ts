@@ -4,14 +4,12 @@
 // real GPU with MEDSEG_BROWSER_GPU=1) and collects the per-op results: each library's warm and cold
 // time and its error against the float64 reference, the ratio medseg / fastest peer, and what a
 // library could not run. Writes JSON and Markdown.
-import { createServer, type Server } from 'node:http';
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ERR_FLAG } from '../report.js';
+import { bundle, openPage, root } from '../browser-host.js';
 import type { PeerResult } from './page.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const PEERS = ['tfjs-webgpu', 'ort-jsep', 'ort-webgpu'];
 
 export interface CompareRow {
@@ -23,48 +21,6 @@ export interface CompareRow {
   /** medseg warm / the fastest peer's warm among peers whose result passed the check (below 1: medseg faster) */
   ratio: number | null;
   fastestPeer: string | null;
-}
-
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
-
-async function bundle(out: string): Promise<void> {
-  const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: [join(root, 'kernels-bench/compare/page.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    outfile: out,
-    external: ['onnxruntime-web', 'onnxruntime-web/webgpu', 'webgpu'],
-    logLevel: 'warning',
-  });
-}
-
-function serve(page: string): Promise<{ server: Server; url: string }> {
-  const html = `<!doctype html><meta charset="utf-8"><title>medseg compare</title>
-<script type="importmap">{"imports":{"onnxruntime-web":"/node_modules/onnxruntime-web/dist/ort.min.mjs","onnxruntime-web/webgpu":"/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs"}}</script>
-<script type="module" src="/${page}"></script>`;
-  const server = createServer(async (req, res) => {
-    const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    if (path === '/') {
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(html);
-      return;
-    }
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404, headers).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
 }
 
 export function compareRows(results: PeerResult[]): CompareRow[] {
@@ -107,22 +63,9 @@ export function compareMarkdown(rows: CompareRow[], adapter: string, notes: stri
 export async function runCompareInBrowser(options: { budget?: number; base?: string; log?: (s: string) => void } = {}): Promise<{ adapter: string; rows: CompareRow[]; results: PeerResult[] }> {
   const log = options.log ?? ((s: string) => console.log(s));
   const pageFile = 'dist-bench/compare-page.js';
-  await bundle(join(root, pageFile));
-  const sys = (await import(pathToFileURL(join(root, 'scripts/system.mjs')).href)) as {
-    chromiumArgs(realGpu?: boolean): string[];
-    findChromium(f: unknown): { path: string } | null;
-    probe(o?: unknown): unknown;
-  };
-  const { chromium } = await import('playwright');
-  const { server, url } = await serve(pageFile);
-  const realGpu = process.env.MEDSEG_BROWSER_GPU === '1';
-  const browser = await chromium.launch({ executablePath: sys.findChromium(sys.probe())?.path ?? '/usr/bin/chromium', args: sys.chromiumArgs(realGpu), headless: true });
+  await bundle(join(root, 'kernels-bench/compare/page.ts'), join(root, pageFile));
+  const { browser, page, close } = await openPage(pageFile, 'runCompare', log);
   try {
-    const page = await browser.newPage();
-    page.on('console', (m) => log(`  [browser] ${m.text()}`));
-    page.on('pageerror', (e) => log(`  [browser error] ${e.message}`));
-    await page.goto(url);
-    await page.waitForFunction(() => 'runCompare' in globalThis, null, { timeout: 60_000 });
     const budget = options.budget ?? 0.3;
     const out = (await page.evaluate(
       (b) => (globalThis as unknown as { runCompare: (b: number, log: (s: string) => void) => Promise<unknown> }).runCompare(b, (s) => console.log(s)),
@@ -137,7 +80,6 @@ export async function runCompareInBrowser(options: { budget?: number; base?: str
     log(compareMarkdown(rows, out.adapter, notes));
     return { adapter: out.adapter, rows, results: out.results };
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 }

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { relErr, sampleIndices } from '../../kernels-bench/check.js';
 import { ERR_FLAG } from '../../kernels-bench/report.js';
 import { FAMILIES, runSuite } from '../../kernels-bench/suite.js';
+import { nodeIO } from '../../kernels-bench/tune-cache.js';
 
 describe('benchmark suite --quick', () => {
   it('the check measure sees a wrong value and samples both ends', () => {
@@ -27,7 +28,7 @@ describe('benchmark suite --quick', () => {
     const lines: string[] = [];
     // fused-specialised compiles one pipeline per head dim (seconds each on a CPU adapter; the
     // default rule keeps it for GPUs): tune.test.ts checks its results, this run leaves it out
-    const r = await runSuite({ families: Object.keys(FAMILIES), quick: true, budget: 0.002, peakRuns: 1, noTuned: true, skipVariants: { attention: ['fused-specialised'] }, ...files, log: (l) => lines.push(l) });
+    const r = await runSuite({ io: nodeIO, families: Object.keys(FAMILIES), quick: true, budget: 0.002, peakRuns: 1, noTuned: true, skipVariants: { attention: ['fused-specialised'] }, ...files, log: (l) => lines.push(l) });
     console.log(lines.filter((l) => l.startsWith('[') || l.startsWith('peaks')).join('\n'));
     expect(new Set(r.rows.map((x) => x.family))).toEqual(new Set(Object.keys(FAMILIES)));
     for (const row of r.rows) {
