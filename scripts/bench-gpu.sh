@@ -2,13 +2,16 @@
 # One command for a machine with a GPU and its Vulkan driver: builds, checks that Dawn opens the
 # real GPU (MEDSEG_ADAPTER=gpu refuses a software fallback), re-measures the tuned variant table
 # for matmul, conv and attention (--tune) and then runs the whole suite (every family at the
-# models' shapes, --full: nothing skipped) with the tuned table, in Node (Dawn) without a browser.
+# models' shapes, --full: nothing skipped) with the tuned table, in Node (Dawn), and the comparison
+# with TF.js and ONNX Runtime Web in Chromium on the same GPU (--compare).
 # Writes, under OUT (default bench-results/<date>, git-ignored):
 #   tuned-<adapter>.json    the tuned table (also copy it to kernels-bench/tuned/ to ship it)
 #   bench-<adapter>.json / .md / .svg   the table, its Markdown and the roofline chart
+#   bench-<adapter>-compare.json / .md  medseg against TF.js and ONNX Runtime Web (Chromium)
 #   tune.log, bench.log     the runs' output
 # Usage: scripts/bench-gpu.sh [OUT] [FAMILY ...]   (e.g. scripts/bench-gpu.sh /tmp/b matmul conv)
-# Environment: MEDSEG_BENCH_BUDGET seconds of warm timing per row (default 0.2).
+# Environment: MEDSEG_BENCH_BUDGET seconds of warm timing per row (default 0.2);
+# MEDSEG_BENCH_COMPARE=0 skips the browser comparison (Node only, no Chromium needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -33,8 +36,11 @@ if [ ${#TUNE_FAMILIES[@]} -gt 0 ]; then
   node dist-bench/main.js --tune --full --budget "$BUDGET" "${TUNE_FAMILIES[@]}" --json "$OUT/tune-$KEY.json" 2>&1 | tee "$OUT/tune.log"
 fi
 
-# 2. the whole suite with the tuned table (rows mark the tuned picks)
-node dist-bench/main.js --full --budget "$BUDGET" "${FAMILIES[@]}" --json "$OUT/bench-$KEY.json" 2>&1 | tee "$OUT/bench.log"
+# 2. the whole suite with the tuned table (rows mark the tuned picks), then the peers
+#    (--compare: TF.js and ONNX Runtime Web in Chromium on the GPU; MEDSEG_BENCH_COMPARE=0 skips it)
+COMPARE=()
+if [ "${MEDSEG_BENCH_COMPARE:-1}" != 0 ]; then COMPARE=(--compare); export MEDSEG_BROWSER_GPU="${MEDSEG_BROWSER_GPU:-1}"; fi
+node dist-bench/main.js --full --budget "$BUDGET" "${COMPARE[@]}" "${FAMILIES[@]}" --json "$OUT/bench-$KEY.json" 2>&1 | tee "$OUT/bench.log"
 
 echo
 echo "written: $OUT/bench-$KEY.{json,md,svg}, $OUT/tuned-$KEY.json"
