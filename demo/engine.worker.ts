@@ -93,11 +93,12 @@ async function train(id: number, steps: number, lr: number): Promise<TrainResult
     if (stopRequested) return { steps: s.trainer.steps, stopped: true, segmentation: null };
     await job(async () => {
       const t0 = performance.now();
+      const d0 = rt!.dispatches;
       const { images, labels } = models.sampleBatch([s.c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
       const r = await s.trainer.step(images, labels);
       images.dispose();
       labels.dispose();
-      post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, memory: memory() });
+      post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
     });
   }
   post({ kind: 'stage', id, stage: 'segmenting the scan' });

@@ -66,7 +66,7 @@ const chart = new TrainingChart($('chart'));
 
 // ---- display controls ----
 const preset = $<HTMLSelectElement>('preset');
-for (const name of [...Object.keys(CT_PRESETS), 'MR (auto, percentiles)', IMAGE_PRESET.name]) preset.add(new Option(name, name));
+for (const name of [...Object.keys(CT_PRESETS), 'MR (auto, percentiles)', IMAGE_PRESET.name, 'custom']) preset.add(new Option(name, name));
 function applyWindow(width: number, level: number): void {
   viewer.window = { width, level };
   $<HTMLInputElement>('ww').value = String(Math.round(width * 100) / 100);
@@ -74,6 +74,7 @@ function applyWindow(width: number, level: number): void {
   viewer.draw();
 }
 preset.onchange = () => {
+  if (preset.value === 'custom') return;
   const p = CT_PRESETS[preset.value] ?? (preset.value === IMAGE_PRESET.name ? IMAGE_PRESET : scan ? percentileWindow(scan.data) : { width: 1, level: 0 });
   applyWindow(p.width, p.level);
 };
@@ -81,7 +82,10 @@ for (const id of ['ww', 'wl'])
   $<HTMLInputElement>(id).addEventListener('change', () => {
     const w = Number($<HTMLInputElement>('ww').value);
     const l = Number($<HTMLInputElement>('wl').value);
-    if (Number.isFinite(w) && w > 0 && Number.isFinite(l)) applyWindow(w, l);
+    if (Number.isFinite(w) && w > 0 && Number.isFinite(l)) {
+      preset.value = 'custom';
+      applyWindow(w, l);
+    }
     else showError('window must be a positive number and level a number');
   });
 for (const name of ['label', 'prediction', 'medsam'] as OverlayName[]) {
@@ -263,10 +267,10 @@ $('train').onclick = async () => {
     const r = await engine.request<TrainResult>('train', { steps, lr: 1e-2 });
     if (id !== scanId) return;
     $('train').textContent = r.stopped ? 'Resume' : 'Train more';
-    if (r.stopped) setTrainState('stopped', `stopped after ${r.steps} steps; Resume continues with the same weights, Segment uses them now`);
+    if (r.stopped) setTrainState('stopped', `stopped after ${r.steps} step${r.steps === 1 ? '' : 's'}; Resume continues with the same weights, Segment uses them now`);
     if (r.segmentation) {
       showSegmentation(r.segmentation);
-      setTrainState('done', `trained ${r.steps} steps and segmented the scan (the model trained on this label: the Dice checks the pipeline, not generalisation)`);
+      setTrainState('done', `trained ${r.steps} step${r.steps === 1 ? '' : 's'} and segmented the scan (the model trained on this label: the Dice checks the pipeline, not generalisation)`);
     }
   } catch (e) {
     setTrainState('error', `training failed: ${message(e)}`);
@@ -490,7 +494,7 @@ async function start(): Promise<void> {
         chart.add(e.step, e.loss, e.dice);
         stepTimes.push(e.ms);
         const mean = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
-        setTiming('V-Net training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${stepTimes.length})`);
+        setTiming('V-Net training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${stepTimes.length}; ${e.dispatches} GPU dispatches)`);
         showMemory(e.memory);
         setTrainState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)}, training Dice ${e.dice.toFixed(3)}`);
       } else if (e.kind === 'medsamStep') {

@@ -40,7 +40,8 @@ export type Request =
     };
 
 export type Event =
-  | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; memory: MemoryReport }
+  /** one V-Net training step; dispatches: the compute passes it ran on the GPU */
+  | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; dispatches: number; memory: MemoryReport }
   | { kind: 'medsamStep'; step: number; total: number; loss: number; dice: number; ms: number }
   | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }
   | { kind: 'done'; id: number; result?: unknown }
