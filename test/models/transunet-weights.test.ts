@@ -4,7 +4,8 @@
 // for the tiny encoder: flax names, HWIO kernels, [D, heads, dh] attention kernels, (1,1,1,C)
 // GroupNorm parameters, a class token + 3x3 position grid, the unused cls / pre_logits / head)
 // initialises the encoder as TransUNet's load_from() does (position table resampled to 2x2), the
-// decoder and head keeping their values; R50-ViT-B_16's state_dict equals the 409-key manifest.
+// decoder and head keeping their values; R50-ViT-B_16's state_dict equals the 409-key manifest;
+// transunetOptionsFromShapes reads config, imgSize, numClasses and nSkip back from the shapes.
 // Then the slice-wise inference of src/models/transunet/inference.ts against SciPy and test.py
 // with that checkpoint: zoomCubic equals scipy.ndimage.zoom(order=3) up- and downsampling,
 // zoomNearest equals zoom(order=0) including its rounding of halves, and segmentSlices on a 3-slice
@@ -39,6 +40,20 @@ describe('TransUNet checkpoints', () => {
     console.log(notes.join('; '));
     m.eval();
     await expectGolden(noGrad(() => m.forward(image())), 'pth.logits', reductionTol(chainK(c, 32)));
+  });
+
+  it('the options a checkpoint was made with are read from its shapes', async () => {
+    const ck = await weights.openCheckpoint(weights.bytesSource(await fixtureBytes('transunet_tiny.pth')));
+    const shapes = new Map([...ck.tensors].map(([k, r]) => [k, r.shape]));
+    expect(models.transunetOptionsFromShapes(shapes)).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
+    expect(models.transunetOptionsFromShapes(weights.schemasFor('transunet')[0].tensors)).toEqual({ config: 'R50-ViT-B_16', imgSize: 224, numClasses: 9, nSkip: 3 });
+    for (const nSkip of [0, 1, 2]) {
+      const m = new models.TransUNet({ config: 'tiny', imgSize: 48, numClasses: 5, nSkip });
+      made.push(m);
+      expect(models.transunetOptionsFromShapes(m.schema().tensors)).toEqual({ config: 'tiny', imgSize: 48, numClasses: 5, nSkip });
+    }
+    shapes.delete('segmentation_head.0.weight');
+    expect(() => models.transunetOptionsFromShapes(shapes)).toThrow(/no 'segmentation_head\.0\.weight'/);
   });
 
   it('a .pth of another layout is refused naming the mis-shaped keys', async () => {

@@ -163,3 +163,42 @@ export class TransUNet extends Module {
     return { format: loaded.format, notes: loaded.notes, metadata: loaded.metadata };
   }
 }
+
+/**
+ * The TransUNet options a checkpoint's state dict was made with, read from its shapes (keys as in
+ * stateDict(), `module.` already stripped): imgSize from the position table's tokens, numClasses
+ * from the head, nSkip from the decoder blocks whose conv1 takes more channels than the block
+ * before gives, the config by the shapes that tell the named ones apart. For a .pth or .safetensors
+ * of unknown make, e.g. `medseg segment --model transunet --weights W` without further options.
+ */
+export function transunetOptionsFromShapes(shapes: ReadonlyMap<string, readonly number[]>): Required<Pick<TransUNetOptions, 'imgSize' | 'numClasses' | 'nSkip'>> & { config: TransUNetConfigName } {
+  const get = (k: string) => {
+    const s = shapes.get(k);
+    if (!s) throw new Error(`TransUNet: the checkpoint has no '${k}' (not a TransUNet state dict?)`);
+    return s;
+  };
+  const pos = get('transformer.embeddings.position_embeddings');
+  const grid = Math.round(Math.sqrt(pos[1]));
+  if (pos.length !== 3 || grid * grid !== pos[1]) throw new Error(`TransUNet: position_embeddings [${pos}] is not a square token grid`);
+  const numClasses = get('segmentation_head.0.weight')[0];
+  let nSkip = 0;
+  let given = get('decoder.conv_more.0.weight')[0];
+  for (let k = 0; k < 4; k++) {
+    if (get(`decoder.blocks.${k}.conv1.0.weight`)[1] > given && nSkip === k) nSkip++;
+    given = get(`decoder.blocks.${k}.conv2.0.weight`)[0];
+  }
+  let layers = 0;
+  while (shapes.has(`transformer.encoder.layer.${layers}.attn.query.weight`)) layers++;
+  const width = get('transformer.embeddings.hybrid_model.root.conv.weight')[0];
+  const units = [1, 2, 3].map((b) => {
+    let u = 0;
+    while (shapes.has(`transformer.embeddings.hybrid_model.body.block${b}.unit${u + 1}.conv1.weight`)) u++;
+    return u;
+  });
+  const name = (Object.keys(TRANSUNET_CONFIGS) as TransUNetConfigName[]).find((n) => {
+    const c = TRANSUNET_CONFIGS[n];
+    return c.hidden === pos[2] && c.numLayers === layers && Math.trunc(64 * c.widthFactor) === width && c.blockUnits.every((u, i) => u === units[i]) && c.decoderChannels[3] === get('segmentation_head.0.weight')[1];
+  });
+  if (!name) throw new Error(`TransUNet: the checkpoint (hidden ${pos[2]}, ${layers} layers, ResNet width ${width}, units ${units}) matches no config (${Object.keys(TRANSUNET_CONFIGS).join(', ')})`);
+  return { config: name, imgSize: 16 * grid, numClasses, nSkip };
+}
