@@ -13,7 +13,7 @@ import { Engine } from './engine.js';
 import { readImageFile } from './image2d.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
-import { CT_PRESETS, IMAGE_PRESET, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
+import { CT_PRESETS, IMAGE_PRESET, axisCodes, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
 import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -44,6 +44,8 @@ const hasWebGpu = 'gpu' in navigator && !!navigator.gpu;
 let engine: Engine | null = null;
 let gpuReady = false;
 let training = false;
+/** the total step count of a stopped training run, which Resume completes */
+let resumeTarget: number | null = null;
 let medsamBusy = false;
 const timings = new Map<string, string>();
 const stepTimes: number[] = [];
@@ -100,6 +102,34 @@ for (const name of ['label', 'prediction', 'medsam'] as OverlayName[]) {
 }
 for (const r of document.querySelectorAll<HTMLInputElement>('input[name="tool"]')) r.onchange = () => (viewer.tool = r.value as Tool);
 
+// ---- the case card (the views' fourth cell): geometry and the volume of each mask ----
+const info = document.createElement('section');
+info.id = 'info';
+info.className = 'pane info mono small';
+$('views').append(info);
+function updateInfo(): void {
+  if (!scan) return void (info.textContent = '');
+  const letters = ['RL', 'AP', 'SI'];
+  const codes = axisCodes(scan.affine).map((c) => letters[c.world][c.sign > 0 ? 0 : 1]).join('');
+  const voxelMl = (scan.spacing[0] * scan.spacing[1] * scan.spacing[2]) / 1000;
+  const volume = (m: Uint8Array | null) => {
+    if (!m) return '-';
+    let n = 0;
+    for (const v of m) n += v > 0 ? 1 : 0;
+    return `${(n * voxelMl).toFixed(1)} mL (${n} voxels)`;
+  };
+  info.textContent = [
+    `${$('scan-name').dataset.name ?? ''}`,
+    `${scan.dims.join(' x ')} voxels, ${scan.spacing.map((x) => x.toFixed(3)).join(' x ')} mm, axes ${codes}+`,
+    'voxel -> world (mm):',
+    ...scan.affine.slice(0, 3).map((r) => '  ' + r.map((x) => x.toFixed(3).padStart(9)).join(' ')),
+    '',
+    `label:      ${volume(viewer.masks.label)}`,
+    `prediction: ${volume(viewer.masks.prediction)}`,
+    `MedSAM:     ${volume(viewer.masks.medsam)}`,
+  ].join('\n');
+}
+
 // ---- opening scans ----
 function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' | 'image' = 'scan'): void {
   if (lab && lab.dims.join() !== vol.dims.join()) {
@@ -117,12 +147,14 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   $('scan-name').textContent = `${name}: ${vol.dims.join('x')} voxels at ${vol.spacing.map((s) => s.toFixed(2)).join('x')} mm${lab ? ', with label' : ', no label'}`;
   for (const w of vol.warnings ?? []) showError(`${name}: ${w}`);
   chart.clear();
+  resumeTarget = null;
   stepTimes.length = 0;
   $('dice').textContent = '';
   $('train').textContent = 'Train V-Net here';
   setTrainState('idle', lab ? 'random weights; trains on the open scan and its label' : 'this scan has no label: open it with its label file to train');
   setMedsamState('idle', lab ? 'fine-tune MedSAM on the label or load weights, then draw a box on the axial view with the box tool' : 'draw a box on the axial view with the box tool');
   document.body.dataset.scan = String(scanId);
+  updateInfo();
   if (engine && gpuReady) void engine.request('setScan', { scan: vol, label: lab }).catch((e) => showError(message(e)));
   updateButtons();
 }
@@ -246,6 +278,7 @@ function updateButtons(): void {
 
 function showSegmentation(s: SegmentResultMsg): void {
   viewer.setMask('prediction', s.labels);
+  updateInfo();
   setTiming('V-Net segmentation', `${fmtMs(s.ms)} (${s.windows} window${s.windows === 1 ? '' : 's'})`);
   showMemory(s.memory);
   if (s.dice !== null) {
@@ -259,13 +292,16 @@ $('train').onclick = async () => {
   if (!engine || !scan) return;
   const steps = Number($<HTMLInputElement>('train-steps').value);
   if (!(Number.isInteger(steps) && steps > 0)) return showError('steps must be a positive whole number');
+  // Resume finishes the interrupted run; otherwise `steps` more steps (the worker counts the total)
+  const target = resumeTarget ?? chart.points + steps;
   training = true;
   updateButtons();
   setTrainState('training', `training: preparing the scan (resampling to 6.4 x 6.4 x 10 mm)…`);
   const id = scanId;
   try {
-    const r = await engine.request<TrainResult>('train', { steps, lr: 1e-2 });
+    const r = await engine.request<TrainResult>('train', { steps: target, lr: 1e-2 });
     if (id !== scanId) return;
+    resumeTarget = r.stopped ? target : null;
     $('train').textContent = r.stopped ? 'Resume' : 'Train more';
     if (r.stopped) setTrainState('stopped', `stopped after ${r.steps} step${r.steps === 1 ? '' : 's'}; Resume continues with the same weights, Segment uses them now`);
     if (r.segmentation) {
@@ -384,6 +420,7 @@ async function runMedsam(slice: number, box: [number, number, number, number], p
     const mask = viewer.masks.medsam ?? new Uint8Array(scan.data.length);
     for (let v = 0; v < h; v++) for (let u = 0; u < w; u++) mask[voxelIndex(scan.dims, pixelToVoxel(spec, scan.dims, slice, u, v))] = r.mask[v * w + u];
     viewer.setMask('medsam', mask);
+    updateInfo();
     if (r.encoderMs !== null) setTiming('MedSAM encoder', fmtMs(r.encoderMs));
     setTiming('MedSAM decoder', fmtMs(r.decoderMs));
     showMemory(r.memory);

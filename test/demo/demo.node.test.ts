@@ -104,6 +104,11 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#errors li').count(), await page.locator('#errors').innerText()).toBe(0);
     await expect.poll(() => page.locator('#adapter').getAttribute('data-adapter')).toBeTruthy();
     expect(await page.locator('#scan-name').innerText()).toContain('164x166x26');
+    // the case card: the affine's axis codes and the label's volume (96672 voxels of 0.795 x 0.795 x 5 mm)
+    const card = await page.locator('#info').innerText();
+    expect(card).toContain('axes RAS+');
+    const ml = (96672 * scanFile.spacing[0] * scanFile.spacing[1] * scanFile.spacing[2]) / 1000;
+    expect(card).toContain(`label:      ${ml.toFixed(1)} mL (96672 voxels)`);
     const axial = await pixels('view-axial');
     // the 164 x 166 crop fills most of the square view; a CT soft-tissue window leaves most pixels grey, not black
     expect(axial.nonBlack).toBeGreaterThan(0.5 * 384 * 384);
