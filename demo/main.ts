@@ -562,7 +562,10 @@ async function start(): Promise<void> {
       if (r.cachedWeights) showWeights(r.cachedWeights);
       if (scan) await engine.request('setScan', { scan, label });
     } catch (e) {
+      // navigator.gpu exists but gives no adapter (Chrome on Linux without its flag, a blocklisted GPU): the same notice
       $('adapter').textContent = `WebGPU failed: ${message(e)}`;
+      $('no-webgpu').hidden = false;
+      $('no-webgpu-detail').textContent = message(e);
       showError(`WebGPU could not start: ${message(e)}`);
     }
   }

@@ -448,4 +448,19 @@ describe('demo page (built, served under a sub-path)', () => {
       await p.close();
     }
   });
+
+  it('Chromium without its WebGPU flags (navigator.gpu without an adapter, or none) gets the same notice', async () => {
+    const found = findChromium(probe({ root: ROOT }))!;
+    const plain = await chromium.launch({ executablePath: found.path, args: chromiumArgs(false).filter((a) => !/webgpu/.test(a)), headless: true });
+    try {
+      const p = await plain.newPage();
+      await p.goto(server.url);
+      await p.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      expect(await p.locator('#no-webgpu').isVisible()).toBe(true);
+      console.log(`without WebGPU flags: ${await p.locator('#no-webgpu-detail').innerText()}`);
+      expect(await p.locator('#train').isDisabled()).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  });
 });
