@@ -74,6 +74,15 @@ describe('TransUNet checkpoints', () => {
     await expectGolden(noGrad(() => m.forward(image())), 'npz.logits', reductionTol(chainK(c, 32)));
   });
 
+  it('the npz at the grid it was made for (3x3, imgSize 48): the class token is dropped, the grid copied', async () => {
+    const m = new models.TransUNet({ config: 'tiny', imgSize: 48, numClasses: 2 });
+    made.push(m);
+    await m.loadWeights(await fixtureBytes('transunet_tiny_in21k.npz'));
+    // transunet_reference.py's npz_values for the table: centre 0, spread 0.2
+    const table = values('npz.Transformer/posembed_input/pos_embedding', [1, 10, c.hidden], 0, 0.2);
+    expect(Array.from(await m.transformer.embeddings.position_embeddings.read())).toEqual(Array.from(table.subarray(c.hidden)));
+  });
+
   it("R50-ViT-B_16's schema is the 409 keys and shapes of train.py's checkpoint", () => {
     // built with one of the twelve identical encoder layers (a quarter of the 105M parameters): every
     // other key is compared as it is, layers 1-11 as layer 0's keys renumbered
