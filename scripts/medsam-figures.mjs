@@ -2,6 +2,7 @@
 // one; llvmpipe is the fast CPU adapter). Needs dist/ (node scripts/build.mjs).
 //   node scripts/medsam-figures.mjs [--steps 150] [--lr 1e-3]   tiny decoder fine-tuning on the spleen slice
 //   node scripts/medsam-figures.mjs --full [--boxes 5]          the full-size vit_b encoder once, then the decoder per box
+//   node scripts/medsam-figures.mjs --decoder [--boxes 5]       the vit_b decoder per box alone, on a random cached embedding
 // tiny: `medseg train --model medsam --config tiny --freeze-encoder --slices 13-13` on the bundled
 // spleen crop (its manual label gives the boxes, jittered as MedSAM does), from random initialisation;
 // the training Dice (hard Dice per step, the mean of the last 5 steps) is the one train prints. Then
@@ -11,12 +12,14 @@
 // are bundled) on data/medsam_demo_ct.png: setImage (MedSAM pre-processing + the 1024 x 1024 encoder,
 // about 970 GFLOP) once, timed, the peak GPU memory (memoryStats), then predict for MedSAM's box
 // [95,255,190,350] --boxes times from the cached embedding, each timed. The masks mean nothing.
+// --decoder: the same predict calls on a random [1, 256, 64, 64] embedding put where setImage keeps
+// its own (the predictor's embedding and size fields), for a machine where the encoder takes too long.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { init, io, memoryStats, models, runtime } from 'medseg';
+import { init, io, memoryStats, models, randn, runtime } from 'medseg';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const arg = (name, fallback) => {
@@ -25,7 +28,28 @@ const arg = (name, fallback) => {
 };
 const data = (f) => join(root, 'data', f);
 
-if (process.argv.includes('--full')) {
+if (process.argv.includes('--decoder')) {
+  const rt = await init();
+  const boxes = Number(arg('--boxes', 5));
+  let t = performance.now();
+  const net = new models.MedSAM({ config: 'vit_b' });
+  await runtime().sync();
+  console.log(`adapter: ${rt.adapterName}; MedSAM vit_b built (SAM's random initialisation) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const p = await net.predictor();
+  p.embedding = randn([1, 256, 64, 64]); // where setImage keeps the encoder's output
+  p.size = { width: 512, height: 512 };
+  const times = [];
+  for (let i = 0; i < boxes; i++) {
+    t = performance.now();
+    const r = await p.predict({ box: [95, 255, 190, 350] });
+    times.push(performance.now() - t);
+    r.lowResLogitsTensor.dispose();
+  }
+  const warm = times.slice(1).sort((a, b) => a - b);
+  console.log(`predict per box on a cached 256x64x64 embedding (prompt encoder, decoder, 256 -> 512 upsampling, read back): ${times.map((x) => x.toFixed(0)).join(', ')} ms (the first with pipeline compilation); median after the first ${warm[warm.length >> 1]?.toFixed(0)} ms; peak GPU memory ${(memoryStats().peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  p.reset();
+  await runtime().sync();
+} else if (process.argv.includes('--full')) {
   const rt = await init();
   const boxes = Number(arg('--boxes', 5));
   const img = io.readImage(readFileSync(data('medsam_demo_ct.png')), 'medsam_demo_ct.png');
