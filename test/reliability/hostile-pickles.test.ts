@@ -3,11 +3,12 @@
 // builtins eval/exec/getattr/__import__, subprocess.Popen, torch.load, INST and OBJ, payloads nested
 // in an allowed OrderedDict, in BUILD state and inside a real torch.save state dict, a custom class's
 // __setstate__, memo abuse, a dict holding itself, persistent ids naming storages outside the archive
-// (../../../etc/passwd, /etc/passwd, ../data.pkl) or a forbidden storage class. None executes: each is
+// (../../../etc/passwd, /etc/passwd, ../data.pkl) or a forbidden storage class, and an np.savez object
+// array (a pickle inside the .npy, which np.load runs with allow_pickle). None executes: each is
 // refused with the offending global (or storage) named, and no allow-listed function is called
 // after the refusal point; 100,000 nested lists end in a result or a clear error, not a stack overflow.
 import { describe, expect, it } from 'vitest';
-import { bytesSource, openCheckpoint, readPth, stateDict, unpickle } from '../../src/weights/index.js';
+import { bytesSource, openCheckpoint, readNpz, readPth, stateDict, unpickle } from '../../src/weights/index.js';
 import { torchGlobals } from '../../src/weights/pth.js';
 import type { Globals } from '../../src/weights/pickle.js';
 import { HOSTILE_PICKLES } from '../fixtures/hostile_pickles.js';
@@ -23,12 +24,12 @@ function spied(): { globals: Globals; calls: string[] } {
 }
 
 describe('hostile pickles', () => {
-  it('the fixtures are hostile: Python ran 16 of their payloads when it unpickled them', () => {
-    expect(HOSTILE_PICKLES.filter((c) => c.executesInPython).length).toBe(16);
+  it('the fixtures are hostile: Python ran 17 of their payloads when it unpickled them', () => {
+    expect(HOSTILE_PICKLES.filter((c) => c.executesInPython).length).toBe(17);
   });
 
   for (const c of HOSTILE_PICKLES.filter((c) => c.refusal)) {
-    it(`${c.kind === 'pth' ? 'torch.save file' : 'pickle'}: ${c.name} is refused by name`, async () => {
+    it(`${c.kind === 'pth' ? 'torch.save file' : c.kind === 'npz' ? 'np.savez file' : 'pickle'}: ${c.name} is refused by name`, async () => {
       const bytes = fromB64(c.b64);
       if (c.kind === 'pickle') {
         const { globals, calls } = spied();
@@ -42,6 +43,9 @@ describe('hostile pickles', () => {
         expect(err!.message).toContain(c.refusal);
         // nothing but the harmless container constructors ran before the refusal
         expect(calls.filter((k) => k !== 'collections.OrderedDict' && k !== 'builtins.dict')).toEqual([]);
+      } else if (c.kind === 'npz') {
+        await expect(readNpz(bytesSource(bytes, 'hostile.npz'))).rejects.toThrow(c.refusal);
+        await expect(openCheckpoint(bytesSource(bytes, 'hostile.npz'))).rejects.toThrow(c.refusal);
       } else {
         await expect(readPth(bytesSource(bytes, 'hostile.pth'))).rejects.toThrow(c.refusal);
         await expect(openCheckpoint(bytesSource(bytes, 'hostile.pth'))).rejects.toThrow(c.refusal);
