@@ -2,13 +2,15 @@
 // the demo is built with Vite into a temporary folder and served under a sub-path by a plain static
 // server, so every check also checks that the built folder works there. Checked from the page's
 // pixels and files: the bundled scan renders with the label's colour where the label is (and none
-// without the label), scrolling changes the slice, the cursor's world position is the affine's,
-// training steps of the tiny V-Net draw the chart and a prediction overlay (with stop and resume),
-// the page's Dice equals the Dice of the exported mask against the label, the exported NIfTI reads
-// back with the scan's affine, a box with tiny MedSAM gives a mask (the second box on the slice
-// without the encoder), an invalid file gives an error in the page, no request leaves the served
-// prefix on localhost, and a browser without WebGPU gets the no-WebGPU notice. Screenshots of each
-// state go to test-artifacts/demo/.
+// without the label); scrolling changes the slice; the cursor's world position is the affine's;
+// zoom at the pointer, pan and reset; window presets; an invalid file gives an error in the page;
+// training steps of the tiny V-Net (stop, resume) draw the chart and a prediction overlay, and the
+// page's Dice equals the Dice of the exported mask against the label; exported NIfTI masks read back
+// with the scan's affine; tiny MedSAM gives a mask for a box (later boxes and points without the
+// encoder), fine-tuned in the page it segments the spleen, and propagation reaches the neighbouring
+// slices; a .pth is converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
+// opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
+// without an adapter) gets the no-WebGPU notice. Screenshots of each state: test-artifacts/demo/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
