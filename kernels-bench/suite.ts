@@ -53,6 +53,8 @@ export interface SuiteOptions {
   noTuned?: boolean;
   /** seconds of warm timing per row (default 0.3 on CPU adapters, 0.2 on GPUs; 0.05 quick) */
   budget?: number;
+  /** least number of warm batches per row (default 3; a smoke test may ask for 1) */
+  minBatches?: number;
   /** runs of the peak microkernels (default 3) */
   peakRuns?: number;
   /** variants not to run, per registry family (they are listed in the rows' notes) */
@@ -164,7 +166,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
 
   const measure = async (c: BenchCase, family: string, inst: BenchInstance, variant: string, cold: number | null, extra: Partial<Row>): Promise<Row> => {
     const coldS = cold ?? (await coldRun(inst.run));
-    const t = await timeRuns(inst.run, budget);
+    const t = await timeRuns(inst.run, budget, o.minBatches);
     const maxRelErr = await inst.check();
     const gflops = c.flops / t.median / 1e9;
     const gbps = c.bytes / t.median / 1e9;
