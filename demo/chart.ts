@@ -13,7 +13,7 @@ export class TrainingChart {
         width: 360,
         height: 180,
         scales: { x: { time: false }, y: { range: [0, 1] } },
-        axes: [{ label: 'step' }, {}],
+        axes: [{ label: 'step', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, {}],
         series: [{ label: 'step' }, { label: 'loss', stroke: '#d9480f', width: 2 }, { label: 'training Dice', stroke: '#2f9e44', width: 2 }],
         legend: { show: true },
       },

@@ -79,6 +79,7 @@ async function medsamRun(n: number): Promise<string> {
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 beforeAll(async () => {
+  rmSync(ARTIFACTS, { recursive: true, force: true }); // this run's screenshots only
   mkdirSync(ARTIFACTS, { recursive: true });
   outDir = mkdtempSync(join(tmpdir(), 'medseg-demo-'));
   await build({ root: join(ROOT, 'demo'), configFile: join(ROOT, 'demo/vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
