@@ -19,7 +19,8 @@ interface VNetState {
   net: models.VNet;
   trainer: models.VNetTrainer;
   pre: models.VNetPreprocessing;
-  c: models.TrainingCase;
+  /** the open scan and label on the model grid (made when training first needs it) */
+  c: models.TrainingCase | null;
   random: () => number;
 }
 let vnet: VNetState | null = null;
@@ -49,17 +50,42 @@ function dispose(s: VNetState | null): void {
   for (const t of s.net.stateDict().values()) t.dispose();
 }
 
+const NEEDS_LABEL = 'training needs a label for the scan: open the scan together with its label file (a second .nii/.nii.gz whose name contains "label", "seg" or "mask")';
+
 async function vnetState(): Promise<VNetState> {
-  if (vnet) return vnet;
   if (!scan) throw new Error('no scan is open');
-  if (!label) throw new Error('training needs a label for the scan: open the scan together with its label file (a second .nii/.nii.gz whose name contains "label", "seg" or "mask")');
-  manualSeed(7);
-  const config = models.vnetConfig({ preset: 'tiny' });
-  const pre = models.checkPreprocessing({ ...models.VNET_PREPROCESSING.tiny, spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
-  const net = new models.VNet(config);
-  const c = await models.prepareCase(scan, label, pre);
-  vnet = { net, trainer: new models.VNetTrainer(net, { lr: 1e-2 }), pre, c, random: models.patchRandom(7) };
+  if (!vnet) {
+    if (!label) throw new Error(NEEDS_LABEL);
+    manualSeed(7);
+    const config = models.vnetConfig({ preset: 'tiny' });
+    const pre = models.checkPreprocessing({ ...models.VNET_PREPROCESSING.tiny, spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
+    const net = new models.VNet(config);
+    vnet = { net, trainer: new models.VNetTrainer(net, { lr: 1e-2 }), pre, c: null, random: models.patchRandom(7) };
+  }
   return vnet;
+}
+
+/** The trained V-Net as safetensors, with the metadata `medseg segment` reads (config, preprocessing). */
+async function saveVNet(): Promise<Uint8Array> {
+  if (!vnet) throw new Error('no V-Net to save: train one first');
+  const metadata = { ...models.vnetMetadata(vnet.net.config, vnet.pre), steps: String(vnet.trainer.steps), trained_on: 'the demo page' };
+  return (await weights.save(vnet.net.stateDict(), { metadata }))!;
+}
+
+/** A V-Net from a .safetensors (as `medseg train` and `npm run demo:spleen` write), replacing the page's; then segments. */
+async function loadVNet(id: number, file: File): Promise<SegmentResultMsg> {
+  if (!scan) throw new Error('no scan is open');
+  const w = await weights.load(file);
+  const { config, preprocessing } = models.vnetSettingsFrom(w.metadata, 'tiny');
+  const net = new models.VNet(config);
+  try {
+    net.loadStateDict(w.tensors, { strict: true });
+  } finally {
+    for (const t of w.tensors.values()) t.dispose();
+  }
+  dispose(vnet);
+  vnet = { net, trainer: new models.VNetTrainer(net, { lr: 1e-2 }), pre: preprocessing, c: null, random: models.patchRandom(7) };
+  return segment(id);
 }
 
 async function segment(id: number): Promise<SegmentResultMsg> {
@@ -88,13 +114,19 @@ async function segment(id: number): Promise<SegmentResultMsg> {
 async function train(id: number, steps: number, lr: number): Promise<TrainResult> {
   stopRequested = false;
   const s = await job(vnetState);
+  if (!s.c) {
+    if (!label) throw new Error(NEEDS_LABEL);
+    const c = await job(() => models.prepareCase(scan!, label!, s.pre));
+    s.c = c;
+  }
+  const c = s.c;
   for (const g of s.trainer.optimizer.paramGroups) g.lr = lr;
   while (s.trainer.steps < steps) {
     if (stopRequested) return { steps: s.trainer.steps, stopped: true, segmentation: null };
     await job(async () => {
       const t0 = performance.now();
       const d0 = rt!.dispatches;
-      const { images, labels } = models.sampleBatch([s.c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
+      const { images, labels } = models.sampleBatch([c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
       const r = await s.trainer.step(images, labels);
       images.dispose();
       labels.dispose();
@@ -280,6 +312,14 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
     case 'medsam': {
       const result = await job(() => medsamPredict(r));
       return { result, transfer: [result.mask.buffer] };
+    }
+    case 'saveVNet': {
+      const bytes = await job(saveVNet);
+      return { result: bytes, transfer: [bytes.buffer] };
+    }
+    case 'loadVNet': {
+      const result = await job(() => loadVNet(r.id, r.file));
+      return { result, transfer: [result.labels.buffer] };
     }
     case 'medsamFinetune':
       return { result: await job(() => medsamFinetune(r)) };

@@ -46,6 +46,8 @@ let gpuReady = false;
 let training = false;
 /** the total step count of a stopped training run, which Resume completes */
 let resumeTarget: number | null = null;
+/** a V-Net was loaded from a file (it can segment without training) */
+let vnetLoaded = false;
 let medsamBusy = false;
 const timings = new Map<string, string>();
 const stepTimes: number[] = [];
@@ -148,6 +150,7 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   for (const w of vol.warnings ?? []) showError(`${name}: ${w}`);
   chart.clear();
   resumeTarget = null;
+  vnetLoaded = false;
   stepTimes.length = 0;
   $('dice').textContent = '';
   $('train').textContent = 'Train V-Net here';
@@ -268,7 +271,9 @@ function updateButtons(): void {
   const gpu = gpuReady && !!scan;
   $<HTMLButtonElement>('train').disabled = !gpu || !label || training;
   $<HTMLButtonElement>('stop').disabled = !training;
-  $<HTMLButtonElement>('segment').disabled = !gpu || !label || training || chart.points === 0;
+  $<HTMLButtonElement>('segment').disabled = !gpu || training || !(chart.points > 0 || vnetLoaded);
+  $<HTMLButtonElement>('save-vnet').disabled = !gpu || training || !(chart.points > 0 || vnetLoaded);
+  $<HTMLInputElement>('vnet-weights').disabled = !gpu || training;
   $<HTMLButtonElement>('export-prediction').disabled = !viewer.masks.prediction;
   $<HTMLButtonElement>('export-medsam').disabled = !viewer.masks.medsam;
   $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
@@ -332,17 +337,55 @@ $('segment').onclick = async () => {
   }
 };
 
+function download(bytes: Uint8Array, name: string, type: string): void {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type }));
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+$('save-vnet').onclick = async () => {
+  if (!engine) return;
+  try {
+    download(await engine.request<Uint8Array>('saveVNet'), 'vnet-tiny-demo.safetensors', 'application/octet-stream');
+  } catch (e) {
+    showError(`saving the V-Net failed: ${message(e)}`);
+  }
+};
+$<HTMLInputElement>('vnet-weights').onchange = async (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file || !engine) return;
+  training = true; // the V-Net is busy
+  updateButtons();
+  setTrainState('segmenting', `loading ${file.name}…`);
+  try {
+    const t0 = performance.now();
+    const r = await engine.request<SegmentResultMsg>('loadVNet', { file });
+    vnetLoaded = true;
+    chart.clear();
+    resumeTarget = null;
+    $('train').textContent = 'Train more';
+    setTiming('V-Net weights load + segmentation', fmtMs(performance.now() - t0));
+    showSegmentation(r);
+    setTrainState('done', `loaded ${file.name} and segmented the scan`);
+  } catch (err) {
+    setTrainState('error', `could not load ${file.name}`);
+    showError(`could not load V-Net weights from ${file.name}: ${message(err)}`);
+  } finally {
+    training = false;
+    updateButtons();
+  }
+};
+
 function exportMask(mask: Uint8Array | null, what: string): void {
   if (!mask || !scan) return;
   try {
-    const bytes = io.writeNifti(mask, scan, { datatype: 'uint8', description: `medseg ${what}` });
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/gzip' }));
-    a.download = `${what}-mask.nii.gz`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    download(io.writeNifti(mask, scan, { datatype: 'uint8', description: `medseg ${what}` }), `${what}-mask.nii.gz`, 'application/gzip');
   } catch (e) {
     showError(`export failed: ${message(e)}`);
   }

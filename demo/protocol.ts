@@ -26,6 +26,10 @@ export type Request =
   | { id: number; kind: 'stop' }
   | { id: number; kind: 'segment' }
   | { id: number; kind: 'resetVNet' }
+  /** the V-Net as safetensors bytes */
+  | { id: number; kind: 'saveVNet' }
+  /** a V-Net .safetensors replaces the page's; the scan is segmented with it */
+  | { id: number; kind: 'loadVNet'; file: File }
   | { id: number; kind: 'loadMedsamWeights'; file: File }
   /** fine-tunes tiny MedSAM's mask decoder (encoder frozen) on one slice and its label mask (slice pixels) */
   | { id: number; kind: 'medsamFinetune'; imageKey: string; image: { data: Uint8Array; width: number; height: number }; mask: Uint8Array; steps: number }

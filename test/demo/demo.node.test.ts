@@ -11,7 +11,7 @@
 // slices; a .pth is converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
 // opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
 // without an adapter) gets the no-WebGPU notice. Screenshots of each state: test-artifacts/demo/.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -285,6 +285,22 @@ describe('demo page (built, served under a sub-path)', () => {
     }
     expect(a).toBeGreaterThan(0);
     expect(Number(await page.locator('#dice').getAttribute('data-dice'))).toBeCloseTo((2 * inter) / (a + b), 6);
+  });
+
+  it('saves the trained V-Net as safetensors with its settings, and loading the file back segments to the same Dice', async () => {
+    const dice = await page.locator('#dice').getAttribute('data-dice');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
+    const path = (await download.path())!;
+    const bytes = readFileSync(path);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+    expect(JSON.parse(header.__metadata__.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
+    expect(Object.keys(header).length).toBeGreaterThan(20);
+    const file = join(outDir, 'vnet-tiny-demo.safetensors');
+    writeFileSync(file, bytes);
+    await page.locator('#vnet-weights').setInputFiles(file);
+    await page.waitForSelector('#train-status[data-state="done"]:has-text("loaded vnet-tiny-demo.safetensors")', { timeout: 60_000 });
+    expect(await page.locator('#dice').getAttribute('data-dice')).toBe(dice);
   });
 
   it('tiny MedSAM: a box on the axial view gives a mask overlay; a second box on the slice runs only the decoder', async () => {
