@@ -301,6 +301,19 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#vnet-weights').setInputFiles(file);
     await page.waitForSelector('#train-status[data-state="done"]:has-text("loaded vnet-tiny-demo.safetensors")', { timeout: 60_000 });
     expect(await page.locator('#dice').getAttribute('data-dice')).toBe(dice);
+    // saved again, the loaded V-Net gives the same tensors byte for byte
+    const [again] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
+    const bytes2 = readFileSync((await again.path())!);
+    const header2 = JSON.parse(bytes2.subarray(8, 8 + Number(bytes2.readBigUInt64LE(0))).toString('utf8'));
+    const tensors = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k !== '__metadata__');
+    expect(tensors(header2)).toEqual(tensors(header));
+    for (const k of tensors(header)) {
+      const [a0, a1] = (header[k] as { data_offsets: number[] }).data_offsets;
+      const [b0, b1] = (header2[k] as { data_offsets: number[] }).data_offsets;
+      const da = bytes.subarray(8 + headerLength + a0, 8 + headerLength + a1);
+      const db = bytes2.subarray(8 + Number(bytes2.readBigUInt64LE(0)) + b0, 8 + Number(bytes2.readBigUInt64LE(0)) + b1);
+      expect(Buffer.compare(da, db), k).toBe(0);
+    }
   });
 
   it('tiny MedSAM: a box on the axial view gives a mask overlay; a second box on the slice runs only the decoder', async () => {
