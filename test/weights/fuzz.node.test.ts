@@ -256,7 +256,9 @@ describe('regressions found by fuzzing and by review', () => {
     for (const op of ['I', 'L']) {
       const t0 = performance.now();
       expect(() => pkl([0x80, 2, ...ascii(op), ...new Array(1_000_000).fill(0x31), 0x0a, 0x2e])).toThrow(new RegExp(`r\\.pkl: ${op === 'I' ? 'INT' : 'LONG'} of 1000000 digits`));
-      expect(performance.now() - t0).toBeLessThan(500);
+      // a complexity guard, not a timing test: quadratic parsing of a million digits takes minutes,
+      // so the bound has orders of magnitude of slack for a loaded machine (500 ms failed once under load)
+      expect(performance.now() - t0).toBeLessThan(20_000);
     }
     expect(pkl([0x80, 2, ...ascii('L'), ...ascii('123456789012345678901234567890'), 0x4c, 0x0a, 0x2e])).toBe(123456789012345678901234567890n);
   });
@@ -270,7 +272,7 @@ describe('regressions found by fuzzing and by review', () => {
     b[7 + n] = 0x2e;
     const t0 = performance.now();
     expect(typeof pkl(b)).toBe('bigint');
-    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(performance.now() - t0).toBeLessThan(60_000); // complexity guard: quadratic would take hours at 4 MB
     expect(pkl([0x80, 2, 0x8b, 2, 0, 0, 0, 0xff, 0x7f, 0x2e])).toBe(0x7fff);
     expect(pkl([0x80, 2, 0x8a, 2, 0x00, 0x80, 0x2e])).toBe(-0x8000);
   });
