@@ -8,7 +8,7 @@
 // reported with its error. ONNX Runtime's native EP computes MultiHeadAttention wrongly with
 // subgroups of 4 (SwiftShader), so the adapter it sees hides the subgroups feature there.
 import { F, init, tensor, type Tensor } from 'medseg';
-import { runtime } from 'medseg/gpu';
+import { adapterKey, parseTunedTable, runtime, useTunedTable } from 'medseg/gpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { relErr } from '../check.js';
@@ -35,6 +35,16 @@ interface Runner {
 }
 
 type Inputs = Record<string, Float32Array>;
+
+/** medseg uses the table shipped for this adapter (kernels-bench/tuned/), as the benchmark does; returns a note. */
+async function useShippedTable(): Promise<string> {
+  await init();
+  const key = adapterKey();
+  const res = await fetch(`/kernels-bench/tuned/${key}.json`);
+  if (!res.ok) return 'default rules (no tuned table for this adapter)';
+  useTunedTable(parseTunedTable(await res.json(), `kernels-bench/tuned/${key}.json`));
+  return `tuned table kernels-bench/tuned/${key}.json`;
+}
 
 async function medsegRunner(op: CompareOp, x: Inputs): Promise<Runner> {
   await init();
@@ -216,8 +226,8 @@ export async function runCompare(budget: number, log: (s: string) => void): Prom
   const ortJsep = (await import('onnxruntime-web')) as Ort;
   ortJsep.env.wasm.numThreads = 1;
   ortJsep.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-  const libs: { lib: string; make: (op: CompareOp, x: Inputs) => Promise<Runner>; note?: string; before?: () => Promise<string | undefined> }[] = [
-    { lib: 'medseg', make: medsegRunner },
+  const libs: { lib: string; make: (op: CompareOp, x: Inputs) => Promise<Runner>; before?: () => Promise<string | undefined> }[] = [
+    { lib: 'medseg', make: medsegRunner, before: useShippedTable },
     { lib: 'tfjs-webgpu', make: tfjsRunner },
     { lib: 'ort-jsep', make: (op, x) => ortRunner(ortJsep, op, x) },
     {
