@@ -162,6 +162,9 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   updateButtons();
 }
 
+/** 'could not open NAME: why', without the reader's own leading 'NAME: '. */
+const openError = (name: string, e: unknown) => `could not open ${name}: ${message(e).replace(`${name}: `, '')}`;
+
 async function openFiles(files: File[]): Promise<void> {
   const isImage = (f: File) => /\.(png|jpe?g)$/i.test(f.name);
   const nifti = files.filter((f) => /\.nii(\.gz)?$/i.test(f.name));
@@ -173,7 +176,7 @@ async function openFiles(files: File[]): Promise<void> {
     try {
       openVolume(await readImageFile(img, img.name), null, img.name, 'image');
     } catch (e) {
-      showError(`could not open ${img.name}: ${message(e)}`);
+      showError(openError(img.name, e));
     }
     return;
   }
@@ -183,7 +186,7 @@ async function openFiles(files: File[]): Promise<void> {
       const lab = io.readNifti(new Uint8Array(await nifti[0].arrayBuffer()), nifti[0].name);
       if (lab.dims.join() === scan.dims.join()) return openVolume(scan, lab, $('scan-name').dataset.name ?? 'scan');
     } catch (e) {
-      return showError(`could not open ${nifti[0].name}: ${message(e)}`);
+      return showError(openError(nifti[0].name, e));
     }
   }
   const scanFile = nifti.find((f) => !isLabel(f)) ?? nifti[0];
@@ -200,7 +203,7 @@ async function openFiles(files: File[]): Promise<void> {
     }
     openVolume(vol, lab, scanFile.name);
   } catch (e) {
-    showError(`could not open ${scanFile.name}: ${message(e)}`);
+    showError(openError(scanFile.name, e));
   }
 }
 
