@@ -9,7 +9,7 @@
 import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
 import { nodeIO } from './tune-cache.js';
 
-const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--quick] [--full] [--tune] [--no-tuned] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
+const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--quick] [--full] [--tune] [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
   --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter)
   --full      also the cases a CPU adapter skips
   --tune      re-measure the tuned variant table (matmul, conv, attention) for this adapter

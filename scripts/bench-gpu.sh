@@ -43,5 +43,7 @@ if [ "${MEDSEG_BENCH_COMPARE:-1}" != 0 ]; then COMPARE=(--compare); export MEDSE
 node dist-bench/main.js --full --budget "$BUDGET" "${COMPARE[@]}" "${FAMILIES[@]}" --json "$OUT/bench-$KEY.json" 2>&1 | tee "$OUT/bench.log"
 
 echo
-echo "written: $OUT/bench-$KEY.{json,md,svg}, $OUT/tuned-$KEY.json"
-echo "to ship the table: cp $OUT/tuned-$KEY.json kernels-bench/tuned/$KEY.json"
+echo "written: $OUT/bench-$KEY.{json,md,svg}"
+if [ -f "$OUT/tuned-$KEY.json" ]; then
+  echo "tuned table: $OUT/tuned-$KEY.json; to ship it: cp $OUT/tuned-$KEY.json kernels-bench/tuned/$KEY.json"
+fi
