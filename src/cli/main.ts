@@ -17,9 +17,9 @@ const commands: { register(program: Command): void }[] = [convertCommand, segmen
 export function buildProgram(): Command {
   const program = new Command('medseg')
     .description(
-      'WebGPU medical image segmentation: V-Net (train on NIfTI scans and labels, segment a scan) and MedSAM (segment a slice, a slice range ' +
-        'or a PNG / JPEG from a box prompt; fine-tune on labelled slices or images), and convert V-Net (vnet.pytorch, MONAI), MedSAM and ' +
-        'TransUNet checkpoints to safetensors. TransUNet does not run here yet.',
+      'WebGPU medical image segmentation: V-Net (train on NIfTI scans and labels, segment a scan), MedSAM (segment a slice, a slice range ' +
+        'or a PNG / JPEG from a box prompt; fine-tune on labelled slices or images) and TransUNet (segment a CT volume slice by slice, ' +
+        'a slice or a PNG / JPEG with trained weights), and convert V-Net (vnet.pytorch, MONAI), MedSAM and TransUNet checkpoints to safetensors.',
     )
     .version('0.1.0');
   for (const c of commands) c.register(program);

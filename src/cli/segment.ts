@@ -6,7 +6,8 @@
 // geometry, atomically (.nii plain, .nii.gz gzip). Without --weights it says how to train some: no
 // V-Net weights are published. --json prints the per-stage times and sizes as one JSON object on stdout.
 // `--model medsam` (box prompts on a slice, a slice range or a PNG / JPEG) is medsam-segment.ts; the
-// command line picks the network's segmenter from SEGMENTERS by --model.
+// command line picks the network's segmenter from SEGMENTERS by --model. `--model transunet` (slice by
+// slice, a NIfTI volume or slice, or a PNG / JPEG) is transunet-segment.ts.
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -23,6 +24,7 @@ import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
 import { runMedSAMSegment } from './medsam-segment.js';
+import { runTransUNetSegment } from './transunet-segment.js';
 
 export interface SegmentArgs {
   input: string;
@@ -164,33 +166,46 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
 }
 
 /** The segmenters by --model: each checks its own options, so another network is one more entry. */
-type SegmentOptions = { output?: string; weights?: string; model: string; config?: string; json?: boolean; progress: boolean; box?: string; slice?: string; slices?: string; window?: string };
+type SegmentOptions = { output?: string; weights?: string; model: string; config?: string; json?: boolean; progress: boolean; box?: string; slice?: string; slices?: string; window?: string; batchSize?: string };
+const MEDSAM_ONLY = [['--box', 'box'], ['--slice', 'slice'], ['--slices', 'slices']] as const;
+/** Refuses the options of other networks: `flags` [flag, key, for what] that `o` must not have. */
+const refuse = (o: SegmentOptions, flags: readonly (readonly [string, keyof SegmentOptions, string])[]) => {
+  for (const [flag, key, what] of flags) if (o[key] !== undefined) throw new CliError(`${flag} is for ${what}`);
+};
 const SEGMENTERS: Record<string, (input: string, o: SegmentOptions, signal: AbortSignal) => Promise<unknown>> = {
   vnet: (input, o, signal) => {
-    for (const [flag, v] of [['--box', o.box], ['--slice', o.slice], ['--slices', o.slices], ['--window', o.window]] as const) if (v !== undefined) throw new CliError(`${flag} is for --model medsam`);
+    refuse(o, [...MEDSAM_ONLY.map(([f, k]) => [f, k, '--model medsam'] as const), ['--window', 'window', '--model medsam or transunet'], ['--batch-size', 'batchSize', '--model transunet']]);
     return runSegment({ input, output: o.output ?? '', weights: o.weights, model: 'vnet', config: o.config as VNetPreset | undefined, json: o.json, progress: o.progress, signal });
   },
-  medsam: (input, o, signal) => runMedSAMSegment({ input, output: o.output ?? '', weights: o.weights, config: o.config, box: o.box, slice: o.slice, slices: o.slices, window: o.window, json: o.json, progress: o.progress, signal }),
+  medsam: (input, o, signal) => {
+    refuse(o, [['--batch-size', 'batchSize', '--model transunet']]);
+    return runMedSAMSegment({ input, output: o.output ?? '', weights: o.weights, config: o.config, box: o.box, slice: o.slice, slices: o.slices, window: o.window, json: o.json, progress: o.progress, signal });
+  },
+  transunet: (input, o, signal) => {
+    refuse(o, [...MEDSAM_ONLY.map(([f, k]) => [f, k, '--model medsam'] as const), ['--config', 'config', '--model vnet or medsam (TransUNet reads its config from the weights)']]);
+    return runTransUNetSegment({ input, output: o.output ?? '', weights: o.weights, window: o.window, batchSize: o.batchSize, json: o.json, progress: o.progress, signal });
+  },
 };
 
 export function register(program: Command): void {
   program
     .command('segment')
-    .description('segment a scan with trained weights: V-Net (a NIfTI volume to a uint8 label NIfTI with its geometry) or MedSAM with a box prompt (a NIfTI slice or slice range, or a PNG / JPEG image)')
-    .argument('<input>', 'input volume (.nii or .nii.gz); for --model medsam also a .png / .jpg image')
+    .description('segment a scan with trained weights: V-Net (a NIfTI volume to a uint8 label NIfTI with its geometry), MedSAM with a box prompt (a NIfTI slice or slice range, or a PNG / JPEG image) or TransUNet slice by slice (a NIfTI volume or slice, or a PNG / JPEG image, to labels)')
+    .argument('<input>', 'input volume (.nii or .nii.gz); for --model medsam and transunet also a .png / .jpg image')
     .option('-o, --output <file>', 'output: .nii.gz (gzip) or .nii (uncompressed) for a volume, .png for an image; an existing file is replaced atomically')
-    .option('-w, --weights <file>', 'weights (.safetensors from medseg train/convert; a V-Net .pth; a MedSAM .pth such as medsam_vit_b.pth); without it, segment says where to get some')
+    .option('-w, --weights <file>', 'weights (.safetensors from medseg train/convert; a V-Net .pth; a MedSAM .pth such as medsam_vit_b.pth; a TransUNet .pth as train.py saves it); without it, segment says where to get some')
     .addOption(new Option('-m, --model <model>', 'network').choices(Object.keys(SEGMENTERS)).default('vnet'))
     .option('-c, --config <preset>', `V-Net: model and preprocessing preset when the weights do not record them (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny`)
     .option('--box <x0,y0,x1,y1>', 'MedSAM: the box prompt in pixels of the slice or image (x the first voxel index / column, y the second / row)')
     .option('--slice <z>', 'MedSAM: the slice of the volume the box is drawn on')
     .option('--slices <a-b>', 'MedSAM: propagate over slices a..b, each box the bounding box of the neighbouring slice\'s mask')
-    .option('--window <w>', 'MedSAM: intensity window: abdomen (CT 40/400, pre_CT_MR.py\'s), lung, bone, brain, mr (0.5/99.5 percentiles), or level,width in HU (default: abdomen if the scan looks like CT, else mr)')
+    .option('--window <w>', 'MedSAM: intensity window: abdomen (CT 40/400, pre_CT_MR.py\'s), lung, bone, brain, mr (0.5/99.5 percentiles), or level,width in HU (default: abdomen if the scan looks like CT, else mr). TransUNet: lo,hi clipped and scaled to [0, 1] (default -125,275 HU, its training window; 0,255 for an image)')
+    .option('--batch-size <n>', 'TransUNet: slices per forward pass (default 4)')
     .option('--json', 'print per-stage times and sizes as JSON on stdout')
     .option('--no-progress', 'no progress on stderr')
     .action(async (input: string, opts: SegmentOptions) => {
       let written = false;
-      const unit = opts.model === 'medsam' ? 'slice' : 'window';
+      const unit = { medsam: 'slice', transunet: 'batch of slices' }[opts.model] ?? 'window';
       const interrupt = watchInterrupt({
         log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
         kept: () => (written ? `${opts.output} was written` : 'nothing was written'),

@@ -165,7 +165,7 @@ describe('segment without --weights', () => {
 });
 
 describe('the help', () => {
-  it('names only what runs: V-Net and MedSAM, with TransUNet as checkpoints convert reads', async () => {
+  it('names only what runs: V-Net, MedSAM and TransUNet segmentation, and the checkpoints convert reads', async () => {
     const out: string[] = [];
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
     try {
@@ -175,8 +175,10 @@ describe('the help', () => {
       spy.mockRestore();
     }
     const help = out.join('').replace(/\s+/g, ' ');
-    expect(help).toMatch(/V-Net \(train on NIfTI scans and labels, segment a scan\) and MedSAM \(segment a slice/);
-    expect(help).toMatch(/TransUNet checkpoints to safetensors\. TransUNet does not run here yet/);
+    expect(help).toMatch(/V-Net \(train on NIfTI scans and labels, segment a scan\), MedSAM \(segment a slice/);
+    expect(help).toMatch(/TransUNet \(segment a CT volume slice by slice, a slice or a PNG \/ JPEG with trained weights\)/);
+    expect(help).toMatch(/MedSAM and TransUNet checkpoints to safetensors\. Options/);
+    expect(help).not.toMatch(/does not run/);
   });
 });
 

@@ -1,0 +1,235 @@
+// `medseg segment --model transunet --weights W IN -o OUT [--window lo,hi] [--batch-size N]`: TransUNet
+// slice by slice (docs/models/transunet.md section 1, test.py's test_single_volume): every axial slice
+// of a NIfTI volume clipped to the CT window (default [-125, 275] HU) and scaled to [0, 1], zoomed to
+// the network's input (cubic spline), the slices batched, argmax over the classes, the labels zoomed
+// back (nearest) and written as a uint8 NIfTI with the input's geometry (a one-slice NIfTI works the
+// same); a PNG / JPEG (8-bit grey, window [0, 255]) gives a PNG whose pixel values are the labels.
+// The weights are a trained state dict (train.py's .pth, or its .safetensors from medseg convert /
+// medseg train); the options (config, input size, classes, skips) are read from its shapes. The
+// ImageNet-21k .npz, or a safetensors converted from it, holds the encoder only and is refused.
+// Everything is checked before the GPU opens; Ctrl-C stops after the current batch and writes nothing.
+import { basename } from 'node:path';
+import { runtime } from '../gpu/runtime.js';
+import { readNifti, writeNifti, type Volume } from '../io/nifti.js';
+import { writePng } from '../io/png.js';
+import { TransUNet, transunetOptionsFromShapes, type TransUNetOptions } from '../models/transunet/transunet.js';
+import { segmentSlices, TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
+import { openCheckpoint, planConversion } from '../weights/convert.js';
+import { schemasFor } from '../weights/schemas/index.js';
+import { bytesSource } from '../weights/source.js';
+import { CliError, wholeNumber } from './args.js';
+import { checkOutput, readInput, writeAtomic } from './files.js';
+import { openGpu } from './gpu.js';
+import { interrupted } from './interrupt.js';
+import { isImagePath, readImageInput } from './medsam-inputs.js';
+import { Progress, stderrIsTerminal } from './progress.js';
+
+export interface TransUNetSegmentArgs {
+  input: string;
+  output: string;
+  weights?: string;
+  /** lo,hi: the intensity window scaled to [0, 1] (default -125,275 HU for a NIfTI, 0,255 for an image) */
+  window?: string | readonly [number, number];
+  /** slices per forward pass (default 4) */
+  batchSize?: string | number;
+  json?: boolean;
+  progress?: boolean;
+  log?: (line: string) => void;
+  /** once aborted, segment stops after the current batch of slices and writes nothing */
+  signal?: AbortSignal;
+}
+
+export interface TransUNetSegmentReport {
+  input: string;
+  output: string;
+  adapter: string;
+  options: Required<Pick<TransUNetOptions, 'imgSize' | 'numClasses' | 'nSkip'>> & { config: string };
+  window: [number, number];
+  size: number[];
+  slices: number;
+  classes: string;
+  labelCounts: Record<string, number>;
+  warning?: string;
+  times: Record<string, number>;
+}
+
+export const transunetNoWeightsMessage = (): string =>
+  [
+    'segment --model transunet needs trained weights (--weights W): a TransUNet state dict as train.py saves it (torch.save(model.state_dict()): epoch_<n>.pth, best_model.pth),',
+    'or its .safetensors from medseg convert --model transunet or medseg train --model transunet. TransUNet\'s repository publishes no trained weights;',
+    'its R50+ViT-B_16.npz (ImageNet-21k) initialises the encoder only and cannot segment.',
+  ].join(' ');
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** --window lo,hi: two finite numbers with lo < hi. */
+export function parseRangeWindow(option: string, value: string | readonly number[]): [number, number] {
+  const parts = typeof value === 'string' ? value.split(',') : value;
+  const v = parts.map((p) => (typeof p === 'number' ? p : NUMBER.test(p.trim()) ? Number(p) : NaN));
+  if (v.length !== 2 || !v.every(Number.isFinite) || !(v[0] < v[1])) throw new CliError(`${option} must be lo,hi: two numbers with lo < hi, like -125,275 (HU), got '${String(value)}'`);
+  return v as [number, number];
+}
+
+/** What the labels mean, as far as docs/models/transunet.md says: TransUNet's Synapse setup has 9 classes, 0 background and 1-8 organs whose names the repository does not give. */
+export function transunetClasses(numClasses: number): { text: string; description: string } {
+  if (numClasses === 9) {
+    return {
+      text: 'label 0 background, 1-8 the 8 organs of the TransUNet Synapse split (the repository does not name them; no organ names are recorded)',
+      description: 'medseg transunet: 0 background, 1-8 Synapse organs (names not verified)',
+    };
+  }
+  return { text: `labels 0-${numClasses - 1} (${numClasses} classes; what they mean depends on the training data)`, description: `medseg transunet labels 0-${numClasses - 1}` };
+}
+
+export interface TransUNetWeightsInput {
+  path: string;
+  bytes: Uint8Array;
+  options: Required<Pick<TransUNetOptions, 'imgSize' | 'numClasses' | 'nSkip'>> & { config: 'R50-ViT-B_16' | 'tiny' };
+  notes: string[];
+}
+
+/**
+ * Reads and checks trained TransUNet weights before the GPU opens: a .pth or .safetensors state
+ * dict, its options read from its shapes (R50-ViT-B_16 at 224 with 9 classes and 3 skips is also
+ * checked key by key against train.py's 409-key layout; others are checked when they load). The
+ * ImageNet-21k .npz and encoder-only state dicts are refused: no trained decoder or head.
+ */
+export async function readTransUNetWeights(path: string, what = 'weights'): Promise<TransUNetWeightsInput> {
+  const bytes = readInput(path, what);
+  const src = bytesSource(bytes, path);
+  const drop = (m: string) => (m.startsWith(path) ? m.slice(path.length).replace(/^:? /, '') : m);
+  const encoderOnly = `it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune it first, or give trained weights (train.py's .pth)`;
+  try {
+    const ck = await openCheckpoint(src);
+    if (ck.format === 'npz') throw new CliError(`${what} ${path} is an .npz (TransUNet's R50+ViT-B_16.npz layout): ${encoderOnly}`);
+    const keys = [...ck.tensors.keys()];
+    if (keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.'))) {
+      throw new CliError(`${what} ${path} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${encoderOnly}`);
+    }
+    const options = transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape])));
+    const notes = [...ck.notes];
+    if (options.config === 'R50-ViT-B_16' && options.imgSize === 224 && options.numClasses === 9 && options.nSkip === 3) {
+      notes.push(...(await planConversion(src, { model: 'transunet', schemas: schemasFor('transunet') })).notes);
+    }
+    return { path, bytes, options, notes };
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${what} ${path}: ${drop((e as Error).message)}`);
+  }
+}
+
+/** After the GPU opens: the model with the weights loaded strictly. */
+export async function loadTransUNet(w: TransUNetWeightsInput): Promise<TransUNet> {
+  const net = new TransUNet(w.options);
+  try {
+    await net.loadWeights(bytesSource(w.bytes, w.path));
+  } catch (e) {
+    for (const t of net.stateDict().values()) t.dispose();
+    throw new CliError(`weights ${w.path}: ${(e as Error).message.replace(`${w.path}: `, '')}`);
+  }
+  return net;
+}
+
+/** ITU-R 601 luma of interleaved RGB (PIL's convert('L'): (299 R + 587 G + 114 B) / 1000, truncated). */
+function greyOf(data: ArrayLike<number>, channels: number): { grey: Uint8Array; converted: boolean } {
+  if (channels === 1) return { grey: Uint8Array.from(data), converted: false };
+  const n = data.length / channels;
+  const grey = new Uint8Array(n);
+  let same = true;
+  for (let i = 0; i < n; i++) {
+    const [r, g, b] = [data[3 * i], data[3 * i + 1], data[3 * i + 2]];
+    if (r !== g || g !== b) same = false;
+    grey[i] = Math.trunc((r * 299 + g * 587 + b * 114) / 1000);
+  }
+  return { grey, converted: !same };
+}
+
+export async function runTransUNetSegment(args: TransUNetSegmentArgs): Promise<TransUNetSegmentReport> {
+  const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const say = (l: string) => !args.json && log(l);
+  // ---- everything that can be checked before any work
+  if (!args.weights) throw new CliError(transunetNoWeightsMessage());
+  const flat = isImagePath(args.input);
+  if (!args.output) throw new CliError(`segment needs -o ${flat ? 'LABELS.png' : 'MASK.nii.gz (or MASK.nii)'}: where to write the labels`);
+  const window = args.window === undefined ? (flat ? ([0, 255] as [number, number]) : ([...TRANSUNET_CT_WINDOW] as [number, number])) : parseRangeWindow('--window', args.window);
+  const batchSize = args.batchSize === undefined ? 4 : wholeNumber('--batch-size', args.batchSize);
+  checkOutput(args.output, { what: 'output labels', extensions: flat ? ['.png'] : ['.nii.gz', '.nii'], inputs: [['input', args.input], ['weights file', args.weights]] });
+  const t0 = performance.now();
+  let vol: Volume | null = null;
+  let data: ArrayLike<number>;
+  let dims: [number, number, number];
+  if (flat) {
+    const r = readImageInput(args.input, 'input image');
+    for (const n of r.notes) say(n);
+    const { grey, converted } = greyOf(r.image.data, r.image.channels);
+    if (converted) say(`${args.input}: an RGB image, taken as its grey luma (299 R + 587 G + 114 B) / 1000 (TransUNet reads one channel)`);
+    data = grey;
+    dims = [r.image.width, r.image.height, 1];
+  } else {
+    vol = readNifti(readInput(args.input, 'input scan'), args.input);
+    for (const w of vol.warnings ?? []) say(w);
+    data = vol.data;
+    dims = [vol.dims[0], vol.dims[1], vol.dims[2]];
+  }
+  const weightsFile = await readTransUNetWeights(args.weights);
+  const { options } = weightsFile;
+  const tRead = performance.now();
+
+  // ---- the GPU part
+  await openGpu(log);
+  const net = await loadTransUNet(weightsFile);
+  for (const n of weightsFile.notes) say(`${args.weights}: ${n}`);
+  const tLoad = performance.now();
+  const S = options.imgSize;
+  say(`${args.input}: ${flat ? `${dims[0]}x${dims[1]} image` : `${dims.join('x')} voxels, ${dims[2]} axial slice${dims[2] === 1 ? '' : 's'}`}, window [${window.join(', ')}] scaled to [0, 1]; TransUNet ${options.config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), ${batchSize} slice${batchSize === 1 ? '' : 's'} per batch`);
+  let bar: Progress | null = null;
+  let labels: Uint8Array;
+  try {
+    ({ labels } = await segmentSlices(net, data, dims, {
+      window,
+      batchSize,
+      signal: args.signal,
+      onProgress: (p) => {
+        if (args.progress === false) return;
+        bar ??= new Progress({ unit: 'slices', total: p.total, tty: stderrIsTerminal() });
+        bar.update(p.done);
+      },
+    }));
+  } catch (e) {
+    if (args.signal?.aborted) throw interrupted('nothing was written');
+    throw e;
+  } finally {
+    (bar as Progress | null)?.end();
+    for (const t of net.stateDict().values()) t.dispose();
+  }
+  if (args.signal?.aborted) throw interrupted('nothing was written');
+  const tSeg = performance.now();
+  const classes = transunetClasses(options.numClasses);
+  const bytes = flat
+    ? writePng({ width: dims[0], height: dims[1], channels: 1, data: labels })
+    : writeNifti(labels, vol!, { datatype: 'uint8', description: classes.description, gzip: args.output.toLowerCase().endsWith('.gz') });
+  const { replaced } = writeAtomic(args.output, bytes);
+  const tWrite = performance.now();
+  const labelCounts: Record<string, number> = {};
+  for (const v of labels) labelCounts[v] = (labelCounts[v] ?? 0) + 1;
+  const only = Object.keys(labelCounts);
+  const warning = only.length === 1 ? `warning: every ${flat ? 'pixel' : 'voxel'} has label ${only[0]}${only[0] === '0' ? ' (background): nothing was found' : ''}; the weights may be undertrained or not meant for this ${flat ? 'image' : 'scan'} (check --window against the weights' training window)` : undefined;
+  const sec = (ms: number) => +(ms / 1000).toFixed(3);
+  const report: TransUNetSegmentReport = {
+    input: args.input,
+    output: args.output,
+    adapter: runtime().adapterName,
+    options,
+    window,
+    size: [...dims],
+    slices: dims[2],
+    classes: classes.text,
+    labelCounts,
+    ...(warning ? { warning } : {}),
+    times: { read: sec(tRead - t0), loadWeights: sec(tLoad - tRead), segment: sec(tSeg - tLoad), write: sec(tWrite - tSeg), total: sec(tWrite - t0) },
+  };
+  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} (${flat ? '8-bit grey PNG, pixel value = label' : "uint8 NIfTI with the input's geometry"}): ${classes.text}; labels ${JSON.stringify(labelCounts)}, ${dims[2]} slice${dims[2] === 1 ? '' : 's'}, ${report.times.segment} s segmenting, ${report.times.total} s in all (${basename(args.weights)})`);
+  if (warning) log(warning);
+  return report;
+}
