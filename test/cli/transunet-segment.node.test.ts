@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { init, io, models, runtime, weights } from '../../src/index.js';
 import { runCli } from '../../src/cli/main.js';
-import { runTransUNetSegment, type TransUNetSegmentArgs } from '../../src/cli/transunet-segment.js';
+import { runTransUNetSegment, transunetClasses, type TransUNetSegmentArgs } from '../../src/cli/transunet-segment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-transunet-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,6 +103,16 @@ describe('medseg segment --model transunet: refused before the GPU opens', () =>
   });
 });
 
+describe('what the labels mean, as far as docs/models/transunet.md says', () => {
+  it("9 classes: 0 background and 1-8 the Synapse split's organs, unnamed; other counts only their range; the NIfTI description fits its 80 bytes", () => {
+    const synapse = transunetClasses(9);
+    expect(synapse.text).toBe('label 0 background, 1-8 the 8 organs of the TransUNet Synapse split (the repository does not name them; no organ names are recorded)');
+    expect(synapse.description).toBe('medseg transunet: 0 background, 1-8 Synapse organs (names not verified)');
+    expect(transunetClasses(2)).toEqual({ text: 'labels 0-1 (2 classes; what they mean depends on the training data)', description: 'medseg transunet labels 0-1' });
+    for (const n of [2, 9, 100]) expect(transunetClasses(n).description.length).toBeLessThan(80);
+  });
+});
+
 describe('medseg segment --model transunet', () => {
   it('the spleen CT: the labels equal segmentVolumeSlices on the same scan, with its geometry and the classes in the description', async () => {
     await init();
@@ -142,7 +152,14 @@ describe('medseg segment --model transunet', () => {
     dispose(net);
     for (const w of [pth, st]) {
       const output = join(dir, `slice13-${w === pth ? 'pth' : 'st'}.nii`);
-      await run({ input, output, weights: w, window: '-160,240' });
+      const err: string[] = [];
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+      try {
+        await run({ input, output, weights: w, window: '-160,240', progress: true });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(err.join(''), 'the progress line').toMatch(/slices 1\/1 \(100%\), \d+ s\n$/);
       const got = io.readNifti(readFileSync(output));
       expect(got.dims).toEqual([nx, ny, 1]);
       expect(got.affine).toEqual(vol.affine);
