@@ -1,9 +1,9 @@
 // The benchmark's quick suite as a CI smoke test (kernels-bench/suite.ts with quick: every family
 // at small shapes, through the built package in dist/, which npm test builds first): every planned
 // row is measured and its output matches the float64 reference (the correctness column), every
-// registry row lists the
-// variants and the pick, and the JSON, Markdown and SVG roofline are written. No timing is
-// asserted. Also: the check's error measure flags a wrong value and spreads its samples.
+// registry row lists the variants and the pick, and the JSON, Markdown and SVG roofline are
+// written. No timing is asserted. Also: the check's error measure flags a wrong value and spreads
+// its samples.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
