@@ -5,3 +5,4 @@ export { ResNetV2, Root as ResNetRoot, Stage as ResNetStage, PreActBottleneck, t
 export { Transformer, Embeddings, Encoder, Block as TransUNetBlock, Attention as TransUNetAttention, Mlp as TransUNetMlp, type TransformerOptions } from './vit.js';
 export { DecoderCup, DecoderBlock, Conv2dReLU, SegmentationHead, upsample2x, type DecoderOptions } from './decoder.js';
 export { segmentSlices, segmentVolumeSlices, transunetPreprocess, zoomCubic, zoomNearest, TRANSUNET_CT_WINDOW, type TransUNetSegmentOptions, type TransUNetSegmentResult } from './inference.js';
+export { TransUNetTrainer, transunetLoss, transunetLosses, randomGenerator, drawAugmentation, applyAugmentation, rot90, flip, rotateNearest, type TransUNetTrainerOptions, type TransUNetStep, type TrainingSlice, type Augmentation, type Plane } from './train.js';
