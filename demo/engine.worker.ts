@@ -122,8 +122,10 @@ async function train(id: number, steps: number, lr: number): Promise<TrainResult
   const c = s.c;
   for (const g of s.trainer.optimizer.paramGroups) g.lr = lr;
   while (s.trainer.steps < steps) {
-    if (stopRequested) return { steps: s.trainer.steps, stopped: true, segmentation: null };
+    // a stop, or a new scan (which replaced this V-Net), ends the run between steps
+    if (stopRequested || vnet !== s) return { steps: s.trainer.steps, stopped: true, segmentation: null };
     await job(async () => {
+      if (vnet !== s) return;
       const t0 = performance.now();
       const d0 = rt!.dispatches;
       const { images, labels } = models.sampleBatch([c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
@@ -133,6 +135,7 @@ async function train(id: number, steps: number, lr: number): Promise<TrainResult
       post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
     });
   }
+  if (vnet !== s) return { steps: s.trainer.steps, stopped: true, segmentation: null };
   post({ kind: 'stage', id, stage: 'segmenting the scan' });
   const seg = await job(() => segment(id));
   return { steps: s.trainer.steps, stopped: false, segmentation: seg };
