@@ -7,21 +7,14 @@
 // mirror boundary) evaluated at src = (dst + 0.5) f - 0.5, clipped to the input's range. The channel
 // axis is left alone: SciPy's spline along it, evaluated at the sample points, returns the samples.
 
+import { cubicSplineSample, mirrorIndex } from '../cubic-spline.js';
+
 /** An image as row-major pixels, `channels` interleaved values per pixel (gray 1 or RGB 3), 0..255. */
 export interface ImageInput {
   data: ArrayLike<number>;
   width: number;
   height: number;
   channels: 1 | 3;
-}
-
-/** Index into [0, n) under SciPy's 'mirror' extension (d c b | a b c d | c b a). */
-function mirror(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * n - 2;
-  let k = i % period;
-  if (k < 0) k += period;
-  return k < n ? k : period - k;
 }
 
 /** gaussian_filter1d(x, sigma, mode='mirror', truncate=4) over lines of `n` values at `stride`. */
@@ -37,45 +30,10 @@ function gaussian1d(src: Float64Array, n: number, count: number, lineStart: (l: 
     for (let i = 0; i < n; i++) line[i] = src[o + i * stride];
     for (let i = 0; i < n; i++) {
       let acc = 0;
-      for (let k = -r; k <= r; k++) acc += w[k + r] * line[mirror(i + k, n)];
+      for (let k = -r; k <= r; k++) acc += w[k + r] * line[mirrorIndex(i + k, n)];
       src[o + i * stride] = acc;
     }
   }
-}
-
-const POLE = Math.sqrt(3) - 2;
-
-/** SciPy's spline_filter1d(order=3, mode='mirror') of one line, in place. */
-function splineFilterLine(c: Float64Array): void {
-  const n = c.length;
-  if (n === 1) return;
-  const z = POLE;
-  const gain = (1 - z) * (1 - 1 / z);
-  for (let i = 0; i < n; i++) c[i] *= gain;
-  // causal initialisation for the mirror boundary (ni_splines.c _init_causal_mirror)
-  let zi = z;
-  const zn1 = z ** (n - 1);
-  let c0 = c[0] + zn1 * c[n - 1];
-  for (let i = 1; i < n - 1; i++) {
-    c0 += zi * (c[i] + zn1 * c[n - 1 - i]);
-    zi *= z;
-  }
-  c[0] = c0 / (1 - zn1 * zn1);
-  for (let i = 1; i < n; i++) c[i] += z * c[i - 1];
-  // anticausal initialisation (_init_anticausal_mirror) and pass
-  c[n - 1] = ((z * c[n - 2] + c[n - 1]) * z) / (z * z - 1);
-  for (let i = n - 2; i >= 0; i--) c[i] = z * (c[i + 1] - c[i]);
-}
-
-/** Cubic B-spline weights for offsets -1, 0, 1, 2 from floor(x), t = x - floor(x). */
-function cubicWeights(t: number, w: Float64Array): void {
-  const t2 = t * t;
-  const t3 = t2 * t;
-  const u = 1 - t;
-  w[0] = (u * u * u) / 6;
-  w[1] = (4 - 6 * t2 + 3 * t3) / 6;
-  w[2] = (1 + 3 * t + 3 * t2 - 3 * t3) / 6;
-  w[3] = t3 / 6;
 }
 
 /**
@@ -95,54 +53,10 @@ export function resizeCubic(plane: Float64Array, h: number, w: number, outH: num
   // anti-aliasing blur along each axis that shrinks (rows: axis 0, then columns: axis 1)
   if (fh > 1) gaussian1d(img, h, w, (l) => l, w, (fh - 1) / 2);
   if (fw > 1) gaussian1d(img, w, h, (l) => l * w, 1, (fw - 1) / 2);
-  // spline coefficients along axis 0, then axis 1
-  const line = new Float64Array(Math.max(h, w));
-  if (h > 1) {
-    const c = line.subarray(0, h);
-    for (let x = 0; x < w; x++) {
-      for (let y = 0; y < h; y++) c[y] = img[y * w + x];
-      splineFilterLine(c);
-      for (let y = 0; y < h; y++) img[y * w + x] = c[y];
-    }
-  }
-  if (w > 1) {
-    for (let y = 0; y < h; y++) splineFilterLine(img.subarray(y * w, (y + 1) * w));
-  }
-  // evaluate: rows first into [outH, w], then columns
-  const weights = (n: number, outN: number, f: number) => {
-    const idx = new Int32Array(outN * 4);
-    const wt = new Float64Array(outN * 4);
-    const tmp = new Float64Array(4);
-    for (let o = 0; o < outN; o++) {
-      let x = (o + 0.5) * f - 0.5;
-      x = mirrorCoord(x, n);
-      const fl = Math.floor(x);
-      cubicWeights(x - fl, tmp);
-      for (let k = 0; k < 4; k++) {
-        idx[o * 4 + k] = mirror(fl - 1 + k, n);
-        wt[o * 4 + k] = tmp[k];
-      }
-    }
-    return { idx, wt };
-  };
-  const rows = weights(h, outH, fh);
-  const cols = weights(w, outW, fw);
-  const mid = new Float64Array(outH * w);
-  for (let o = 0; o < outH; o++) {
-    for (let x = 0; x < w; x++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) acc += rows.wt[o * 4 + k] * img[rows.idx[o * 4 + k] * w + x];
-      mid[o * w + x] = acc;
-    }
-  }
-  const out = new Float64Array(outH * outW);
-  for (let y = 0; y < outH; y++) {
-    for (let o = 0; o < outW; o++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) acc += cols.wt[o * 4 + k] * mid[y * w + cols.idx[o * 4 + k]];
-      out[y * outW + o] = Math.min(hi, Math.max(lo, acc));
-    }
-  }
+  // the cubic spline at src = (dst + 0.5) f - 0.5 reflected into range, clipped to the input's range
+  const coords = (n: number, outN: number, f: number) => Float64Array.from({ length: outN }, (_, o) => mirrorCoord((o + 0.5) * f - 0.5, n));
+  const out = cubicSplineSample(img, h, w, coords(h, outH, fh), coords(w, outW, fw));
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(hi, Math.max(lo, out[i]));
   return out;
 }
 

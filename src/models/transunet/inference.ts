@@ -10,40 +10,10 @@ import { scope } from '../../scope.js';
 import { tensor } from '../../tensor.js';
 import type { Volume } from '../../io/nifti.js';
 import type { TransUNet } from './transunet.js';
+import { cubicSplineSample } from '../cubic-spline.js';
 
 /** TransUNet's training CT window in HU. */
 export const TRANSUNET_CT_WINDOW: readonly [number, number] = [-125, 275];
-
-/** Index into [0, n) under SciPy's 'mirror' extension (d c b | a b c d | c b a). */
-function mirror(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * n - 2;
-  let k = i % period;
-  if (k < 0) k += period;
-  return k < n ? k : period - k;
-}
-
-const POLE = Math.sqrt(3) - 2;
-
-/** spline_filter1d(order=3, mode='mirror') of one line, in place (ni_splines.c). */
-function splineFilterLine(c: Float64Array): void {
-  const n = c.length;
-  if (n === 1) return;
-  const z = POLE;
-  const gain = (1 - z) * (1 - 1 / z);
-  for (let i = 0; i < n; i++) c[i] *= gain;
-  let zi = z;
-  const zn1 = z ** (n - 1);
-  let c0 = c[0] + zn1 * c[n - 1];
-  for (let i = 1; i < n - 1; i++) {
-    c0 += zi * (c[i] + zn1 * c[n - 1 - i]);
-    zi *= z;
-  }
-  c[0] = c0 / (1 - zn1 * zn1);
-  for (let i = 1; i < n; i++) c[i] += z * c[i - 1];
-  c[n - 1] = ((z * c[n - 2] + c[n - 1]) * z) / (z * z - 1);
-  for (let i = n - 2; i >= 0; i--) c[i] = z * (c[i + 1] - c[i]);
-}
 
 /** zoom's corner-aligned source coordinate of output index o (grid_mode=False). */
 const source = (o: number, n: number, outN: number) => (outN > 1 ? (o * (n - 1)) / (outN - 1) : 0);
@@ -54,50 +24,9 @@ const source = (o: number, n: number, outN: number) => (outN > 1 ? (o * (n - 1))
  * coordinates. Every sample point lies inside the input, so mode='constant' never reads its cval.
  */
 export function zoomCubic(plane: ArrayLike<number>, h: number, w: number, outH: number, outW: number): Float64Array {
-  const img = Float64Array.from(plane);
-  if (img.length !== h * w) throw new Error(`zoomCubic: ${img.length} values do not fill ${h} x ${w}`);
-  if (h > 1) {
-    const c = new Float64Array(h);
-    for (let x = 0; x < w; x++) {
-      for (let y = 0; y < h; y++) c[y] = img[y * w + x];
-      splineFilterLine(c);
-      for (let y = 0; y < h; y++) img[y * w + x] = c[y];
-    }
-  }
-  if (w > 1) for (let y = 0; y < h; y++) splineFilterLine(img.subarray(y * w, (y + 1) * w));
-  const taps = (n: number, outN: number) => {
-    const idx = new Int32Array(outN * 4);
-    const wt = new Float64Array(outN * 4);
-    for (let o = 0; o < outN; o++) {
-      const x = source(o, n, outN);
-      const fl = Math.floor(x);
-      const t = x - fl;
-      const u = 1 - t;
-      const ws = [(u * u * u) / 6, (4 - 6 * t * t + 3 * t * t * t) / 6, (1 + 3 * t + 3 * t * t - 3 * t * t * t) / 6, (t * t * t) / 6];
-      for (let k = 0; k < 4; k++) {
-        idx[o * 4 + k] = mirror(fl - 1 + k, n);
-        wt[o * 4 + k] = ws[k];
-      }
-    }
-    return { idx, wt };
-  };
-  const rows = taps(h, outH);
-  const cols = taps(w, outW);
-  const mid = new Float64Array(outH * w);
-  for (let o = 0; o < outH; o++)
-    for (let x = 0; x < w; x++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) acc += rows.wt[o * 4 + k] * img[rows.idx[o * 4 + k] * w + x];
-      mid[o * w + x] = acc;
-    }
-  const out = new Float64Array(outH * outW);
-  for (let y = 0; y < outH; y++)
-    for (let o = 0; o < outW; o++) {
-      let acc = 0;
-      for (let k = 0; k < 4; k++) acc += cols.wt[o * 4 + k] * mid[y * w + cols.idx[o * 4 + k]];
-      out[y * outW + o] = acc;
-    }
-  return out;
+  if (plane.length !== h * w) throw new Error(`zoomCubic: ${plane.length} values do not fill ${h} x ${w}`);
+  const coords = (n: number, outN: number) => Float64Array.from({ length: outN }, (_, o) => source(o, n, outN));
+  return cubicSplineSample(plane, h, w, coords(h, outH), coords(w, outW));
 }
 
 /** scipy.ndimage.zoom(labels, ..., order=0): the nearest sample at corner-aligned coordinates, halves rounded up. */
