@@ -9,8 +9,8 @@
 // mask under-segment). Writes safetensors (atomically) whose metadata records
 // the model config and the preprocessing (so `medseg segment` reproduces them). --resume continues
 // from such a file (its config wins). Ctrl-C finishes the step and writes the weights so far.
-// `--model medsam` (MedSAM fine-tuning) is medsam-train.ts; the command line picks the network's
-// trainer from TRAINERS by --model.
+// `--model medsam` (MedSAM fine-tuning) is medsam-train.ts, `--model transunet` (TransUNet
+// fine-tuning) transunet-train.ts; the command line picks the network's trainer from TRAINERS by --model.
 import { Command, Option } from 'commander';
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
@@ -29,6 +29,7 @@ import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
 import { runMedSAMTrain } from './medsam-train.js';
+import { runTransUNetTrain } from './transunet-train.js';
 
 export interface TrainArgs {
   images: string[];
@@ -227,10 +228,24 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   return report;
 }
 
-/** V-Net's options that MedSAM's training does not take (refused when given with --model medsam). */
-const VNET_ONLY = ['resume', 'lrSchedule', 'batchSize', 'baseChannels', 'patch', 'spacing', 'flip', 'deformSigma', 'deformCells', 'saveEvery', 'keepBest', 'bnCalibration'] as const;
-const MEDSAM_ONLY = ['weights', 'freezeEncoder', 'bboxShift', 'window', 'weightDecay', 'slices'] as const;
+/** The options only some networks' training takes, by --model (the others are everyone's); another network's are refused. */
+const OWN_OPTIONS: Record<string, readonly string[]> = {
+  vnet: ['resume', 'lrSchedule', 'batchSize', 'baseChannels', 'patch', 'spacing', 'flip', 'deformSigma', 'deformCells', 'saveEvery', 'keepBest', 'bnCalibration'],
+  medsam: ['weights', 'freezeEncoder', 'bboxShift', 'window', 'weightDecay', 'slices'],
+  transunet: ['weights', 'window', 'weightDecay', 'slices', 'batchSize', 'classes'],
+};
 const flagOf = (name: string) => `--${name === 'flip' ? 'no-flip' : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Refuses an option given with --model `model` that only other networks take ("--patch is for --model vnet"). */
+function refuseOthers(model: string, given: Given): void {
+  const mine = OWN_OPTIONS[model];
+  for (const k of new Set(Object.values(OWN_OPTIONS).flat())) {
+    if (mine.includes(k) || !given(k)) continue;
+    const takers = Object.keys(OWN_OPTIONS).filter((m) => OWN_OPTIONS[m].includes(k));
+    const note = k === 'resume' ? ` (${model === 'medsam' ? 'MedSAM' : 'TransUNet'} continues from --weights)` : '';
+    throw new CliError(`${flagOf(k)} is for --model ${takers.join(' or ')}${note}`);
+  }
+}
 
 type TrainOptions = Record<string, unknown> & { model: string; image: string[]; label: string[]; steps: number; output: string; config?: string; json?: boolean; progress: boolean };
 type Given = (name: string) => boolean;
@@ -238,11 +253,11 @@ type Given = (name: string) => boolean;
 /** The trainers by --model: each takes the parsed options and which of them the user gave, so another network is one more entry. */
 const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSignal, onWrite: (path: string, steps: number) => void) => Promise<unknown>> = {
   vnet: (o, given, signal, onWrite) => {
-    for (const k of MEDSAM_ONLY) if (given(k)) throw new CliError(`${flagOf(k)} is for --model medsam`);
+    refuseOthers('vnet', given);
     return runTrain({ ...(o as unknown as TrainArgs), config: o.config as VNetPreset | undefined, images: o.image, labels: o.label, signal, onWrite });
   },
   medsam: (o, given, signal, onWrite) => {
-    for (const k of VNET_ONLY) if (given(k)) throw new CliError(`${flagOf(k)} is for --model vnet${k === 'resume' ? ' (MedSAM continues from --weights)' : ''}`);
+    refuseOthers('medsam', given);
     return runMedSAMTrain({
       images: o.image,
       labels: o.label,
@@ -263,6 +278,28 @@ const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSign
       onWrite,
     });
   },
+  transunet: (o, given, signal, onWrite) => {
+    refuseOthers('transunet', given);
+    return runTransUNetTrain({
+      images: o.image,
+      labels: o.label,
+      steps: o.steps,
+      output: o.output,
+      config: o.config,
+      weights: o.weights as string | undefined,
+      classes: o.classes as string | undefined,
+      window: o.window as string | undefined,
+      slices: o.slices as string | undefined,
+      batchSize: given('batchSize') ? (o.batchSize as number) : undefined,
+      lr: given('lr') ? (o.lr as number) : undefined,
+      weightDecay: o.weightDecay as number | undefined,
+      seed: given('seed') ? (o.seed as number) : undefined,
+      json: o.json,
+      progress: o.progress,
+      signal,
+      onWrite,
+    });
+  },
 };
 
 export function register(program: Command): void {
@@ -270,27 +307,28 @@ export function register(program: Command): void {
   const whole = (option: string, min = 1) => (v: string) => wholeNumber(option, v, min);
   program
     .command('train')
-    .description('train a model: V-Net on NIfTI scans and labels, or fine-tune MedSAM on labelled NIfTI slices or PNG / JPEG images with masks; writes safetensors with its config')
+    .description('train a model: V-Net on NIfTI scans and labels, fine-tune MedSAM on labelled NIfTI slices or PNG / JPEG images with masks, or TransUNet on CT volumes\' axial slices or PNG / JPEG images with label maps; writes safetensors with its config')
     .addOption(new Option('-m, --model <model>', 'network').choices(Object.keys(TRAINERS)).default('vnet'))
-    .option('-c, --config <preset>', `V-Net: model and preprocessing preset (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny`)
-    .option('--image <file>', 'training scan (.nii/.nii.gz; MedSAM also .png/.jpg); repeat with --label for more cases', collect, [])
-    .option('--label <file>', 'its label map (MedSAM: nonzero is foreground; a grey PNG for an image)', collect, [])
+    .option('-c, --config <preset>', `V-Net: model and preprocessing preset (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny. TransUNet: R50-ViT-B_16 (default) or tiny (a state dict in --weights decides)`)
+    .option('--image <file>', 'training scan (.nii/.nii.gz; MedSAM and TransUNet also .png/.jpg); repeat with --label for more cases', collect, [])
+    .option('--label <file>', 'its label map (MedSAM: nonzero is foreground; TransUNet: the classes; a grey PNG for an image)', collect, [])
     .requiredOption('--steps <n>', 'optimisation steps', whole('--steps'))
     .requiredOption('-o, --output <file>', 'output .safetensors (an existing file is replaced atomically)')
     .option('--resume <file>', 'V-Net: continue from weights written by medseg train (may be the -o file)')
-    .option('--weights <file>', 'MedSAM: the weights to fine-tune (medsam_vit_b.pth, sam_vit_b_01ec64.pth, a training checkpoint or .safetensors); without it, random initialisation')
+    .option('--weights <file>', 'MedSAM: the weights to fine-tune (medsam_vit_b.pth, sam_vit_b_01ec64.pth, a training checkpoint or .safetensors). TransUNet: the ImageNet-21k R50+ViT-B_16.npz (encoder) or a trained .pth / .safetensors. Without it, random initialisation')
+    .option('--classes <n>', 'TransUNet: classes of the segmentation head, background included (default 9, Synapse\'s; a state dict in --weights decides)')
     .option('--freeze-encoder', 'MedSAM: train the mask decoder only; each image embedding is computed once and cached')
     .option('--bbox-shift <px>', 'MedSAM: random box enlargement per side, at 1024 px (default 20, scaled to the input size)', (v) => positiveNumber('--bbox-shift', v, { allowZero: true }))
-    .option('--window <w>', 'MedSAM: intensity window of NIfTI inputs, as segment --window (default: abdomen for CT, else mr)')
-    .option('--slices <a-b>', 'MedSAM: train on these slices of each volume only (default: every slice whose label has foreground)')
-    .option('--weight-decay <w>', 'MedSAM: AdamW weight decay (default 0.01)', (v) => positiveNumber('--weight-decay', v, { allowZero: true }))
-    .option('--lr <lr>', 'learning rate: V-Net Adam (default 1e-3), MedSAM AdamW (default 1e-4)', (v) => positiveNumber('--lr', v), 1e-3)
+    .option('--window <w>', 'MedSAM: intensity window of NIfTI inputs, as segment --window (default: abdomen for CT, else mr). TransUNet: lo,hi scaled to [0, 1] (default -125,275 HU; 0,255 for images)')
+    .option('--slices <a-b>', 'MedSAM, TransUNet: train on these slices of each volume only (default: MedSAM every slice whose label has foreground, TransUNet every slice)')
+    .option('--weight-decay <w>', 'MedSAM: AdamW weight decay (default 0.01). TransUNet: SGD weight decay (default 1e-4)', (v) => positiveNumber('--weight-decay', v, { allowZero: true }))
+    .option('--lr <lr>', 'learning rate: V-Net Adam (default 1e-3), MedSAM AdamW (default 1e-4), TransUNet SGD\'s base lr of its poly schedule (default 0.01)', (v) => positiveNumber('--lr', v), 1e-3)
     .addOption(new Option('--lr-schedule <schedule>', "V-Net: 'poly' decays the lr as (1 - step/steps)^0.9 over this run").choices(['constant', 'poly']).default('constant'))
-    .option('--batch-size <n>', 'V-Net: patches per step', whole('--batch-size'), 1)
+    .option('--batch-size <n>', 'V-Net: patches per step (default 1). TransUNet: slices per step (default 4; train.py\'s is 24)', whole('--batch-size'), 1)
     .option('--base-channels <n>', "V-Net: override the preset's base channels", whole('--base-channels'))
     .option('--patch <d,h,w>', "V-Net: override the preset's patch (D,H,W voxels, multiples of 16)", (v) => patchTriple('--patch', v))
     .option('--spacing <x,y,z>', "V-Net: override the preset's voxel spacing (mm)", (v) => positiveTriple('--spacing', v))
-    .option('--seed <n>', 'seed for initialisation and sampling', whole('--seed', 0), 1)
+    .option('--seed <n>', 'seed for initialisation and sampling (default 1; TransUNet 1234, train.py\'s)', whole('--seed', 0), 1)
     .option('--no-flip', 'V-Net: no random flips')
     .option('--deform-sigma <voxels>', 'V-Net: random smooth deformation: std of the control displacements (0 turns it off)', (v) => positiveNumber('--deform-sigma', v, { allowZero: true }), 2)
     .option('--deform-cells <n>', 'V-Net: random smooth deformation: B-spline cells per axis', whole('--deform-cells'), 2)

@@ -1,0 +1,251 @@
+// `medseg train --model transunet --image IMG --label LBL [more pairs] [--weights W] [--config R50-ViT-B_16|tiny] [--classes N] --steps N -o W.safetensors`:
+// fine-tunes TransUNet as trainer.py does (TransUNetTrainer: 0.5 cross-entropy + 0.5 Dice over the
+// classes, SGD momentum 0.9, weight decay 1e-4, poly learning rate over this run's steps, base lr
+// 0.01; RandomGenerator's augmentations: 90-degree rotations with flips, small rotations, then the
+// zoom to the input size). Inputs are NIfTI volumes with label volumes (every axial slice, or those
+// of --slices A-B, clipped to --window lo,hi, default -125,275 HU, and scaled to [0, 1] as segment
+// does) or PNG / JPEG images with grey label PNGs (window 0,255); label values are the classes.
+// Starts from --weights: the ImageNet-21k .npz (the encoder as load_from() initialises it, decoder
+// and head random), or a trained state dict (.pth / .safetensors, whose shapes give the options);
+// else from the random initialisation (said). Everything is checked before the GPU opens. Writes
+// safetensors whose metadata records the options; Ctrl-C finishes the step and writes the weights so far.
+import { basename } from 'node:path';
+import { runtime } from '../gpu/runtime.js';
+import { readImage } from '../io/read-image.js';
+import { readNifti } from '../io/nifti.js';
+import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
+import { TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
+import { TransUNetTrainer, randomGenerator, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
+import { manualSeed, rng, tensor } from '../tensor.js';
+import { detectFormat } from '../weights/convert.js';
+import { save } from '../weights/save.js';
+import { bytesSource } from '../weights/source.js';
+import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
+import { checkOutput, readInput, writeAtomic } from './files.js';
+import { openGpu } from './gpu.js';
+import { interrupted } from './interrupt.js';
+import { isImagePath, parseSliceRange, readImageInput } from './medsam-inputs.js';
+import { Progress, stderrIsTerminal } from './progress.js';
+import { loadTransUNet, parseRangeWindow, readTransUNetWeights, type TransUNetWeightsInput } from './transunet-segment.js';
+
+export interface TransUNetTrainArgs {
+  images: string[];
+  labels: string[];
+  steps: number;
+  output: string;
+  /** starting weights: the ImageNet-21k .npz or a trained state dict (default: random initialisation) */
+  weights?: string;
+  /** 'R50-ViT-B_16' (default) or 'tiny'; a state dict's shapes decide for it */
+  config?: string;
+  /** classes of the head (default: the state dict's, else 9 as train.py's Synapse setup) */
+  classes?: number | string;
+  /** lo,hi scaled to [0, 1] (default -125,275 HU for NIfTI, 0,255 for images) */
+  window?: string | readonly [number, number];
+  /** A-B: train on these slices of each volume only (inclusive; default all) */
+  slices?: string | readonly number[];
+  /** slices per step (default 4; train.py's is 24) */
+  batchSize?: number | string;
+  /** base learning rate of the poly schedule (default 0.01) */
+  lr?: number;
+  weightDecay?: number;
+  /** initialisation and sampling (default 1234, train.py's) */
+  seed?: number;
+  progress?: boolean;
+  json?: boolean;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  onWrite?: (path: string, steps: number) => void;
+}
+
+export interface TransUNetTrainReport {
+  steps: number;
+  seconds: number;
+  adapter: string;
+  options: { config: string; imgSize: number; numClasses: number; nSkip: number };
+  slices: number;
+  history: TransUNetStep[];
+}
+
+/** The training slices of one --image / --label pair: an image, or the axial slices of a volume, scaled by the window. */
+function slicesOf(imagePath: string, labelPath: string, window: [number, number] | null, range: [number, number] | null, say: (l: string) => void): { slices: TrainingSlice[]; maxLabel: number } {
+  const [lo, hi] = window ?? (isImagePath(imagePath) ? [0, 255] : TRANSUNET_CT_WINDOW);
+  const scale = (v: ArrayLike<number>) => Float32Array.from(v, (x) => (Math.min(hi, Math.max(lo, x)) - lo) / (hi - lo));
+  const labelsOf = (v: ArrayLike<number>, what: string) => {
+    const out = new Uint8Array(v.length);
+    let max = 0;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (!Number.isInteger(x) || x < 0 || x > 255) throw new CliError(`${what}: value ${x} is not a class (whole numbers 0-255; label maps hold class indices)`);
+      out[i] = x;
+      if (x > max) max = x;
+    }
+    return { data: out, max };
+  };
+  if (isImagePath(imagePath)) {
+    if (range) throw new CliError(`--slices is for volumes; ${imagePath} is a 2-D image`);
+    const { image, notes } = readImageInput(imagePath, 'training image');
+    notes.forEach(say);
+    if (image.channels !== 1) throw new CliError(`training image ${imagePath} is an RGB image; TransUNet trains on grey images`);
+    let lbl;
+    try {
+      lbl = readImage(readInput(labelPath, 'label map'), labelPath);
+    } catch (e) {
+      throw e instanceof CliError ? e : new CliError(`label map ${(e as Error).message}`);
+    }
+    if (lbl.channels !== 1) throw new CliError(`label map ${labelPath} is an RGB image; a label map must be grey, its values the classes`);
+    if (lbl.width !== image.width || lbl.height !== image.height) throw new CliError(`label map ${labelPath} is ${lbl.width}x${lbl.height}, its image ${imagePath} ${image.width}x${image.height}: they must match`);
+    const l = labelsOf(lbl.data, `label map ${labelPath}`);
+    const [h, w] = [image.height, image.width];
+    return { slices: [{ image: { data: scale(image.data), h, w }, label: { data: l.data, h, w } }], maxLabel: l.max };
+  }
+  const vol = readNifti(readInput(imagePath, 'training scan'), imagePath);
+  const lab = readNifti(readInput(labelPath, 'label map'), labelPath);
+  if (vol.dims.join() !== lab.dims.join()) throw new CliError(`label map ${labelPath} is ${lab.dims.join('x')} voxels, its scan ${imagePath} ${vol.dims.join('x')}: they must match`);
+  const [nx, ny, nz] = vol.dims;
+  const [z0, z1] = range ?? [0, nz - 1];
+  if (z1 >= nz) throw new CliError(`--slices ${z0}-${z1} reaches past the last slice of ${imagePath} (${nz} slices: 0-${nz - 1})`);
+  const plane = nx * ny;
+  const slices: TrainingSlice[] = [];
+  let maxLabel = 0;
+  for (let z = z0; z <= z1; z++) {
+    const l = labelsOf(lab.data.subarray(z * plane, (z + 1) * plane), `label map ${labelPath} slice ${z}`);
+    maxLabel = Math.max(maxLabel, l.max);
+    // a slice's rows are its y (ny of them), each nx long: the planes train.ts takes
+    slices.push({ image: { data: scale(vol.data.subarray(z * plane, (z + 1) * plane)), h: ny, w: nx }, label: { data: l.data, h: ny, w: nx } });
+  }
+  say(`${basename(imagePath)}: ${z1 - z0 + 1} axial slice${z1 === z0 ? '' : 's'} (${nx}x${ny}), window [${lo}, ${hi}] scaled to [0, 1]`);
+  return { slices, maxLabel };
+}
+
+export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<TransUNetTrainReport> {
+  const log = args.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const say = (l: string) => !args.json && log(l);
+  // ---- everything that can be checked before any work
+  if (args.images.length === 0 || args.images.length !== args.labels.length) throw new CliError(`give as many --label as --image, at least one of each (got ${args.images.length} and ${args.labels.length})`);
+  wholeNumber('--steps', args.steps);
+  const names = Object.keys(TRANSUNET_CONFIGS) as TransUNetConfigName[];
+  if (args.config !== undefined) oneOf('--config', args.config, names);
+  const classesGiven = args.classes === undefined ? undefined : wholeNumber('--classes', args.classes, 2);
+  const lr = args.lr === undefined ? 0.01 : positiveNumber('--lr', args.lr);
+  const weightDecay = args.weightDecay === undefined ? 1e-4 : positiveNumber('--weight-decay', args.weightDecay, { allowZero: true });
+  const batchSize = args.batchSize === undefined ? 4 : wholeNumber('--batch-size', args.batchSize);
+  const seed = args.seed === undefined ? 1234 : wholeNumber('--seed', args.seed, 0);
+  const window = args.window === undefined ? null : parseRangeWindow('--window', args.window);
+  const range = args.slices === undefined ? null : parseSliceRange('--slices', args.slices);
+  const inputs = [...args.images.map((p) => ['training image', p] as const), ...args.labels.map((p) => ['label', p] as const), ...(args.weights ? [['starting weights', args.weights] as const] : [])];
+  checkOutput(args.output, { what: 'output weights', extensions: ['.safetensors'], inputs });
+  // the starting weights: the .npz (encoder only, options from --config / --classes) or a state dict (options from its shapes)
+  let start: TransUNetWeightsInput | null = null;
+  let npz: { path: string; bytes: Uint8Array } | null = null;
+  if (args.weights) {
+    const bytes = readInput(args.weights, 'starting weights');
+    const format = await detectFormat(bytesSource(bytes, args.weights)).catch((e: Error) => {
+      throw new CliError(`starting weights ${args.weights}: ${e.message.replace(`${args.weights}: `, '')}`);
+    });
+    if (format === 'npz') npz = { path: args.weights, bytes };
+    else start = await readTransUNetWeights(args.weights, 'starting weights');
+  }
+  if (start) {
+    const o = start.options;
+    if (args.config !== undefined && args.config !== o.config) throw new CliError(`starting weights ${args.weights} are TransUNet '${o.config}' (their shapes say so), not --config ${args.config}`);
+    if (classesGiven !== undefined && classesGiven !== o.numClasses) throw new CliError(`starting weights ${args.weights} have ${o.numClasses} classes, not --classes ${classesGiven} (a head for another count would start from scratch: start from the ImageNet-21k .npz instead)`);
+  }
+  const config = (start?.options.config ?? args.config ?? 'R50-ViT-B_16') as TransUNetConfigName;
+  const options = start?.options ?? { config, imgSize: TRANSUNET_CONFIGS[config].defaultImgSize, numClasses: classesGiven ?? 9, nSkip: 3 };
+  const S = options.imgSize;
+  const t0 = performance.now();
+  const slices: TrainingSlice[] = [];
+  for (let i = 0; i < args.images.length; i++) {
+    const r = slicesOf(args.images[i], args.labels[i], window, range, say);
+    if (r.maxLabel >= options.numClasses) throw new CliError(`label map ${args.labels[i]} holds class ${r.maxLabel}, but the model has ${options.numClasses} classes (0-${options.numClasses - 1})${start ? ` as its starting weights say` : '; --classes sets the count'}`);
+    slices.push(...r.slices);
+  }
+  say(`${slices.length} training slice${slices.length === 1 ? '' : 's'}, ${batchSize} per step, augmented as RandomGenerator does and zoomed to ${S}x${S}`);
+
+  // ---- the GPU part
+  await openGpu(log);
+  manualSeed(seed);
+  let net: TransUNet;
+  if (start) {
+    net = await loadTransUNet(start);
+    for (const n of start.notes) say(`${args.weights}: ${n}`);
+  } else {
+    net = new TransUNet(options);
+    if (npz) {
+      try {
+        const r = await net.loadWeights(bytesSource(npz.bytes, npz.path));
+        for (const n of r.notes) say(`${args.weights}: ${n}`);
+      } catch (e) {
+        for (const t of net.stateDict().values()) t.dispose();
+        throw new CliError(`starting weights ${npz.path}: ${(e as Error).message.replace(`${npz.path}: `, '')}${args.config === undefined ? ' (if these are tiny-config weights, say --config tiny)' : ''}`);
+      }
+      say(`${args.weights}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
+    } else say(`no --weights: TransUNet ${config} starts from its random initialisation (train.py starts the encoder from the ImageNet-21k R50+ViT-B_16.npz: --weights R50+ViT-B_16.npz)`);
+  }
+  const trainer = new TransUNetTrainer(net, { baseLr: lr, maxSteps: args.steps, weightDecay });
+  say(`TransUNet ${config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), SGD momentum 0.9, weight decay ${weightDecay}, poly lr from ${lr} over ${args.steps} steps`);
+  const history: TransUNetStep[] = [];
+  const dispose = () => {
+    trainer.dispose();
+    for (const t of net.stateDict().values()) t.dispose();
+  };
+  const metadata = () => ({
+    model: 'transunet',
+    transunet_config: config,
+    img_size: String(S),
+    num_classes: String(options.numClasses),
+    n_skip: String(options.nSkip),
+    steps: String(history.length),
+    base_lr: String(lr),
+    trained_on: args.images.map((p) => basename(p)).join(','),
+    ...(args.weights ? { started_from: basename(args.weights) } : {}),
+  });
+  const write = async () => {
+    const r = writeAtomic(args.output, (await save(net.stateDict(), { metadata: metadata() }))!);
+    args.onWrite?.(args.output, history.length);
+    return r;
+  };
+  const random = rng(seed);
+  const bar = args.progress === false ? null : new Progress({ unit: 'steps', total: args.steps, tty: stderrIsTerminal() });
+  const tTrain = performance.now();
+  try {
+    for (let s = 0; s < args.steps && !args.signal?.aborted; s++) {
+      const x = new Float32Array(batchSize * S * S);
+      const y = new Float32Array(batchSize * S * S);
+      for (let b = 0; b < batchSize; b++) {
+        const g = randomGenerator(slices[Math.floor(random() * slices.length)], S, random);
+        x.set(g.image.data, b * S * S);
+        y.set(g.label.data, b * S * S);
+      }
+      const images = tensor(x, [batchSize, 1, S, S]);
+      const labels = tensor(y, [batchSize, S, S]);
+      try {
+        history.push(await trainer.step(images, labels));
+      } finally {
+        images.dispose();
+        labels.dispose();
+      }
+      const r = history[history.length - 1];
+      bar?.update(s + 1, `loss ${r.loss.toFixed(4)} (CE ${r.ce.toFixed(3)}, Dice loss ${r.dice.toFixed(3)}), pixel accuracy ${r.accuracy.toFixed(3)}, lr ${r.lr.toPrecision(3)}, ${((performance.now() - tTrain) / 1000 / (s + 1)).toFixed(2)} s/step`);
+    }
+  } catch (e) {
+    bar?.end();
+    dispose();
+    throw e;
+  }
+  bar?.end();
+  if (history.length === 0) {
+    dispose();
+    throw interrupted('no step had finished: nothing was written');
+  }
+  const { replaced } = await write();
+  dispose();
+  const seconds = (performance.now() - t0) / 1000;
+  if (history.length < args.steps) throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${args.output} with the weights after step ${history.length} of ${args.steps}`);
+  const report: TransUNetTrainReport = { steps: args.steps, seconds, adapter: runtime().adapterName, options: { ...options, config }, slices: slices.length, history };
+  const tail = history.slice(-Math.min(5, history.length));
+  const mean = (f: (h: TransUNetStep) => number) => tail.reduce((a, h) => a + f(h), 0) / tail.length;
+  if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${history.length} steps (${seconds.toFixed(1)} s): loss ${history[0].loss.toFixed(3)} -> ${mean((h) => h.loss).toFixed(3)}, pixel accuracy ${history[0].accuracy.toFixed(3)} -> ${mean((h) => h.accuracy).toFixed(3)} (mean of the last ${tail.length})`);
+  return report;
+}
