@@ -19,7 +19,7 @@ export function buildProgram(): Command {
     .description(
       'WebGPU medical image segmentation: V-Net (train on NIfTI scans and labels, segment a scan), MedSAM (segment a slice, a slice range ' +
         'or a PNG / JPEG from a box prompt; fine-tune on labelled slices or images) and TransUNet (segment a CT volume slice by slice, ' +
-        'a slice or a PNG / JPEG with trained weights), and convert V-Net (vnet.pytorch, MONAI), MedSAM and TransUNet checkpoints to safetensors.',
+        'a slice or a PNG / JPEG with trained weights; fine-tune from the ImageNet-21k encoder or trained weights), and convert V-Net (vnet.pytorch, MONAI), MedSAM and TransUNet checkpoints to safetensors.',
     )
     .version('0.1.0');
   for (const c of commands) c.register(program);

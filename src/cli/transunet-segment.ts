@@ -98,13 +98,13 @@ export async function readTransUNetWeights(path: string, what = 'weights'): Prom
   const bytes = readInput(path, what);
   const src = bytesSource(bytes, path);
   const drop = (m: string) => (m.startsWith(path) ? m.slice(path.length).replace(/^:? /, '') : m);
-  const encoderOnly = `it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune it first, or give trained weights (train.py's .pth)`;
+  const encoderOnly = (from: string) => `it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune from ${from} first (medseg train --model transunet --weights ${from === 'it' ? path : 'R50+ViT-B_16.npz'} ...), or give trained weights (train.py's .pth)`;
   try {
     const ck = await openCheckpoint(src);
-    if (ck.format === 'npz') throw new CliError(`${what} ${path} is an .npz (TransUNet's R50+ViT-B_16.npz layout): ${encoderOnly}`);
+    if (ck.format === 'npz') throw new CliError(`${what} ${path} is an .npz (TransUNet's R50+ViT-B_16.npz layout): ${encoderOnly('it')}`);
     const keys = [...ck.tensors.keys()];
     if (keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.'))) {
-      throw new CliError(`${what} ${path} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${encoderOnly}`);
+      throw new CliError(`${what} ${path} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${encoderOnly('the .npz')}`);
     }
     const options = transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape])));
     const notes = [...ck.notes];

@@ -176,7 +176,7 @@ describe('the help', () => {
     }
     const help = out.join('').replace(/\s+/g, ' ');
     expect(help).toMatch(/V-Net \(train on NIfTI scans and labels, segment a scan\), MedSAM \(segment a slice/);
-    expect(help).toMatch(/TransUNet \(segment a CT volume slice by slice, a slice or a PNG \/ JPEG with trained weights\)/);
+    expect(help).toMatch(/TransUNet \(segment a CT volume slice by slice, a slice or a PNG \/ JPEG with trained weights; fine-tune from the ImageNet-21k encoder or trained weights\)/);
     expect(help).toMatch(/MedSAM and TransUNet checkpoints to safetensors\. Options/);
     expect(help).not.toMatch(/does not run/);
   });

@@ -69,9 +69,9 @@ describe('medseg segment --model transunet: refused before the GPU opens', () =>
     await refused({ output: join(dir, 'm.png') }, 'the name must end in .nii.gz or .nii');
     await refused({ input: png, output: join(dir, 'm.nii.gz') }, 'the name must end in .png');
     await refused({ output: scan }, `output labels ${scan} is the input (${scan}): refusing to write over it`);
-    await refused({ weights: npz }, `weights ${npz} is an .npz (TransUNet's R50+ViT-B_16.npz layout): it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment`);
+    await refused({ weights: npz }, `weights ${npz} is an .npz (TransUNet's R50+ViT-B_16.npz layout): it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune from it first (medseg train --model transunet --weights ${npz} ...)`);
     const encoder = safetensorsOf(join(dir, 'encoder.safetensors'), { 'transformer.embeddings.position_embeddings': [1, 4, 8], 'transformer.encoder.encoder_norm.weight': [8] });
-    await refused({ weights: encoder }, `weights ${encoder} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): it holds the ImageNet-21k encoder only`);
+    await refused({ weights: encoder }, `weights ${encoder} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune from the .npz first (medseg train --model transunet --weights R50+ViT-B_16.npz ...)`);
     const medsam = join(FIXTURES, 'medsam_tiny_train.pth');
     await refused({ weights: medsam }, `weights ${medsam}: TransUNet: the checkpoint has no 'transformer.embeddings.position_embeddings' (not a TransUNet state dict?)`);
     await refused({ weights: join(dir, 'absent.pth') }, `weights ${join(dir, 'absent.pth')}: no such file`);
