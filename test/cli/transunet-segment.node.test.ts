@@ -6,7 +6,7 @@
 // here on the same scan, the input's geometry kept, the classes in the header's description; a
 // one-slice NIfTI gives a one-slice NIfTI, the same through the .pth and a .safetensors of it;
 // the demo PNG gives a PNG of label values equal to segmentSlices on its pixels with window
-// [0, 255]; Ctrl-C (the AbortSignal) writes nothing.
+// [0, 255], with --json the report on stdout; Ctrl-C (the AbortSignal) writes nothing.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,9 +167,18 @@ describe('medseg segment --model transunet', () => {
     }
   });
 
-  it("the demo PNG gives a PNG of label values equal to segmentSlices on its pixels with window [0, 255]", async () => {
+  it('the demo PNG gives a PNG of label values equal to segmentSlices on its pixels with window [0, 255]; --json prints the report', async () => {
     const output = join(dir, 'demo-labels.png');
-    const { report } = await run({ input: png, output });
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    let report, lines;
+    try {
+      ({ report, lines } = await run({ input: png, output, json: true }));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(JSON.parse(out.join(''))).toEqual(report); // --json: the report on stdout, one line
+    expect(lines.filter((l) => !/^adapter: /.test(l))).toEqual([]); // and nothing but the adapter line on stderr
     const got = io.readPng(readFileSync(output), output);
     expect([got.width, got.height, got.channels, got.bitDepth]).toEqual([512, 512, 1, 8]);
     const img = io.readPng(readFileSync(png));
