@@ -4,7 +4,8 @@
 // have, other networks' options, a non-class label value); a few steps on the spleen CT's slices
 // from the .pth write safetensors that load strictly into the TransUNet their shapes name, differ
 // from the start, record the options and segment through `medseg segment --model transunet`; one
-// step from the .npz (encoder from load_from, a new 2-class head); an interrupt after two of five
+// step from the .npz (encoder from load_from, a new 2-class head); one on a grey PNG with a label
+// PNG; an interrupt after two of five
 // steps writes the weights after step 2, one before the first step writes nothing.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,7 +104,9 @@ describe('medseg train --model transunet', () => {
     const [a, b] = await Promise.all([net.stateDict().get(key)!.read(), start.stateDict().get(key)!.read()]);
     expect(Array.from(a)).not.toEqual(Array.from(b));
     for (const m of [net, start]) for (const t of m.stateDict().values()) t.dispose();
-    const seg = await runTransUNetSegment({ input: scan, output: join(dir, 'tuned-mask.nii.gz'), weights: output, progress: false, log: () => {} });
+    const small = join(dir, 'small.png');
+    writeFileSync(small, io.writePng({ width: 20, height: 16, channels: 1, data: Uint8Array.from({ length: 320 }, (_, i) => (i * 37) % 256) }));
+    const seg = await runTransUNetSegment({ input: small, output: join(dir, 'tuned-labels.png'), weights: output, progress: false, log: () => {} });
     expect(seg.options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
   });
 
@@ -112,6 +115,22 @@ describe('medseg train --model transunet', () => {
     const { report, lines } = await train({ output, weights: npz, config: 'tiny', classes: 2, steps: 1 });
     expect(lines).toContain(`${npz}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
     expect(report.options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
+    const net = new models.TransUNet({ config: 'tiny', imgSize: 32, numClasses: 2 });
+    await net.loadWeights(readFileSync(output));
+    for (const t of net.stateDict().values()) t.dispose();
+  });
+
+  it('a grey PNG with a label PNG (values the classes): 1 step from the .pth on the one image', async () => {
+    const [w, h] = [40, 30];
+    const img = join(dir, 'disc.png');
+    const lbl = join(dir, 'disc-label.png');
+    const inside = (i: number) => ((i % w) - 20) ** 2 + (Math.floor(i / w) - 15) ** 2 < 100;
+    writeFileSync(img, io.writePng({ width: w, height: h, channels: 1, data: Uint8Array.from({ length: w * h }, (_, i) => (inside(i) ? 200 : 40)) }));
+    writeFileSync(lbl, io.writePng({ width: w, height: h, channels: 1, data: Uint8Array.from({ length: w * h }, (_, i) => (inside(i) ? 1 : 0)) }));
+    const output = join(dir, 'disc.safetensors');
+    const { report } = await train({ images: [img], labels: [lbl], slices: undefined, output, steps: 1, batchSize: 1 });
+    expect(report.slices).toBe(1);
+    expect(report.history).toHaveLength(1);
     const net = new models.TransUNet({ config: 'tiny', imgSize: 32, numClasses: 2 });
     await net.loadWeights(readFileSync(output));
     for (const t of net.stateDict().values()) t.dispose();
