@@ -130,7 +130,7 @@ export async function loadTransUNet(w: TransUNetWeightsInput): Promise<TransUNet
   return net;
 }
 
-/** ITU-R 601 luma of interleaved RGB (PIL's convert('L'): (299 R + 587 G + 114 B) / 1000, truncated). */
+/** ITU-R 601-2 luma of interleaved RGB: (299 R + 587 G + 114 B) / 1000, the weights PIL's convert('L') documents (truncated here; PIL's fixed point rounds). */
 function greyOf(data: ArrayLike<number>, channels: number): { grey: Uint8Array; converted: boolean } {
   if (channels === 1) return { grey: Uint8Array.from(data), converted: false };
   const n = data.length / channels;

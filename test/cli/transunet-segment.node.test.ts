@@ -6,7 +6,7 @@
 // here on the same scan, the input's geometry kept, the classes in the header's description; a
 // one-slice NIfTI gives a one-slice NIfTI, the same through the .pth and a .safetensors of it;
 // the demo PNG gives a PNG of label values equal to segmentSlices on its pixels with window
-// [0, 255], with --json the report on stdout; Ctrl-C (the AbortSignal) writes nothing.
+// [0, 255], with --json the report on stdout; an RGB PNG as its luma; Ctrl-C (the AbortSignal) writes nothing.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,6 +196,21 @@ describe('medseg segment --model transunet', () => {
     expect(Array.from(got.data)).toEqual(Array.from(want.labels));
     expect(report.window).toEqual([0, 255]);
     expect(Object.keys(report.labelCounts).length).toBe(2);
+  });
+
+  it("an RGB PNG is taken as its grey luma (PIL's convert('L') weights), and says so", async () => {
+    const [w, h] = [24, 20];
+    const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 53 + (i % 3) * 90) % 256);
+    const input = join(dir, 'rgb.png');
+    writeFileSync(input, io.writePng({ width: w, height: h, channels: 3, data: rgb }));
+    const output = join(dir, 'rgb-labels.png');
+    const { lines } = await run({ input, output });
+    expect(lines).toContain(`${input}: an RGB image, taken as its grey luma (299 R + 587 G + 114 B) / 1000 (TransUNet reads one channel)`);
+    const grey = Uint8Array.from({ length: w * h }, (_, i) => Math.trunc((rgb[3 * i] * 299 + rgb[3 * i + 1] * 587 + rgb[3 * i + 2] * 114) / 1000));
+    const net = await tinyNet();
+    const want = await models.segmentSlices(net, grey, [w, h, 1], { window: [0, 255] });
+    dispose(net);
+    expect(Array.from(io.readPng(readFileSync(output)).data)).toEqual(Array.from(want.labels));
   });
 
   it('an interrupt (the AbortSignal Ctrl-C sets) stops before the next batch and writes nothing', async () => {
