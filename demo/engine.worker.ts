@@ -1,5 +1,5 @@
 // The demo's GPU worker: everything that runs medseg (WebGPU device, the tiny V-Net and its
-// trainer, the tiny MedSAM predictor) lives here, so training never blocks the page. Requests run
+// trainer, the tiny MedSAM predictor, a loaded TransUNet) lives here, so training never blocks the page. Requests run
 // one at a time through a queue; training is a chain of one-step jobs, so a stop (or a MedSAM box)
 // is handled between two steps, and a later train request resumes with the same weights and Adam
 // state. V-Net settings are scripts/demo-spleen.mjs's: the `tiny` preset trained from random weights
@@ -7,7 +7,7 @@
 // deformation; segmentation uses batch norm on the scan's own statistics.
 import { init, manualSeed, memoryStats, models, tensor, weights, type Runtime } from '../src/index.js';
 import type { Volume } from '../src/io/index.js';
-import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
+import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
 
@@ -30,6 +30,8 @@ let medsam: models.MedSAM | null = null;
 let predictor: models.MedSAMPredictor | null = null;
 let embeddedKey: string | null = null;
 let medsamTrainer: models.MedSAMTrainer | null = null;
+
+let transunet: models.TransUNet | null = null;
 
 const memory = (): MemoryReport => {
   const m = memoryStats();
@@ -211,8 +213,10 @@ async function medsamFinetune(r: Extract<Request, { kind: 'medsamFinetune' }>): 
   return { steps: r.steps, loss: last.loss, dice: last.dice, msPerStep: (performance.now() - t0) / r.steps };
 }
 
-// the converted weights live in OPFS (weights.convertCached); this file there names the last one loaded
-const LAST = 'medsam-last.txt';
+// The converted weights live in OPFS (weights.convertCached); a small file there per model names
+// the last conversion loaded, so the next visit loads it without asking.
+type CachedModel = 'medsam' | 'transunet';
+const lastFile = (model: CachedModel) => `${model}-last.txt`;
 async function weightsDir(): Promise<FileSystemDirectoryHandle | null> {
   try {
     return await (await navigator.storage.getDirectory()).getDirectoryHandle('medseg-weights', { create: true });
@@ -221,45 +225,126 @@ async function weightsDir(): Promise<FileSystemDirectoryHandle | null> {
   }
 }
 
+/** Converts a dropped checkpoint to safetensors in OPFS for `model` (or takes the cached conversion), with progress, and remembers it as the model's last. */
+async function convertAndRemember(id: number, file: File, model: CachedModel, schema: weights.Schema, stage: string): Promise<{ file: Blob; fromCache: boolean; notes: string[]; convertMs: number }> {
+  const t0 = performance.now();
+  const c = await weights.convertCached(file, {
+    model,
+    schemas: [schema],
+    onProgress: (p) => post({ kind: 'stage', id, stage, done: p.index + 1, total: p.count }),
+  });
+  const convertMs = performance.now() - t0;
+  const dir = await weightsDir();
+  if (dir) {
+    const w = await (await dir.getFileHandle(lastFile(model), { create: true })).createWritable();
+    await w.write(JSON.stringify({ key: weights.cacheKey(file, { model }), name: file.name }));
+    await w.close();
+  }
+  return { file: c.file, fromCache: c.fromCache, notes: c.plan?.notes ?? [], convertMs };
+}
+
+/** The conversion loaded last time for `model`, from OPFS (null when there is none). */
+async function lastConverted(model: CachedModel): Promise<{ file: File; name: string } | null> {
+  const dir = await weightsDir();
+  if (!dir) return null;
+  try {
+    const last = JSON.parse(await (await (await dir.getFileHandle(lastFile(model))).getFile()).text()) as { key: string; name: string };
+    return { file: await (await dir.getFileHandle(last.key)).getFile(), name: last.name };
+  } catch {
+    return null;
+  }
+}
+
 /** Converts a dropped checkpoint to safetensors in OPFS (or takes the cached conversion) and loads it into tiny MedSAM. */
 async function loadMedsamWeights(id: number, file: File): Promise<WeightsResult> {
   const net = medsamModel();
-  const t0 = performance.now();
-  const c = await weights.convertCached(file, {
-    model: 'medsam',
-    schemas: [net.schema()],
-    onProgress: (p) => post({ kind: 'stage', id, stage: `converting ${file.name}`, done: p.index + 1, total: p.count }),
-  });
-  const convertMs = performance.now() - t0;
+  const c = await convertAndRemember(id, file, 'medsam', net.schema(), `converting ${file.name}`);
   const t1 = performance.now();
   const r = await net.loadWeights(c.file);
   predictor?.reset();
   embeddedKey = null;
-  const dir = await weightsDir();
-  if (dir) {
-    const w = await (await dir.getFileHandle(LAST, { create: true })).createWritable();
-    await w.write(JSON.stringify({ key: weights.cacheKey(file, { model: 'medsam' }), name: file.name }));
-    await w.close();
-  }
-  return { name: file.name, notes: [...(c.plan?.notes ?? []), ...r.notes], convertMs, loadMs: performance.now() - t1, fromCache: c.fromCache, tensors: net.stateDict().size };
+  return { name: file.name, notes: [...c.notes, ...r.notes], convertMs: c.convertMs, loadMs: performance.now() - t1, fromCache: c.fromCache, tensors: net.stateDict().size };
 }
 
 /** At start: the weights converted on an earlier visit, loaded from OPFS (null when there are none). */
 async function restoreMedsamWeights(): Promise<WeightsResult | null> {
-  const dir = await weightsDir();
-  if (!dir) return null;
-  let last: { key: string; name: string };
-  let file: File;
-  try {
-    last = JSON.parse(await (await (await dir.getFileHandle(LAST)).getFile()).text());
-    file = await (await dir.getFileHandle(last.key)).getFile();
-  } catch {
-    return null;
-  }
+  const last = await lastConverted('medsam');
+  if (!last) return null;
   const net = medsamModel();
   const t0 = performance.now();
-  const r = await net.loadWeights(file);
+  const r = await net.loadWeights(last.file);
   return { name: last.name, notes: r.notes, convertMs: 0, loadMs: performance.now() - t0, fromCache: true, tensors: net.stateDict().size };
+}
+
+const ENCODER_ONLY =
+  "it holds TransUNet's ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment until it is fine-tuned; load a trained TransUNet instead (train.py's .pth, or its .safetensors from medseg convert / medseg train)";
+
+/** A TransUNet made for a checkpoint: its options (config, input size, classes, skips) read from the shapes; an encoder-only checkpoint is refused. */
+async function transunetFor(file: Blob, name: string): Promise<models.TransUNet> {
+  const ck = await weights.openCheckpoint(weights.blobSource(file, name));
+  if (ck.format === 'npz') throw new Error(`${name} is an .npz (the R50+ViT-B_16.npz layout): ${ENCODER_ONLY}`);
+  const keys = [...ck.tensors.keys()];
+  if (keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.')))
+    throw new Error(`${name} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${ENCODER_ONLY}`);
+  return new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape]))));
+}
+
+function setTransunet(net: models.TransUNet): void {
+  if (transunet) for (const t of transunet.stateDict().values()) t.dispose();
+  transunet = net;
+}
+
+const transunetResult = (net: models.TransUNet, name: string, notes: string[], convertMs: number, loadMs: number, fromCache: boolean): TransunetWeightsResult => ({
+  name,
+  notes,
+  convertMs,
+  loadMs,
+  fromCache,
+  tensors: net.stateDict().size,
+  config: net.configName,
+  imgSize: net.imgSize,
+  numClasses: net.numClasses,
+});
+
+/** Converts a trained TransUNet checkpoint (.pth / .safetensors) into OPFS (or takes the cached conversion) and loads it. */
+async function loadTransunetWeights(id: number, file: File): Promise<TransunetWeightsResult> {
+  const net = await transunetFor(file, file.name);
+  try {
+    const c = await convertAndRemember(id, file, 'transunet', net.schema(), `TransUNet: converting ${file.name}`);
+    const t1 = performance.now();
+    const r = await net.loadWeights(c.file);
+    setTransunet(net);
+    return transunetResult(net, file.name, [...c.notes, ...r.notes], c.convertMs, performance.now() - t1, c.fromCache);
+  } catch (e) {
+    if (transunet !== net) for (const t of net.stateDict().values()) t.dispose();
+    throw e;
+  }
+}
+
+/** At start: the TransUNet converted on an earlier visit, from OPFS (null when there is none). */
+async function restoreTransunetWeights(): Promise<TransunetWeightsResult | null> {
+  const last = await lastConverted('transunet');
+  if (!last) return null;
+  const t0 = performance.now();
+  const net = await transunetFor(last.file, last.name);
+  const r = await net.loadWeights(last.file);
+  setTransunet(net);
+  return transunetResult(net, last.name, r.notes, 0, performance.now() - t0, true);
+}
+
+/** TransUNet slice by slice over the open scan (the CT window [-125, 275] HU, 4 slices a batch): uint8 class labels. */
+async function transunetSegment(id: number): Promise<TransunetSegmentMsg> {
+  if (!scan) throw new Error('no scan is open');
+  if (!transunet) throw new Error('TransUNet has no weights: load a trained TransUNet (.pth / .safetensors) first');
+  const t0 = performance.now();
+  const r = await models.segmentVolumeSlices(transunet, scan, {
+    window: models.TRANSUNET_CT_WINDOW,
+    batchSize: 4,
+    onProgress: (p) => post({ kind: 'stage', id, stage: 'TransUNet: slices', done: p.done, total: p.total }),
+  });
+  const counts = new Array<number>(transunet.numClasses).fill(0);
+  for (const v of r.labels) counts[v]++;
+  return { labels: r.labels, numClasses: transunet.numClasses, counts, slices: r.slices, ms: performance.now() - t0, memory: memory() };
 }
 
 async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transferable[] }> {
@@ -277,10 +362,17 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       } catch (e) {
         cacheError = `the cached MedSAM weights did not load: ${e instanceof Error ? e.message : String(e)}`;
       }
+      let cachedTransunet: TransunetWeightsResult | null = null;
+      try {
+        cachedTransunet = await job(restoreTransunetWeights);
+      } catch (e) {
+        cacheError = `${cacheError ? `${cacheError}; ` : ''}the cached TransUNet weights did not load: ${e instanceof Error ? e.message : String(e)}`;
+      }
       const result: InitResult = {
         adapter: { name: rt.adapterName, kind: rt.adapterKind, description: rt.adapterInfo.description, features: [...rt.features], limits },
         memory: memory(),
         cachedWeights,
+        cachedTransunet,
         cacheError,
       };
       return { result };
@@ -328,6 +420,12 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       return { result: await job(() => medsamFinetune(r)) };
     case 'loadMedsamWeights':
       return { result: await job(() => loadMedsamWeights(r.id, r.file)) };
+    case 'loadTransunetWeights':
+      return { result: await job(() => loadTransunetWeights(r.id, r.file)) };
+    case 'transunetSegment': {
+      const result = await job(() => transunetSegment(r.id));
+      return { result, transfer: [result.labels.buffer] };
+    }
   }
 }
 

@@ -2,7 +2,8 @@
 // drops; a PNG or JPEG opens as one slice), shows them in the three-view viewer, trains the tiny
 // V-Net on them in the GPU worker with a live chart and segments the scan, runs tiny MedSAM on
 // boxes and points drawn on the axial view (after fine-tuning its decoder on the label, or with
-// loaded weights), and exports masks as NIfTI on the scan's grid. Every error lands in the page's
+// loaded weights), segments the scan slice by slice with a loaded TransUNet (a class colour each,
+// with a legend), and exports masks as NIfTI on the scan's grid. Every error lands in the page's
 // error list; the page stays usable. Nothing is fetched but the page's own files.
 import { io } from '../src/index.js';
 import type { Volume } from '../src/io/index.js';
@@ -13,8 +14,8 @@ import { Engine } from './engine.js';
 import { readImageFile } from './image2d.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
-import { CT_PRESETS, IMAGE_PRESET, axisCodes, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
-import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, WeightsResult } from './protocol.js';
+import { CT_PRESETS, IMAGE_PRESET, axisCodes, classColour, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
+import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
@@ -49,6 +50,9 @@ let resumeTarget: number | null = null;
 /** a V-Net was loaded from a file (it can segment without training) */
 let vnetLoaded = false;
 let medsamBusy = false;
+/** the loaded TransUNet (null: none yet), and whether it is converting or segmenting */
+let transunetWeights: TransunetWeightsResult | null = null;
+let transunetBusy = false;
 const timings = new Map<string, string>();
 const stepTimes: number[] = [];
 
@@ -92,7 +96,7 @@ for (const id of ['ww', 'wl'])
     }
     else showError('window must be a positive number and level a number');
   });
-for (const name of ['label', 'prediction', 'medsam'] as OverlayName[]) {
+for (const name of ['label', 'prediction', 'medsam', 'transunet'] as OverlayName[]) {
   $<HTMLInputElement>(`show-${name}`).onchange = (e) => {
     viewer.visible[name] = (e.target as HTMLInputElement).checked;
     viewer.draw();
@@ -129,6 +133,7 @@ function updateInfo(): void {
     `label:      ${volume(viewer.masks.label)}`,
     `prediction: ${volume(viewer.masks.prediction)}`,
     `MedSAM:     ${volume(viewer.masks.medsam)}`,
+    `TransUNet:  ${volume(viewer.masks.transunet)} not background`,
   ].join('\n');
 }
 
@@ -155,6 +160,8 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   $('dice').textContent = '';
   $('train').textContent = 'Train V-Net here';
   setTrainState('idle', lab ? 'random weights; trains on the open scan and its label' : 'this scan has no label: open it with its label file to train');
+  $('transunet-legend').replaceChildren();
+  if (transunetWeights) setTransunetState('weights', `${transunetWeights.name} loaded: Segment with TransUNet labels the open scan`);
   setMedsamState('idle', lab ? 'fine-tune MedSAM on the label or load weights, then draw a box on the axial view with the box tool' : 'draw a box on the axial view with the box tool');
   document.body.dataset.scan = String(scanId);
   updateInfo();
@@ -282,6 +289,9 @@ function updateButtons(): void {
   $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
   $<HTMLButtonElement>('medsam-finetune').disabled = !gpu || medsamBusy || !label;
   $<HTMLInputElement>('medsam-weights').disabled = !gpuReady || medsamBusy;
+  $<HTMLInputElement>('transunet-weights').disabled = !gpuReady || transunetBusy;
+  $<HTMLButtonElement>('transunet-segment').disabled = !gpu || transunetBusy || !transunetWeights;
+  $<HTMLButtonElement>('export-transunet').disabled = !viewer.masks.transunet;
 }
 
 function showSegmentation(s: SegmentResultMsg): void {
@@ -385,16 +395,17 @@ $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
   }
 };
 
-function exportMask(mask: Uint8Array | null, what: string): void {
+function exportMask(mask: Uint8Array | null, what: string, description = `medseg ${what}`): void {
   if (!mask || !scan) return;
   try {
-    download(io.writeNifti(mask, scan, { datatype: 'uint8', description: `medseg ${what}` }), `${what}-mask.nii.gz`, 'application/gzip');
+    download(io.writeNifti(mask, scan, { datatype: 'uint8', description }), `${what}-mask.nii.gz`, 'application/gzip');
   } catch (e) {
     showError(`export failed: ${message(e)}`);
   }
 }
 $('export-prediction').onclick = () => exportMask(viewer.masks.prediction, 'vnet');
 $('export-medsam').onclick = () => exportMask(viewer.masks.medsam, 'medsam');
+$('export-transunet').onclick = () => exportMask(viewer.masks.transunet, 'transunet', `medseg transunet class ids 0-${(transunetWeights?.numClasses ?? 1) - 1}, 0 background`);
 
 // ---- MedSAM ----
 function setMedsamState(state: string, text: string): void {
@@ -550,6 +561,85 @@ function showWeights(r: WeightsResult): void {
   setMedsamState('weights', `${r.fromCache ? 'loaded the cached conversion of' : 'converted and loaded'} ${r.name} (${r.tensors} tensors${r.notes.length ? `; ${r.notes.join('; ')}` : ''}); draw a box`);
 }
 
+// ---- TransUNet ----
+function setTransunetState(state: string, text: string): void {
+  const el = $('transunet-status');
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function showTransunetWeights(r: TransunetWeightsResult): void {
+  transunetWeights = r;
+  if (!r.fromCache) setTiming('TransUNet weights conversion', fmtMs(r.convertMs));
+  setTiming(r.fromCache ? 'TransUNet weights load (cached)' : 'TransUNet weights load', fmtMs(r.loadMs));
+  const what = `${r.config} at ${r.imgSize} x ${r.imgSize}, ${r.numClasses} classes, ${r.tensors} tensors`;
+  setTransunetState('weights', `${r.fromCache ? 'loaded the cached conversion of' : 'converted and loaded'} ${r.name} (${what}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}); Segment with TransUNet labels the open scan`);
+  updateButtons();
+}
+
+/** The legend: each class id present in the labels, its colour and voxel count (0 is background, not drawn). */
+function showLegend(counts: number[]): void {
+  const items = counts.flatMap((n, c) => {
+    if (c === 0 || n === 0) return [];
+    const li = document.createElement('li');
+    li.dataset.class = String(c);
+    const sw = document.createElement('span');
+    sw.className = 'swatch';
+    sw.style.background = `rgb(${classColour(c).join(', ')})`;
+    li.append(sw, document.createTextNode(`class ${c}: ${n} voxels`));
+    return [li];
+  });
+  const bg = document.createElement('li');
+  bg.textContent = `class 0 (background, not drawn): ${counts[0]} voxels`;
+  $('transunet-legend').replaceChildren(...items, bg);
+}
+
+$<HTMLInputElement>('transunet-weights').onchange = async (e) => {
+  const input = e.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file || !engine) return;
+  transunetBusy = true;
+  updateButtons();
+  setTransunetState('loading', `loading ${file.name}…`);
+  try {
+    showTransunetWeights(await engine.request<TransunetWeightsResult>('loadTransunetWeights', { file }));
+  } catch (err) {
+    setTransunetState('error', transunetWeights ? `could not load ${file.name}; still using ${transunetWeights.name}` : `could not load ${file.name}`);
+    showError(`could not load TransUNet weights from ${file.name}: ${message(err)}`);
+  } finally {
+    $<HTMLProgressElement>('transunet-progress').hidden = true;
+    transunetBusy = false;
+    updateButtons();
+  }
+};
+
+$('transunet-segment').onclick = async () => {
+  if (!engine || !scan || !transunetWeights) return;
+  transunetBusy = true;
+  updateButtons();
+  setTransunetState('segmenting', 'TransUNet: segmenting the scan slice by slice…');
+  const id = scanId;
+  try {
+    const r = await engine.request<TransunetSegmentMsg>('transunetSegment');
+    if (id !== scanId) return;
+    viewer.setMask('transunet', r.labels);
+    updateInfo();
+    showLegend(r.counts);
+    setTiming('TransUNet segmentation', `${fmtMs(r.ms)} (${r.slices} slices, ${fmtMs(r.ms / r.slices)} a slice)`);
+    showMemory(r.memory);
+    const found = r.counts.filter((n, c) => c > 0 && n > 0).length;
+    setTransunetState('done', `segmented ${r.slices} axial slices with ${transunetWeights.name}: ${found} of ${r.numClasses - 1} foreground classes found (each class its colour; ids in the legend)`);
+  } catch (err) {
+    setTransunetState('error', `TransUNet segmentation failed: ${message(err)}`);
+    showError(`TransUNet segmentation failed: ${message(err)}`);
+  } finally {
+    $<HTMLProgressElement>('transunet-progress').hidden = true;
+    transunetBusy = false;
+    updateButtons();
+  }
+};
+
 // ---- start ----
 function credit(): void {
   const p = $('credit');
@@ -583,7 +673,13 @@ async function start(): Promise<void> {
       } else if (e.kind === 'medsamStep') {
         setMedsamState('training', `fine-tuning step ${e.step}/${e.total}: loss ${e.loss.toFixed(3)}, training Dice ${e.dice.toFixed(3)} (${fmtMs(e.ms)})`);
       } else if (e.kind === 'stage') {
-        if (e.stage.startsWith('converting')) setMedsamState('loading', `${e.stage}: tensor ${e.done}/${e.total}`);
+        if (e.stage.startsWith('TransUNet')) {
+          const bar = $<HTMLProgressElement>('transunet-progress');
+          bar.hidden = false;
+          bar.max = e.total ?? 1;
+          bar.value = e.done ?? 0;
+          setTransunetState(e.stage.includes('converting') ? 'loading' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
+        } else if (e.stage.startsWith('converting')) setMedsamState('loading', `${e.stage}: tensor ${e.done}/${e.total}`);
         else if (e.stage.startsWith('MedSAM')) {
           $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;
           setMedsamState('running', `${e.stage}…`);
@@ -606,6 +702,7 @@ async function start(): Promise<void> {
       if (r.cacheError) showError(r.cacheError);
       await opened;
       if (r.cachedWeights) showWeights(r.cachedWeights);
+      if (r.cachedTransunet) showTransunetWeights(r.cachedTransunet);
       if (scan) await engine.request('setScan', { scan, label });
     } catch (e) {
       // navigator.gpu exists but gives no adapter (Chrome on Linux without its flag, a blocklisted GPU): the same notice

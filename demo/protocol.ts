@@ -31,6 +31,10 @@ export type Request =
   /** a V-Net .safetensors replaces the page's; the scan is segmented with it */
   | { id: number; kind: 'loadVNet'; file: File }
   | { id: number; kind: 'loadMedsamWeights'; file: File }
+  /** a trained TransUNet (.pth / .safetensors; an .npz is refused: encoder only) converted into OPFS and loaded */
+  | { id: number; kind: 'loadTransunetWeights'; file: File }
+  /** the loaded TransUNet slice by slice over the open scan */
+  | { id: number; kind: 'transunetSegment' }
   /** fine-tunes tiny MedSAM's mask decoder (encoder frozen) on one slice and its label mask (slice pixels) */
   | { id: number; kind: 'medsamFinetune'; imageKey: string; image: { data: Uint8Array; width: number; height: number }; mask: Uint8Array; steps: number }
   | {
@@ -56,6 +60,8 @@ export interface InitResult {
   memory: MemoryReport;
   /** MedSAM weights converted on an earlier visit and loaded from OPFS */
   cachedWeights: WeightsResult | null;
+  /** the TransUNet converted on an earlier visit, loaded from OPFS */
+  cachedTransunet: TransunetWeightsResult | null;
   cacheError: string | null;
 }
 
@@ -100,4 +106,21 @@ export interface WeightsResult {
   loadMs: number;
   fromCache: boolean;
   tensors: number;
+}
+
+export interface TransunetWeightsResult extends WeightsResult {
+  config: string;
+  imgSize: number;
+  numClasses: number;
+}
+
+export interface TransunetSegmentMsg {
+  /** class ids, in the scan's voxel order */
+  labels: Uint8Array;
+  numClasses: number;
+  /** voxels per class id */
+  counts: number[];
+  slices: number;
+  ms: number;
+  memory: MemoryReport;
 }

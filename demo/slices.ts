@@ -83,6 +83,32 @@ export interface Overlay {
   mask: ArrayLike<number>;
   rgb: readonly [number, number, number];
   opacity: number;
+  /** a label map: voxel value c > 0 is drawn in classColour(c) instead of rgb */
+  multiClass?: boolean;
+}
+
+const CLASS_COLOURS: readonly (readonly [number, number, number])[] = [
+  [230, 25, 75],
+  [60, 180, 75],
+  [255, 225, 25],
+  [0, 130, 200],
+  [245, 130, 48],
+  [145, 30, 180],
+  [70, 240, 240],
+  [240, 50, 230],
+  [210, 245, 60],
+  [250, 190, 212],
+  [0, 128, 128],
+  [170, 110, 40],
+];
+
+/** The overlay colour of class id c >= 1 in a multi-class label map: twelve distinct colours, then hues a golden angle apart. */
+export function classColour(c: number): readonly [number, number, number] {
+  if (c >= 1 && c <= CLASS_COLOURS.length) return CLASS_COLOURS[c - 1];
+  const h = ((c * 137.508) % 360) / 60;
+  const x = 1 - Math.abs((h % 2) - 1);
+  const [r, g, b] = h < 1 ? [1, x, 0] : h < 2 ? [x, 1, 0] : h < 3 ? [0, 1, x] : h < 4 ? [0, x, 1] : h < 5 ? [x, 0, 1] : [1, 0, x];
+  return [Math.round(40 + 200 * r), Math.round(40 + 200 * g), Math.round(40 + 200 * b)];
 }
 
 /** The gray values (0..255) of one slice under window (width, level), row-major width x height. */
@@ -98,7 +124,7 @@ export function sliceGray(vol: Pick<Volume, 'data' | 'dims'>, s: ViewSpec, index
   return out;
 }
 
-/** One slice as RGBA: the windowed scan with each overlay blended where its mask is > 0. */
+/** One slice as RGBA: the windowed scan with each overlay blended where its mask is > 0 (a multi-class one in its class's colour). */
 export function sliceRgba(vol: Pick<Volume, 'data' | 'dims'>, s: ViewSpec, index: number, width: number, level: number, overlays: readonly Overlay[]): ImageData {
   const { dims } = vol;
   const W = dims[s.hAxis];
@@ -115,9 +141,10 @@ export function sliceRgba(vol: Pick<Volume, 'data' | 'dims'>, s: ViewSpec, index
       const vi = voxelIndex(dims, pixelToVoxel(s, dims, index, u, v));
       for (const o of overlays) {
         if (o.opacity <= 0 || !(o.mask[vi] > 0)) continue;
-        r += (o.rgb[0] - r) * o.opacity;
-        g += (o.rgb[1] - g) * o.opacity;
-        b += (o.rgb[2] - b) * o.opacity;
+        const rgb = o.multiClass ? classColour(o.mask[vi]) : o.rgb;
+        r += (rgb[0] - r) * o.opacity;
+        g += (rgb[1] - g) * o.opacity;
+        b += (rgb[2] - b) * o.opacity;
       }
       px[4 * p] = r;
       px[4 * p + 1] = g;

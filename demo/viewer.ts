@@ -1,7 +1,7 @@
 // The three-view slice viewer on 2D canvases: axial, coronal and sagittal slices of one volume
 // with window/level, per-view zoom and pan, a shared cursor (clicking a view moves the other two
-// views' slices there), and coloured overlays (the label, the V-Net prediction, the MedSAM mask)
-// blended into the slice pixels. Drawn with the canvas 2D API rather than WebGL (NiiVue), so the
+// views' slices there), and coloured overlays (the label, the V-Net prediction, the MedSAM mask,
+// TransUNet's class labels in a colour per class) blended into the slice pixels. Drawn with the canvas 2D API rather than WebGL (NiiVue), so the
 // page needs no WebGL context (headless Chromium on SwiftShader has WebGPU, and the page tests
 // read canvas pixels with getImageData), and the volume it shows is exactly what the library's
 // own io.readNifti read. Interaction: wheel scrolls slices, Ctrl+wheel zooms at the pointer,
@@ -11,12 +11,13 @@ import type { Volume } from '../src/io/index.js';
 import { VIEWS, pixelToVoxel, sliceRgba, sliceSize, viewSpecs, voxelIndex, voxelToPixel, type Overlay, type ViewName, type ViewSpec } from './slices.js';
 
 export type Tool = 'navigate' | 'box' | 'point+' | 'point-';
-export type OverlayName = 'label' | 'prediction' | 'medsam';
+export type OverlayName = 'label' | 'prediction' | 'medsam' | 'transunet';
 
 export const OVERLAY_COLOURS: Record<OverlayName, readonly [number, number, number]> = {
   label: [40, 220, 60], // green
   prediction: [240, 50, 50], // red
   medsam: [60, 110, 255], // blue
+  transunet: [255, 255, 255], // unused: a label map, each class in slices.ts classColour(c)
 };
 
 export interface CursorInfo {
@@ -50,9 +51,9 @@ export class Viewer {
   specs: Record<ViewName, ViewSpec> | null = null;
   window = { width: 400, level: 40 };
   tool: Tool = 'navigate';
-  readonly masks: Record<OverlayName, Uint8Array | null> = { label: null, prediction: null, medsam: null };
-  readonly opacity: Record<OverlayName, number> = { label: 0.4, prediction: 0.5, medsam: 0.5 };
-  readonly visible: Record<OverlayName, boolean> = { label: true, prediction: true, medsam: true };
+  readonly masks: Record<OverlayName, Uint8Array | null> = { label: null, prediction: null, medsam: null, transunet: null };
+  readonly opacity: Record<OverlayName, number> = { label: 0.4, prediction: 0.5, medsam: 0.5, transunet: 0.5 };
+  readonly visible: Record<OverlayName, boolean> = { label: true, prediction: true, medsam: true, transunet: true };
   /** the cursor voxel the crosshair marks */
   cursor: [number, number, number] = [0, 0, 0];
   /** the box being drawn (canvas pixels) and the last box sent (slice pixels) */
@@ -118,6 +119,7 @@ export class Viewer {
     this.masks.label = label ? Uint8Array.from(label.data, (v) => (v > 0 ? 1 : 0)) : null;
     this.masks.prediction = null;
     this.masks.medsam = null;
+    this.masks.transunet = null;
     this.lastBox = null;
     this.points = [];
     // start at the centre, or at the label's largest axial slice
@@ -177,9 +179,9 @@ export class Viewer {
   }
 
   private overlays(): Overlay[] {
-    return (['label', 'prediction', 'medsam'] as const)
+    return (['label', 'prediction', 'medsam', 'transunet'] as const)
       .filter((n) => this.masks[n] && this.visible[n])
-      .map((n) => ({ mask: this.masks[n]!, rgb: OVERLAY_COLOURS[n], opacity: this.opacity[n] }));
+      .map((n) => ({ mask: this.masks[n]!, rgb: OVERLAY_COLOURS[n], opacity: this.opacity[n], multiClass: n === 'transunet' }));
   }
 
   /** Canvas pixels per slice pixel (x, y), and the slice image's top-left corner on the canvas. */

@@ -8,7 +8,9 @@
 // page's Dice equals the Dice of the exported mask against the label; exported NIfTI masks read back
 // with the scan's affine; tiny MedSAM gives a mask for a box (later boxes and points without the
 // encoder), fine-tuned in the page it segments the spleen, and propagation reaches the neighbouring
-// slices; a .pth is converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
+// slices; TransUNet's ImageNet-21k .npz is refused (encoder only), a trained .pth (2 classes) and a
+// 9-class .safetensors segment the scan slice by slice to the labels segmentVolumeSlices gives in
+// Node, drawn in each class's colour with a legend; .pth files are converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
 // opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
 // without an adapter) gets the no-WebGPU notice. Screenshots of each state: test-artifacts/demo/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,8 @@ import { build } from 'vite';
 import { chromium, type Browser, type Page } from 'playwright';
 import { chromiumArgs, findChromium, probe } from '../../scripts/system.mjs';
 import { readNifti } from '../../src/io/nifti.js';
+import { init, models, weights } from '../../src/index.js';
+import { classColour } from '../../demo/slices.js';
 import { serveFolder, type StaticServer } from './static-server.js';
 
 const ROOT = join(__dirname, '../..');
@@ -401,6 +405,109 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#show-label').check();
   });
 
+  it("TransUNet: the .npz is refused (encoder only); a trained .pth is converted with progress and segments the scan to Node's labels, drawn per class with a legend", async () => {
+    // the ImageNet-21k layout holds no decoder or head: refused with that reason, nothing loaded
+    await page.locator('#transunet-weights').setInputFiles(join(ROOT, 'test/fixtures/transunet_tiny_in21k.npz'));
+    const t1 = Date.now();
+    await expect.poll(() => page.locator('#errors li').count(), { timeout: 30_000 }).toBe(1);
+    console.log(`TransUNet test: npz refused after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    expect(await page.locator('#errors li').innerText()).toMatch(/transunet_tiny_in21k\.npz is an \.npz .*no trained decoder or segmentation head, so it cannot segment until it is fine-tuned/);
+    await page.locator('#errors li button').click();
+    expect(await page.locator('#transunet-segment').isDisabled()).toBe(true);
+    await init();
+    const [nx, ny] = [164, 166];
+    /** Drops a checkpoint, segments the scan in the page, and checks the exported labels, the legend and the overlay against segmentVolumeSlices in Node. */
+    const segmentWith = async (file: string, bytes: Uint8Array, classes: number) => {
+      const t0 = Date.now();
+      const lap = (what: string) => console.log(`TransUNet test: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await page.locator('#transunet-weights').setInputFiles({ name: file, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+      await page.waitForSelector(`#transunet-status[data-state="weights"]:has-text("${file}")`, { timeout: 60_000 });
+      expect(await page.locator('#transunet-status').innerText()).toContain(`converted and loaded ${file} (tiny at 32 x 32, ${classes} classes`);
+      lap('loaded in the page');
+      // the same weights and volume in Node (Dawn), while the page segments: the labels the page must give
+      const reference = async () => {
+        const ck = await weights.openCheckpoint(weights.bytesSource(bytes, file));
+        const net = new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape]))));
+        await net.loadWeights(weights.bytesSource(bytes, file));
+        const labels = (await models.segmentVolumeSlices(net, scanFile, { window: [-125, 275], batchSize: 4 })).labels;
+        for (const t of net.stateDict().values()) t.dispose();
+        lap('segmented in Node');
+        return labels;
+      };
+      await page.locator('#transunet-segment').click();
+      const [want] = await Promise.all([reference(), page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 60_000 }).then(() => lap('segmented in the page'))]);
+      const counts = new Array(classes).fill(0);
+      for (const v of want) counts[v]++;
+      console.log(`TransUNet ${file} on the spleen CT (Node): voxels per class ${counts.join(', ')}`);
+      console.log(await page.locator('#transunet-status').innerText());
+      const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-transunet').click()]);
+      expect(download.suggestedFilename()).toBe('transunet-mask.nii.gz');
+      const mask = readNifti(readFileSync((await download.path())!), 'transunet-mask.nii.gz');
+      expect(mask.dims).toEqual(scanFile.dims);
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(mask.affine[r][c]).toBeCloseTo(scanFile.affine[r][c], 4);
+      let differ = 0;
+      for (let i = 0; i < want.length; i++) if (mask.data[i] !== want[i]) differ++;
+      expect(differ, 'voxels whose exported label differs from segmentVolumeSlices in Node').toBe(0);
+      // the legend lists each class present (not 0) with its voxel count
+      const legend = await page.locator('#transunet-legend li[data-class]').allInnerTexts();
+      expect(legend).toEqual(counts.flatMap((n, c) => (c > 0 && n > 0 ? [`class ${c}: ${n} voxels`] : [])));
+      // the overlay alone at opacity 1: every voxel centre of the axial slice is its class's colour
+      // (grey for background), except under the crosshair's row and column
+      for (const id of ['show-label', 'show-prediction', 'show-medsam']) await page.locator(`#${id}`).uncheck();
+      await page.locator('#op-transunet').evaluate((el: HTMLInputElement) => {
+        el.value = '1';
+        el.dispatchEvent(new Event('input'));
+      });
+      // three slices below the current one, where no MedSAM box or point is drawn
+      const k = Number(await page.locator('#slice-axial').inputValue()) - 3;
+      await page.locator('#slice-axial').evaluate((el: HTMLInputElement, k) => {
+        el.value = String(k);
+        el.dispatchEvent(new Event('input'));
+      }, k);
+      // the canvas pixel at each voxel centre (i and j both run against the screen, 384 / 166 px per voxel)
+      const s = 384 / ny;
+      const ox = (384 - nx * s) / 2;
+      const centres: number[] = [];
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) centres.push(Math.floor((ny - 1 - j + 0.5) * s) * 384 + Math.floor(ox + (nx - 1 - i + 0.5) * s));
+      const rgb = await page.evaluate((centres) => {
+        const c = document.getElementById('view-axial') as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        return centres.flatMap((o) => [d[4 * o], d[4 * o + 1], d[4 * o + 2]]);
+      }, centres);
+      let wrong = 0;
+      const drawn = new Map<number, number>();
+      const inSlice = new Set<number>();
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          const c = want[(k * ny + j) * nx + i];
+          if (c > 0) inSlice.add(c);
+          const [r, g, b] = rgb.slice(3 * (j * nx + i), 3 * (j * nx + i) + 3);
+          const ok = c === 0 ? r === g && g === b : [r, g, b].join() === classColour(c).join();
+          if (!ok) wrong++;
+          else if (c > 0) drawn.set(c, (drawn.get(c) ?? 0) + 1);
+        }
+      console.log(`TransUNet overlay on axial slice ${k}: voxel centres drawn per class ${[...drawn].map(([c, n]) => `${c}: ${n}`).join(', ')}; ${wrong} off (crosshair)`);
+      lap('checked');
+      expect(wrong).toBeLessThanOrEqual(nx + ny);
+      expect([...drawn.keys()].sort()).toEqual([...inSlice].sort());
+      await page.locator('#slice-axial').evaluate((el: HTMLInputElement, k) => {
+        el.value = String(k);
+        el.dispatchEvent(new Event('input'));
+      }, k + 3);
+      return { k, inSlice };
+    };
+    // train.py's torch.save(model.state_dict()) of the tiny model (imgSize 32, 2 classes)
+    const pth = await segmentWith('transunet_tiny.pth', readFileSync(join(ROOT, 'test/fixtures/transunet_tiny.pth')), 2);
+    expect(pth.inSlice.size).toBeGreaterThan(0);
+    expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights conversion/);
+    await shot('07b-transunet');
+    await page.locator('#op-transunet').evaluate((el: HTMLInputElement) => {
+      el.value = '0.5';
+      el.dispatchEvent(new Event('input'));
+    });
+    for (const id of ['show-label', 'show-prediction', 'show-medsam']) await page.locator(`#${id}`).check();
+  });
+
   it('MedSAM weights from a .pth are converted in the page, cached in OPFS, and loaded from the cache on the next visit', async () => {
     await page.locator('#medsam-weights').setInputFiles(join(ROOT, 'test/fixtures/medsam_tiny_train.pth'));
     await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
@@ -411,6 +518,10 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
     expect(await page.locator('#medsam-status').innerText()).toMatch(/loaded the cached conversion of medsam_tiny_train\.pth/);
     expect(await page.locator('#timings').innerText()).toMatch(/MedSAM weights load \(cached\)\s+\d/);
+    // the TransUNet converted in the test before comes back from OPFS too
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/loaded the cached conversion of transunet_tiny\.pth \(tiny at 32 x 32, 2 classes/);
+    expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights load \(cached\)\s+\d/);
+    expect(await page.locator('#transunet-segment').isDisabled()).toBe(false);
     await shot('08-weights-cached');
   });
 

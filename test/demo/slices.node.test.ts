@@ -3,7 +3,7 @@
 // slices and which way it runs on screen; pixel <-> voxel round trips; world positions from the
 // affine; the windowed gray values of a synthetic volume pixel by pixel.
 import { describe, expect, it } from 'vitest';
-import { axisCodes, percentileWindow, pixelToVoxel, sliceGray, viewSpecs, voxelToPixel, voxelToWorld } from '../../demo/slices.js';
+import { axisCodes, classColour, percentileWindow, pixelToVoxel, sliceGray, sliceRgba, viewSpecs, voxelToPixel, voxelToWorld } from '../../demo/slices.js';
 
 const diag = (x: number, y: number, z: number) => [
   [x, 0, 0, 10],
@@ -80,4 +80,43 @@ describe('viewer geometry', () => {
     expect(w.level - w.width / 2).toBe(10); // vals[floor(0.01 * 999)] = vals[9] = 10
     expect(w.level + w.width / 2).toBe(995); // vals[floor(0.995 * 999)] = vals[994] = 995
   });
+
+  it('a multi-class overlay (TransUNet labels) draws each class id in its own colour, background untouched', () => {
+    // ImageData is a DOM class; the canvas's is width, height and clamped RGBA bytes
+    const g = globalThis as { ImageData?: unknown };
+    const had = g.ImageData;
+    g.ImageData ??= class {
+      data: Uint8ClampedArray;
+      constructor(
+        public width: number,
+        public height: number,
+      ) {
+        this.data = new Uint8ClampedArray(4 * width * height);
+      }
+    };
+    try {
+      const labels = [0, 1, 2, 3, 9, 13];
+      const vol = { data: new Float32Array(6).fill(40), dims: [3, 2, 1] as [number, number, number] };
+      const spec = viewSpecs([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]).axial;
+      for (const opacity of [1, 0.5]) {
+        const img = sliceRgba(vol, spec, 0, 255, 127.5, [{ mask: labels, rgb: [255, 255, 255], opacity, multiClass: true }]);
+        for (let v = 0; v < 2; v++)
+          for (let u = 0; u < 3; u++) {
+            const c = labels[voxelIndexOf(pixelToVoxel(spec, vol.dims, 0, u, v))];
+            const grey = 40; // window 255 at level 127.5: gray = value
+            const want = c === 0 ? [grey, grey, grey] : classColour(c).map((x) => grey + (x - grey) * opacity);
+            const got = Array.from(img.data.subarray(4 * (v * 3 + u), 4 * (v * 3 + u) + 3));
+            got.forEach((x, ch) => expect(Math.abs(x - want[ch]), `class ${c} channel ${ch} at opacity ${opacity}`).toBeLessThanOrEqual(0.5));
+          }
+      }
+    } finally {
+      if (!had) delete g.ImageData;
+    }
+    // 30 class ids, 30 different colours, none of them grey (the scan under the overlay is)
+    const colours = Array.from({ length: 30 }, (_, i) => classColour(i + 1));
+    expect(new Set(colours.map((c) => c.join())).size).toBe(30);
+    for (const [r, g2, b] of colours) expect(Math.max(r, g2, b) - Math.min(r, g2, b)).toBeGreaterThan(40);
+  });
 });
+
+const voxelIndexOf = ([i, j, k]: [number, number, number]) => (k * 2 + j) * 3 + i;
