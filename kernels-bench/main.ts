@@ -1,16 +1,22 @@
-// The benchmark's command line: `npm run bench -- [FAMILY ...] [--quick] [--full] [--tune]
+// The benchmark's command line: `npm run bench -- [FAMILY ...] [--models [MODEL ...]] [--forward-only] [--quick] [--full] [--tune]
 // [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg
 // FILE] [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter) or, with
-// --browser, in Chromium (browser/run.ts); --compare then
+// --browser, in Chromium (browser/run.ts); --models runs the model benchmarks (models.ts; alone,
+// or after the FAMILY ... given); --compare then
 // runs compare/ (medseg, TensorFlow.js and ONNX Runtime Web on single ops in Chromium) and writes
 // <base>-compare.json and .md. With --out DIR it writes DIR/bench-<adapter>.json,
 // .md and .svg (the roofline); --json FILE alone also puts the .md and .svg next to it. Ctrl-C
 // stops after saying what was kept (the files are rewritten after every row).
 import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
+import { MODEL_KEYS } from './models.js';
 import { nodeIO } from './tune-cache.js';
 
-const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--quick] [--full] [--tune] [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
-  --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter)
+const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--models [MODEL ...]] [--forward-only] [--quick] [--full] [--tune] [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
+  --models [vnet|transunet|medsam ...]  each model's forward and forward+backward (V-Net paper
+              128x128x64, TransUNet 224x224, MedSAM vit_b encoder 1024x1024 and decoder per box;
+              random weights), alone or after the FAMILY ... given; --forward-only: no backward
+  --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter);
+              with --models the tiny model configurations
   --full      also the cases a CPU adapter skips
   --tune      re-measure the tuned variant table (matmul, conv, attention) for this adapter
   --no-tuned  default rules only (ignore the cached or shipped tuned table)
@@ -40,6 +46,12 @@ function parseArgs(argv: string[]): Args {
       o.budget = Number(value(++i, a));
       if (!(o.budget > 0)) throw new Error(`--budget: a positive number of seconds, got ${argv[i]}`);
     } else if (a === '--full') o.full = true;
+    else if (a === '--models') {
+      // optionally followed by model names: --models transunet medsam
+      const names: string[] = [];
+      while (MODEL_KEYS.includes(argv[i + 1])) names.push(argv[++i]);
+      o.models = names.length ? names : true;
+    } else if (a === '--forward-only') o.passes = ['forward'];
     else if (a === '--quick') o.quick = true;
     else if (a === '--tune') o.tune = true;
     else if (a === '--no-tuned') o.noTuned = true;
@@ -53,7 +65,7 @@ function parseArgs(argv: string[]): Args {
     else if (!(a in FAMILIES)) throw new Error(`unknown kernel family '${a}' (known: ${Object.keys(FAMILIES).join(', ')})`);
     else families.push(a);
   }
-  if (!families.length) families.push(...Object.keys(FAMILIES));
+  if (!families.length && !o.models) families.push(...Object.keys(FAMILIES));
   return o;
 }
 

@@ -17,6 +17,7 @@ import { measurePeaks } from './peak.js';
 import { markdown, peakLine, type PeakSummary, type Row } from './report.js';
 import { rooflineSvg } from './roofline.js';
 import { coldRun, timeRuns } from './timing.js';
+import { PASSES, measurePart, modelBenches, modelMarkdown, modelName, type ModelRow, type Pass } from './models.js';
 import type { SuiteIO } from './io.js';
 
 export const FAMILIES: Record<string, () => Promise<{ family: BenchFamily }>> = {
@@ -38,6 +39,10 @@ const CPU_BYTES_BUDGET = 2 ** 30;
 
 export interface SuiteOptions {
   families: string[];
+  /** also the model benchmarks (models.ts): each model's forward and forward+backward (true: all; or their keys: vnet, transunet, medsam) */
+  models?: boolean | string[];
+  /** the model passes to run (default both) */
+  passes?: Pass[];
   /** where files and tuned tables go: tune-cache.ts's nodeIO in Node, browser/page.ts's in Chromium */
   io: SuiteIO;
   /** the small cases of each family (a smoke run) */
@@ -67,6 +72,7 @@ export interface SuiteResult {
   adapterKey: string;
   peaks: PeakSummary;
   rows: Row[];
+  modelRows: ModelRow[];
   complete: boolean;
   tunedFrom: string | null;
 }
@@ -131,23 +137,38 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     }
   }
   const runnable = plan.filter((p) => !p.skip);
+  // the models: on a CPU adapter MedSAM vit_b's image encoder is skipped unless full (a forward takes over 10 minutes there)
+  const benches = o.models ? modelBenches(!!o.quick).filter((b) => o.models === true || (o.models as string[]).includes(b.key)) : [];
+  const passes = o.passes ?? PASSES;
+  const modelSkip = (model: string, part: string) =>
+    cpu && !o.full && !o.quick && model === 'MedSAM vit_b' && part === 'image encoder' ? 'skipped: over 10 minutes per forward on a CPU adapter (--full runs it)' : null;
   const estRows = (c: BenchCase) => (c.registry ? kernelFamily(c.registry).variants.length - Object.keys(c.exclude ?? {}).length : 1);
-  const totalRows = runnable.reduce((s, p) => s + estRows(p.c), 0);
+  const modelPlanRows = benches.reduce((n, b) => n + b.parts.filter((part) => !modelSkip(b.model, part)).length * passes.length, 0);
+  const totalRows = runnable.reduce((s, p) => s + estRows(p.c), 0) + modelPlanRows;
   // about three budgets per row (cold run, warm batches, the check); the ETA follows the measured pace
-  log(
-    `plan: ${runnable.length} cases (~${totalRows} rows) in ${o.families.length} families (${o.families.join(', ')})` +
-      `${plan.length > runnable.length ? `, ${plan.length - runnable.length} skipped` : ''}, at least ~${duration(totalRows * 3 * budget)} (more where pipelines compile slowly)`,
-  );
+  if (o.families.length) {
+    log(
+      `plan: ${runnable.length} cases (~${totalRows - modelPlanRows} rows) in ${o.families.length} families (${o.families.join(', ')})` +
+        `${plan.length > runnable.length ? `, ${plan.length - runnable.length} skipped` : ''}, at least ~${duration((totalRows - modelPlanRows) * 3 * budget)} (more where pipelines compile slowly)`,
+    );
+  }
+  if (o.models) {
+    log(
+      `plan: ${modelPlanRows} model rows (${benches.map((b) => b.model).join(', ')}; ${passes.join(' and ')}; each a cold and at least one warm run)` +
+        (cpu && !o.quick ? ': full sizes take minutes per row on a CPU adapter (TransUNet forward ~1.5 min, forward+backward ~5 min on llvmpipe; the ETA follows the measured pace)' : ''),
+    );
+  }
 
   const rows: Row[] = [];
+  const modelRows: ModelRow[] = [];
   const header = [
     `Tuned table: ${o.tune ? `measured in this run (${tunedFrom})` : tunedFrom ?? 'none (default rules)'}`,
     ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
   ];
   const save = (complete: boolean) => {
-    const json = { adapter, adapterKey: key, peaks, rows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
+    const json = { adapter, adapterKey: key, peaks, rows, modelRows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
     if (o.json) o.io.write(o.json, JSON.stringify(json, null, 2) + '\n');
-    if (o.md) o.io.write(o.md, markdown(rows, peaks, adapter, header));
+    if (o.md) o.io.write(o.md, markdown(rows, peaks, adapter, header) + modelMarkdown(modelRows));
     if (o.svg) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter));
   };
   save(false);
@@ -257,8 +278,37 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       inst.teardown?.();
     }
   }
+  for (const b of benches) {
+    log(`${b.model}: building with random weights`);
+    const built = b.build();
+    try {
+      for (const part of built.parts) {
+        for (const pass of passes) {
+          const name = `${modelName({ model: b.model, part: part.part })} ${pass}`;
+          const skip = modelSkip(b.model, part.part);
+          if (skip) {
+            log(`${name}: ${skip}`);
+            continue;
+          }
+          log(`${name} (${part.input}): running`);
+          const r = await measurePart(b.model, part, pass, budget, peaks.gflops, o.minBatches);
+          modelRows.push(r);
+          done++;
+          const elapsed = (performance.now() - started) / 1000;
+          const eta = done < totalRows ? `, ETA ${duration((elapsed / done) * Math.max(0, totalRows - done))}` : '';
+          log(
+            `[${done}/~${totalRows}${eta}] ${name}: cold ${r.coldMs.toFixed(1)} ms, warm ${r.warmMs.toFixed(1)} ms (spread ${r.spreadPct.toFixed(0)}%, ${r.runs} runs), ` +
+              `${r.gflop.toPrecision(3)} GFLOP, ${r.gflops.toFixed(3)} GFLOP/s (${r.pctFmaPeak.toFixed(1)}% of FMA peak), peak ${r.peakMiB.toFixed(1)} MiB`,
+          );
+          save(false);
+        }
+      }
+    } finally {
+      built.dispose();
+    }
+  }
   save(true);
-  log(`\n${markdown(rows, peaks, adapter, header)}`);
+  log(`\n${markdown(rows, peaks, adapter, header)}${modelMarkdown(modelRows)}`);
   log(`peak GPU memory held by tensors: ${(memoryStats().peakBytes / 2 ** 20).toFixed(1)} MiB; dispatches ${runtime().dispatches}`);
-  return { adapter, adapterKey: key, peaks, rows, complete: true, tunedFrom };
+  return { adapter, adapterKey: key, peaks, rows, modelRows, complete: true, tunedFrom };
 }

@@ -8,10 +8,12 @@
 #   tuned-<adapter>.json    the tuned table (also copy it to kernels-bench/tuned/ to ship it)
 #   bench-<adapter>.json / .md / .svg   the table, its Markdown and the roofline chart
 #   bench-<adapter>-compare.json / .md  medseg against TF.js and ONNX Runtime Web (Chromium)
-#   tune.log, bench.log     the runs' output
+#   models-<adapter>.json / .md   each model's forward and forward+backward (--models --full)
+#   tune.log, bench.log, models.log   the runs' output
 # Usage: scripts/bench-gpu.sh [OUT] [FAMILY ...]   (e.g. scripts/bench-gpu.sh /tmp/b matmul conv)
 # Environment: MEDSEG_BENCH_BUDGET seconds of warm timing per row (default 0.2);
-# MEDSEG_BENCH_COMPARE=0 skips the browser comparison (Node only, no Chromium needed).
+# MEDSEG_BENCH_COMPARE=0 skips the browser comparison (Node only, no Chromium needed);
+# MEDSEG_BENCH_MODELS=0 skips the model benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -42,8 +44,16 @@ COMPARE=()
 if [ "${MEDSEG_BENCH_COMPARE:-1}" != 0 ]; then COMPARE=(--compare); export MEDSEG_BROWSER_GPU="${MEDSEG_BROWSER_GPU:-1}"; fi
 node dist-bench/main.js --full --budget "$BUDGET" "${COMPARE[@]}" "${FAMILIES[@]}" --json "$OUT/bench-$KEY.json" 2>&1 | tee "$OUT/bench.log"
 
+# 3. the models: each one's forward and forward+backward at full size with random weights (V-Net
+#    paper 128x128x64, TransUNet 224x224, MedSAM vit_b encoder 1024x1024 and decoder per box):
+#    cold and warm time, GFLOP, share of the FMA peak, peak GPU memory. MEDSEG_BENCH_MODELS=0 skips it.
+if [ "${MEDSEG_BENCH_MODELS:-1}" != 0 ]; then
+  node dist-bench/main.js --models --full --budget "$BUDGET" --json "$OUT/models-$KEY.json" 2>&1 | tee "$OUT/models.log"
+fi
+
 echo
 echo "written: $OUT/bench-$KEY.{json,md,svg}"
+if [ -f "$OUT/models-$KEY.json" ]; then echo "models: $OUT/models-$KEY.{json,md}"; fi
 if [ -f "$OUT/tuned-$KEY.json" ]; then
   echo "tuned table: $OUT/tuned-$KEY.json; to ship it: cp $OUT/tuned-$KEY.json kernels-bench/tuned/$KEY.json"
 fi
