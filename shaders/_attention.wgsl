@@ -51,6 +51,9 @@ struct Params {
   split_len: u32,
   // elements per split of the summed partials (backward_sum_splits)
   n_elems: u32,
+  // added to workgroup_id.x, the 64-row block (queries in forward and backward_dq/dbias, keys in
+  // backward_dkdv): a launch over the dispatch work bound runs its blocks in several dispatches
+  x0: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

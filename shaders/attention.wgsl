@@ -55,7 +55,7 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let b = wid.z / S;
   let split = wid.z % S;
   let h = wid.y;
-  let i = wid.x * ROWS + lid;
+  let i = (wid.x + params.x0) * ROWS + lid;
   let valid = i < params.Lq;
   let qs = params.q_strides;
   let ks = params.k_strides;

@@ -76,7 +76,7 @@ fn query_rows(wid: vec3<u32>, lid: u32, what: u32) {
   let b = wid.z / S;
   let split = wid.z % S;
   let h = wid.y;
-  let i = wid.x * ROWS + lid;
+  let i = (wid.x + params.x0) * ROWS + lid;
   let valid = i < params.Lq;
   let qs = params.q_strides;
   let ks = params.k_strides;
@@ -168,7 +168,7 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let b = wid.z / S;
   let split = wid.z % S;
   let h = wid.y;
-  let j = wid.x * ROWS + lid;
+  let j = (wid.x + params.x0) * ROWS + lid;
   let valid = j < params.Lk;
   let qs = params.q_strides;
   let ks = params.k_strides;

@@ -14,6 +14,9 @@
 // (log-sum-exp weights in the forward, sums in the backward, in split order): Mesa's llvmpipe
 // leaves every loop of an invocation, with no error, after 65,535 iterations in total, which one
 // invocation walking 4096 keys at head dim 64 passed.
+// Launches over the dispatch work bound (loop-budget.ts's DISPATCH_WORK: GPU watchdogs; 4096-token
+// backward at 12 heads is ~5e10 multiply-adds) run their 64-row blocks (queries for the forward,
+// dq and d(bias); keys for dk, dv) in several dispatches (params.x0), each submitted on its own.
 import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { registerKernelFamily, type VariantParams } from '../gpu/variants.js';
@@ -21,7 +24,8 @@ import type { Overrides } from '../gpu/kernels.js';
 import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
-import { LOOP_BUDGET } from './loop-budget.js';
+import { LOOP_BUDGET, chunks, dispatchWorkBound, unitsPerChunk } from './loop-budget.js';
+import type { DispatchSpec } from '../gpu/runtime.js';
 import { add, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { denseAt0, narrow, reshape, sumToShape, transpose } from './shape.js';
@@ -226,6 +230,7 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     splits: 1,
     split_len: 0,
     n_elems: 0,
+    x0: 0,
   };
   const inputs = { q: q.buffer, k: k.buffer, v: v.buffer, mask: mask?.buffer ?? null, rel: rel?.buffer ?? null };
   const tile = tiles(D);
@@ -237,12 +242,12 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
   const overrides = overridesFor(tile.kv);
   const fgrid: [number, number, number] = [Math.ceil(Lq / 64), H, B * fsplit.splits];
   if (fsplit.splits === 1) {
-    rt.dispatch({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: out.buffer, stats: stats.buffer }, workgroups: fgrid, context: ctxStr });
+    dispatchBlocks({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: out.buffer, stats: stats.buffer }, context: ctxStr }, fgrid, 2 * D * BH * Lk);
   } else {
     // Each key split's partials (accumulator, running max and sum), merged into out and lse.
     const partO = Tensor.empty([fsplit.splits * R * D], 'attention split partials');
     const partStats = Tensor.empty([fsplit.splits * R * 2], 'attention split stats');
-    rt.dispatch({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: partO.buffer, stats: partStats.buffer }, workgroups: fgrid, context: ctxStr });
+    dispatchBlocks({ kernel: 'attention', entry: 'forward', overrides, params: fparams, buffers: { ...inputs, out: partO.buffer, stats: partStats.buffer }, context: ctxStr }, fgrid, 2 * D * BH * Lk);
     rt.dispatch({
       kernel: 'attention',
       entry: 'forward_merge',
@@ -265,8 +270,12 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
       const used = rt.pipeline('attention_backward', entry, overrides).bindings;
       const all: Record<string, GPUBuffer | null> = { ...bufs, grad: grad.buffer, ...(part ? { part: part.buffer } : {}) };
       const buffers = Object.fromEntries(Object.entries(all).filter(([n]) => used.has(n)));
-      if (workgroups instanceof Array) workgroups = [workgroups[0], workgroups[1], workgroups[2] * split.splits];
-      rt.dispatch({ kernel: 'attention_backward', entry, overrides, params, buffers, workgroups, context: `${ctxStr} backward` });
+      const spec = { kernel: 'attention_backward', entry, overrides, params, buffers, context: `${ctxStr} backward` };
+      if (!(workgroups instanceof Array)) return rt.dispatch({ ...spec, workgroups });
+      // multiply-adds per row of the block axis: dq, d(bias) walk every key with two dot products
+      // and dq's accumulation; dk, dv walk every query with two dot products and two accumulations
+      const rowWork = entry === 'backward_dkdv' ? 4 * D * BH * Lq : 3 * D * BH * Lk;
+      dispatchBlocks(spec, [workgroups[0], workgroups[1], workgroups[2] * split.splits], rowWork);
     };
     // Runs a split kernel into [splits, n] partials and sums them into `into` (n elements), or
     // straight into `into` with one split.
@@ -310,6 +319,18 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     }
     return [gq, gk, gv, gmask, grel];
   }, [stats, rel]);
+}
+
+/**
+ * Dispatches a fused kernel's grid [row blocks, H, B * splits], its row blocks (64 rows each, of
+ * `rowWork` multiply-adds per row) in chunks within the dispatch work bound, each submitted on
+ * its own (loop-budget.ts's chunks); under the bound, one dispatch as before.
+ */
+function dispatchBlocks(spec: Omit<DispatchSpec, 'workgroups'> & { params: Record<string, unknown> }, grid: [number, number, number], rowWork: number): void {
+  const rt = runtime();
+  const blockWork = 64 * rowWork;
+  const per = grid[0] * blockWork > dispatchWorkBound() ? unitsPerChunk(grid[0], blockWork) : grid[0];
+  chunks(grid[0], per, (x0, n) => rt.dispatch({ ...spec, params: { ...spec.params, x0 }, workgroups: [n, grid[1], grid[2]] }));
 }
 
 /** The merges (forward_merge, backward_sum_splits) loop over the splits: at most 2 (splits + 1) passes. */

@@ -10,7 +10,8 @@ import { runtime } from '../gpu/runtime.js';
 import { Tensor } from '../tensor.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { v4, type Geometry } from './conv-geometry.js';
-import { convLoopBudget, dispatchZ, splitReduce, type Spec } from './conv-split.js';
+import { chunks, convLoopBudget, dispatchZ, splitReduce, type Spec } from './conv-split.js';
+import { unitsPerChunk } from './loop-budget.js';
 
 /**
  * Whether the direct kernels can run this conv (stride 1, dilation 1, one group, kW <= 16 and
@@ -98,8 +99,12 @@ export function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: numbe
   };
   const epBuffers = epilogueBuffers(ep, out);
   const buffers = { a_buf: packed.buffer, b_buf: x.buffer, ...epBuffers };
+  // Multiply-adds per (b, d, h) row; over the dispatch work bound the rows run in slabs and the
+  // channel blocks (and input-channel chunks) in slices, each submitted on its own.
+  const rowWork = ow * cout * cin * kd * kh * kw;
   if (splits === 1) {
-    dispatchZ({ ...spec, buffers }, Math.ceil((rows * wchunks) / 64), co4);
+    const per = unitsPerChunk(rows, rowWork);
+    chunks(rows, per, (row0, n) => dispatchZ({ ...spec, params: { ...spec.params, row0, slab_rows: n }, buffers }, Math.ceil((n * wchunks) / 64), co4, n * rowWork));
     return out;
   }
   // The partials of a slab of (b, d, h) rows [splits, rows, cout, W], then direct_finish.
@@ -109,7 +114,7 @@ export function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: numbe
     cout * ow,
     1,
     context,
-    (part, r0, n) => dispatchZ({ ...spec, params: { ...spec.params, row0: r0, slab_rows: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil((n * wchunks) / 64), co4 * splits),
+    (part, r0, n) => dispatchZ({ ...spec, params: { ...spec.params, row0: r0, slab_rows: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil((n * wchunks) / 64), co4 * splits, n * rowWork),
     (src, r0, n, count) =>
       rt.dispatch({
         kernel: 'conv_direct',
@@ -120,6 +125,7 @@ export function directConv(x: Tensor, packed: Tensor, geom: Geometry, cin: numbe
         workgroups: Math.ceil((n * cout * ow) / 64),
         context: `${context} [direct, sum of ${splits} partials]`,
       }),
+    rowWork,
   );
   return out;
 }
@@ -141,7 +147,7 @@ export function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: r
   // About 4096 invocations in all, each chunk of rows within the budget; each chunk gives one
   // partial dW, summed pairwise by direct_weight_grad_finish.
   const rowsPerChunk = Math.min(maxRows, Math.ceil(rows / Math.max(1, Math.min(rows, Math.ceil(4096 / units)))));
-  const chunks = Math.ceil(rows / rowsPerChunk);
+  const nChunks = Math.ceil(rows / rowsPerChunk);
   const dw = Tensor.empty([...wShape], context);
   const spec: Spec = {
     kernel: 'conv_direct',
@@ -156,7 +162,7 @@ export function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: r
       cout,
       co4,
       rows_per_chunk: rowsPerChunk,
-      splits: chunks,
+      splits: nChunks,
       unit0: 0,
       slab_units: units,
       z0: 0,
@@ -166,18 +172,23 @@ export function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: r
     buffers: { g_buf: g.buffer, x_buf: x.buffer, dw_part: dw.buffer },
     context: `${context} [direct]`,
   };
-  if (chunks === 1) {
-    dispatchZ(spec, Math.ceil(units / 64), 1);
+  // Multiply-adds per unit (4 output channels, one input channel and kd, every kh, kw tap) over
+  // the whole reduction; over the dispatch work bound the units run in slabs and the reduction's
+  // chunks in slices, each submitted on its own.
+  const unitWork = 4 * kh * kw * rows * geom.outSize[2];
+  if (nChunks === 1) {
+    const per = unitsPerChunk(units, unitWork);
+    chunks(units, per, (unit0, n) => dispatchZ({ ...spec, params: { ...spec.params, unit0, slab_units: n } }, Math.ceil(n / 64), 1, n * unitWork));
     return dw;
   }
   // The partials of a slab of units (o4, i, kd) [chunks, units, 4, kH*kW], then the pairwise sum.
   splitReduce(
-    chunks,
+    nChunks,
     units,
     4 * kh * kw,
     1,
     context,
-    (part, u0, n) => dispatchZ({ ...spec, params: { ...spec.params, unit0: u0, slab_units: n }, buffers: { ...spec.buffers, dw_part: part.buffer } }, Math.ceil(n / 64), chunks),
+    (part, u0, n) => dispatchZ({ ...spec, params: { ...spec.params, unit0: u0, slab_units: n }, buffers: { ...spec.buffers, dw_part: part.buffer } }, Math.ceil(n / 64), nChunks, n * unitWork),
     (src, u0, n, count) =>
       rt.dispatch({
         kernel: 'conv_direct',
@@ -185,8 +196,9 @@ export function directWeightGrad(g: Tensor, x: Tensor, geom: Geometry, wShape: r
         params: { ...spec.params, unit0: u0, slab_units: n, splits: count },
         buffers: { partials: src.buffer, out: dw.buffer },
         workgroups: Math.ceil((n * 4 * kh * kw) / 64),
-        context: `${context} [direct, sum of ${chunks} partials]`,
+        context: `${context} [direct, sum of ${nChunks} partials]`,
       }),
+    unitWork,
   );
   return dw;
 }

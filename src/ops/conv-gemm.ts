@@ -12,7 +12,8 @@
 // are summed pairwise by conv_finish, which applies the epilogue.
 import { runtime } from '../gpu/runtime.js';
 import { Tensor } from '../tensor.js';
-import { dispatchZ, convLoopBudget, splitReduce, type Spec } from './conv-split.js';
+import { chunks, dispatchZ, convLoopBudget, splitReduce, type Spec } from './conv-split.js';
+import { unitsPerChunk } from './loop-budget.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { vol, v4, type Geometry } from './conv-geometry.js';
 
@@ -140,8 +141,13 @@ export function launch(L: Launch, variant: GemmVariant, ep?: EpilogueArgs): Tens
     buffers,
     context: `${L.context} [${variant}]`,
   };
+  // Multiply-adds per output column (all rows, phases and K chunks): over the dispatch work
+  // bound, the columns run in slabs (multiples of 64) and z (groups, phases, K chunks, row
+  // blocks) in slices, each submitted on its own (loop-budget.ts's DISPATCH_WORK).
+  const colWork = groups * nPhases * M * K;
   if (splits === 1) {
-    dispatchZ(spec, Math.ceil(N / 64), z);
+    const per = unitsPerChunk(N, colWork, 64);
+    chunks(N, per, (n0, n) => dispatchZ({ ...spec, params: { ...spec.params, n0, slab_n: n } }, Math.ceil(n / 64), z, n * colWork));
     return out;
   }
   // The partials of a slab of columns [splits, groups, phases, M, slab], then conv_finish.
@@ -151,7 +157,7 @@ export function launch(L: Launch, variant: GemmVariant, ep?: EpilogueArgs): Tens
     groups * nPhases * M,
     64,
     L.context,
-    (part, n0, n) => dispatchZ({ ...spec, params: { ...spec.params, n0, slab_n: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil(n / 64), z),
+    (part, n0, n) => dispatchZ({ ...spec, params: { ...spec.params, n0, slab_n: n }, buffers: { ...buffers, out: part.buffer } }, Math.ceil(n / 64), z, n * colWork),
     (src, n0, n, count) =>
       rt.dispatch({
         kernel: 'conv',
@@ -162,6 +168,7 @@ export function launch(L: Launch, variant: GemmVariant, ep?: EpilogueArgs): Tens
         workgroups: Math.ceil((groups * nPhases * M * n) / 64),
         context: `${L.context} [${variant}, sum of ${splits} partials]`,
       }),
+    colWork,
   );
   return out;
 }

@@ -1,10 +1,13 @@
 // Split reductions for the conv kernels, shared by the implicit-GEMM and direct launchers: the
 // loop budget of one invocation, the split of a long reduction into chunks whose partials a second
-// pass sums pairwise, and dispatches whose z runs past the per-dimension workgroup limit.
+// pass sums pairwise, and dispatches whose z runs past the per-dimension workgroup limit or whose
+// work runs past the dispatch work bound (loop-budget.ts's DISPATCH_WORK: GPU watchdogs).
 import { runtime, type DispatchSpec } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor } from '../tensor.js';
-import { LOOP_BUDGET } from './loop-budget.js';
+import { LOOP_BUDGET, chunks, dispatchWorkBound, unitsPerChunk } from './loop-budget.js';
+
+export { chunks };
 
 // Mesa's llvmpipe counts the loop iterations of an invocation across all of its loops and, past
 // 65535 (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, "shared between every loop"), leaves every loop at
@@ -48,12 +51,18 @@ export function convLoopBudget(): number {
 
 export type Spec = Omit<DispatchSpec, 'workgroups'> & { params: NonNullable<DispatchSpec['params']> };
 
-/** Dispatches `x` x `z` workgroups, z in slices under the per-dimension limit (the kernel adds params.z0). */
-export function dispatchZ(spec: Spec, x: number, z: number): void {
+/**
+ * Dispatches `x` x `z` workgroups, z in slices under the per-dimension limit (the kernel adds
+ * params.z0) and, when the grid's `work` (multiply-adds) passes the dispatch work bound, in slices
+ * of z within it, each submitted on its own (see chunks()).
+ */
+export function dispatchZ(spec: Spec, x: number, z: number, work = 0): void {
   const rt = runtime();
   const max = rt.limits.maxComputeWorkgroupsPerDimension;
+  const bounded = work > dispatchWorkBound();
+  const zPer = bounded ? Math.min(max, unitsPerChunk(z, work / z)) : max;
   const [gx, gy] = rt.grid(x);
-  for (let z0 = 0; z0 < z; z0 += max) rt.dispatch({ ...spec, params: { ...spec.params, z0 }, workgroups: [gx, gy, Math.min(max, z - z0)] });
+  chunks(z, zPer, (z0, n) => rt.dispatch({ ...spec, params: { ...spec.params, z0 }, workgroups: [gx, gy, n] }), bounded && zPer < z);
 }
 
 /**
@@ -62,7 +71,8 @@ export function dispatchZ(spec: Spec, x: number, z: number): void {
  * writes the partials [splits, n * unitElems] of units u0 .. u0+n-1 to `part`, and
  * finish(src, u0, n, count) sums the `count` partials of each value in `src` and stores the result;
  * more than SUM_GROUP partials are first summed in groups (conv_fold), also pairwise. The
- * partial-sum buffers are freed when it returns.
+ * partial-sum buffers are freed when it returns. `unitWork` (the split pass's multiply-adds per
+ * unit) also bounds the slabs by the dispatch work bound; such slabs are submitted one by one.
  */
 export function splitReduce(
   splits: number,
@@ -72,14 +82,15 @@ export function splitReduce(
   context: string,
   split: (part: Tensor, u0: number, n: number) => void,
   finish: (src: Tensor, u0: number, n: number, count: number) => void,
+  unitWork = 0,
 ): void {
   const rt = runtime();
   const cap = Math.min(PARTIAL_BYTES, rt.limits.maxStorageBufferBindingSize);
-  const per = Math.min(units, Math.max(align, Math.floor(cap / (4 * splits * unitElems * align)) * align));
+  const perBytes = Math.min(units, Math.max(align, Math.floor(cap / (4 * splits * unitElems * align)) * align));
+  const per = Math.min(perBytes, unitsPerChunk(units, unitWork, align));
   scope(() => {
     const part = Tensor.empty([splits * per * unitElems], `${context} partial sums`);
-    for (let u0 = 0; u0 < units; u0 += per) {
-      const n = Math.min(per, units - u0);
+    chunks(units, per, (u0, n) => {
       split(part, u0, n);
       let src = part;
       let count = splits;
@@ -99,6 +110,6 @@ export function splitReduce(
         count = rows;
       }
       finish(src, u0, n, count);
-    }
+    }, per < perBytes);
   });
 }

@@ -1,5 +1,8 @@
 // The loop budget of one shader invocation, and the split of loop nests into launches that keep to
-// it (llvmpipe silently leaves every loop of an invocation past 65535 passes).
+// it (llvmpipe silently leaves every loop of an invocation past 65535 passes), and the work bound
+// of one dispatch with the split of a launch into chunks that keep to it (GPU watchdogs).
+import { runtime } from '../gpu/runtime.js';
+
 /**
  * Loop passes one invocation may run in one launch, counting every pass of every loop it runs
  * (inner loops in full, and the per-dim loop of strided_offset for each element it indexes).
@@ -41,4 +44,52 @@ export function loopTiles(trips: readonly number[], reserve = 0): number[] {
   });
   for (let d = 0; d < split; d++) tiles[d] = 1;
   return tiles;
+}
+
+// ---- the work bound of one dispatch (GPU watchdogs) ----
+/**
+ * Multiply-adds one dispatch may run. Display drivers reset a GPU whose submission runs past a
+ * timeout (Windows TDR: 2 s; macOS and Linux similar), and WebGPU reports the device lost: the
+ * paper V-Net's up_tr32 conv (1.3e11 multiply-adds at 128x128x64) or 4096-token attention
+ * backward in one dispatch takes seconds on a laptop GPU. Launches over this bound (about 0.2 s
+ * at 25 G multiply-adds/s, a weak integrated GPU running the naive kernels) run as several
+ * dispatches along an output axis, each submitted on its own (the runtime batches every dispatch
+ * into one command buffer until a sync point, and a watchdog times a submission); launches under
+ * it run as before.
+ */
+export const DISPATCH_WORK = 2 ** 32;
+
+let dispatchWork = DISPATCH_WORK;
+
+/** Tests: a smaller dispatch work bound, so small launches split into chunks; null restores it. Returns the previous bound. */
+export function setDispatchWork(macs: number | null): number {
+  const prev = dispatchWork;
+  if (macs !== null && !(macs >= 1)) throw new Error(`setDispatchWork: the bound must be at least 1 multiply-add, got ${macs}`);
+  dispatchWork = macs ?? DISPATCH_WORK;
+  return prev;
+}
+
+/** The multiply-adds one dispatch may run (DISPATCH_WORK unless a test set it). */
+export function dispatchWorkBound(): number {
+  return dispatchWork;
+}
+
+/** Units per chunk of a launch of `units` units of `unitWork` multiply-adds each: a multiple of `align`, at least `align`. */
+export function unitsPerChunk(units: number, unitWork: number, align = 1): number {
+  return Math.min(units, Math.max(align, Math.floor(dispatchWork / Math.max(1, unitWork) / align) * align));
+}
+
+/**
+ * Runs fn(u0, n) over `units` in chunks of `per`. With `submit` (a launch split for the dispatch
+ * work bound), the batch is submitted before each chunk and after the last: the runtime encodes
+ * every dispatch into one command buffer until a sync point, and some drivers' watchdogs time a
+ * whole submission, so chunks in one submission would trip it as one dispatch would.
+ */
+export function chunks(units: number, per: number, fn: (u0: number, n: number) => void, submit = per < units): void {
+  const rt = runtime();
+  for (let u0 = 0; u0 < units; u0 += per) {
+    if (submit) rt.flush();
+    fn(u0, Math.min(per, units - u0));
+  }
+  if (submit) rt.flush();
 }
