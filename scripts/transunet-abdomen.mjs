@@ -55,8 +55,8 @@ const seg = read('ct_abdomen_slice512_seg.nii.gz');
 const [W, H, D] = ct.dims;
 if (D !== 1 || seg.dims.join() !== ct.dims.join()) throw new Error(`expected one 512x512 slice with a label of the same grid, got ${ct.dims.join('x')} and ${seg.dims.join('x')}`);
 const label = Uint8Array.from(seg.data, (v) => idToClass[v]);
-const image = models.transunetPreprocess(ct.data, H, W, H === W ? H : Math.max(H, W)); // window only (no zoom) for a square slice
 if (H !== W) throw new Error(`the slice must be square, got ${W}x${H}`);
+const image = models.transunetPreprocess(ct.data, H, W, H); // the CT window only (size = the slice's: no zoom)
 const counts = new Array(CLASSES.length).fill(0);
 for (const v of label) counts[v]++;
 console.log(`slice: ${W}x${H}, organs present (pixels at 512): ${CLASSES.map((n, c) => (c && counts[c] ? `${n} ${counts[c]}` : null)).filter(Boolean).join(', ')}`);
