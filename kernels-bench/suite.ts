@@ -165,11 +165,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     `Tuned table: ${o.tune ? `measured in this run (${tunedFrom})` : tunedFrom ?? 'none (default rules)'}`,
     ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
   ];
+  // a models-only run: the adapter, peaks and timing method, then the model table
+  const tables = () => (o.families.length ? markdown(rows, peaks, adapter, header) : markdown(rows, peaks, adapter, header).split('\n').slice(0, 3).join('\n') + '\n') + modelMarkdown(modelRows);
   const save = (complete: boolean) => {
     const json = { adapter, adapterKey: key, peaks, rows, modelRows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
     if (o.json) o.io.write(o.json, JSON.stringify(json, null, 2) + '\n');
-    if (o.md) o.io.write(o.md, markdown(rows, peaks, adapter, header) + modelMarkdown(modelRows));
-    if (o.svg) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter));
+    if (o.md) o.io.write(o.md, tables());
+    // the roofline plots kernels; a models-only run has none
+    if (o.svg && (rows.length || !o.models)) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter));
   };
   save(false);
 
@@ -308,7 +311,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     }
   }
   save(true);
-  log(`\n${markdown(rows, peaks, adapter, header)}${modelMarkdown(modelRows)}`);
+  log(`\n${tables()}`);
   log(`peak GPU memory held by tensors: ${(memoryStats().peakBytes / 2 ** 20).toFixed(1)} MiB; dispatches ${runtime().dispatches}`);
   return { adapter, adapterKey: key, peaks, rows, modelRows, complete: true, tunedFrom };
 }
