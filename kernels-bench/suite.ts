@@ -155,7 +155,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   if (o.models) {
     log(
       `plan: ${modelPlanRows} model rows (${benches.map((b) => b.model).join(', ')}; ${passes.join(' and ')}; each a cold and at least one warm run)` +
-        (cpu && !o.quick ? ': full sizes take minutes per row on a CPU adapter (on llvmpipe TransUNet's forward took 21-76 s and its forward+backward 69 s, with the load; the ETA follows the measured pace)' : ''),
+        (cpu && !o.quick ? ': full sizes take minutes per row on a CPU adapter (on llvmpipe TransUNet forward took 21-76 s and forward+backward 69 s, with the load; the ETA follows the measured pace)' : ''),
     );
   }
 
