@@ -6,7 +6,8 @@
 // V-Net training and segmentation of the bundled scan in Node). Without a GPU device and without
 // MEDSEG_ADAPTER that runs on llvmpipe, the faster of the two CPU adapters for its 3-D
 // convolutions (about 8x SwiftShader's speed on 2 cores).
-//   node scripts/start.mjs [--port 5173] [--host localhost]      node scripts/start.mjs --spleen [demo-spleen options]
+//   node scripts/start.mjs [--port 5173] [--host localhost] [--check]      node scripts/start.mjs --spleen [demo-spleen options]
+// --check (CI): serve, fetch the page and its entry module from the server, stop; exit 1 if either fails.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +49,17 @@ if (!spleen) {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (process.argv.includes('--check')) {
+    // CI (.ci/run): the server answers with the page and compiles its entry module, then stops
+    const page = await fetch(url);
+    const html = await page.text();
+    const entry = [...html.matchAll(/<script[^>]*type="module"[^>]*src="([^"]+)"/g)].map((m) => m[1]).find((s) => !s.includes('@vite'));
+    const mod = entry ? await fetch(new URL(entry, url)) : null;
+    const ok = page.ok && !!mod?.ok;
+    console.log(`medseg demo check: page ${page.status}, entry ${entry ?? 'missing'} ${mod?.status ?? ''}`.trim());
+    await server.close();
+    process.exit(ok ? 0 : 1);
+  }
 } else {
   const add = runtimeEnv(probe({ root }), process.env, { preferLlvmpipe: true });
   Object.assign(process.env, add);
