@@ -11,11 +11,11 @@ import { noWeightsMessage } from '../../src/cli/segment.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const words = (line: string) => line.replace(/\\\n/g, ' ').trim().split(/\s+/);
 
-/** README's `npx medseg train ...` line, continuation lines joined. */
+/** README's V-Net `npx medseg train --model vnet ...` line, continuation lines joined. */
 function readmeTrainLine(): string[] {
   const readme = readFileSync(`${root}README.md`, 'utf8');
-  const m = readme.match(/^npx medseg train (?:.*\\\n)*.*$/m);
-  if (!m) throw new Error('README.md has no `npx medseg train` line');
+  const m = readme.match(/^npx medseg train --model vnet (?:.*\\\n)*.*$/m);
+  if (!m) throw new Error('README.md has no `npx medseg train --model vnet` line');
   return words(m[0]);
 }
 

@@ -80,8 +80,8 @@ function decodeIndependently(file: Buffer) {
 
 describe('every file in data/', () => {
   const files = readdirSync(DATA).filter((f) => /\.nii(\.gz)?$/.test(f)).sort();
-  it('is one of the seven scans described in data/README.md', () => {
-    expect(files).toEqual(['ct_abdomen_3mm_totalseg.nii.gz', 'ct_abdomen_3mm_totalseg_seg.nii.gz', 'ct_abdomen_slice512.nii.gz', 'ct_spleen_msd09_crop.nii.gz', 'ct_spleen_msd09_crop_label.nii.gz', 'mr_abdomen_3mm_totalseg.nii.gz', 'mr_brain_crop_nibabel.nii']);
+  it('is one of the eight NIfTI files described in data/README.md', () => {
+    expect(files).toEqual(['ct_abdomen_3mm_totalseg.nii.gz', 'ct_abdomen_3mm_totalseg_seg.nii.gz', 'ct_abdomen_slice512.nii.gz', 'ct_abdomen_slice512_seg.nii.gz', 'ct_spleen_msd09_crop.nii.gz', 'ct_spleen_msd09_crop_label.nii.gz', 'mr_abdomen_3mm_totalseg.nii.gz', 'mr_brain_crop_nibabel.nii']);
   });
   for (const f of files) {
     it(`${f}: voxels equal an independent decode, no warnings, a finite affine whose columns have the voxel sizes`, () => {
