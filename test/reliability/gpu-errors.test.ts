@@ -25,14 +25,15 @@ describe('uncaptured GPU errors', () => {
     expect(err!.message).toContain('reliability_bad.wgsl');
     expect(err!.message).toContain('reliabilityBadOp([64])');
     // a browser may deliver the errors that follow from it (the invalid pipeline and command buffer)
-    // a moment later, at the next sync: they name the same kernel; then syncs are clean
+    // a moment later, at the next sync: they name the same kernel or op (an invalid command buffer
+    // names only the op, as CI once saw in Chromium); then syncs are clean
     let clean = false;
     for (let i = 0; i < 3 && !clean; i++) {
       const later = await rt.sync().then(
         () => null,
         (e: Error) => e,
       );
-      if (later) expect(later.message).toContain('reliability_bad.wgsl');
+      if (later) expect(later.message).toMatch(/reliability_bad\.wgsl|reliabilityBadOp\(\[64\]\)/);
       clean = later === null;
     }
     expect(clean).toBe(true);
