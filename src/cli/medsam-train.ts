@@ -22,7 +22,7 @@ import { save } from '../weights/save.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted } from './interrupt.js';
+import { finishTraining, LAST_STEPS, lastStepsMean } from './interrupt.js';
 import { isImagePath, loadMedSAM, parseSliceRange, parseWindow, readImageInput, readMedSAMWeights, sliceImage, windowVolume, type MedSAMWeightsInput } from './medsam-inputs.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 
@@ -205,18 +205,11 @@ export async function runMedSAMTrain(args: MedSAMTrainArgs): Promise<MedSAMTrain
     throw e;
   }
   bar?.end();
-  if (history.length === 0) {
-    dispose();
-    throw interrupted('no step had finished: nothing was written');
-  }
-  const { replaced } = await write();
-  dispose();
+  const { replaced } = await finishTraining({ stepsDone: history.length, steps: args.steps, output: args.output, write, dispose });
   const seconds = (performance.now() - t0) / 1000;
-  if (history.length < args.steps) throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${args.output} with the weights after step ${history.length} of ${args.steps}`);
   const report: MedSAMTrainReport = { steps: args.steps, seconds, adapter: runtime().adapterName, config, freezeEncoder: freeze, images: samples.length, history };
-  const tail = history.slice(-Math.min(5, history.length));
-  const mean = (f: (h: MedSAMStep) => number) => tail.reduce((a, h) => a + f(h), 0) / tail.length;
+  const mean = (f: (h: MedSAMStep) => number) => lastStepsMean(history, f);
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${history.length} steps (${seconds.toFixed(1)} s): loss ${history[0].loss.toFixed(3)} -> ${mean((h) => h.loss).toFixed(3)}, training Dice ${history[0].dice.toFixed(3)} -> ${mean((h) => h.dice).toFixed(3)} (mean of the last ${tail.length})`);
+  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${history.length} steps (${seconds.toFixed(1)} s): loss ${history[0].loss.toFixed(3)} -> ${mean((h) => h.loss).toFixed(3)}, training Dice ${history[0].dice.toFixed(3)} -> ${mean((h) => h.dice).toFixed(3)} (mean of the last ${Math.min(LAST_STEPS, history.length)})`);
   return report;
 }

@@ -23,7 +23,7 @@ import { bytesSource } from '../weights/source.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted } from './interrupt.js';
+import { finishTraining, LAST_STEPS, lastStepsMean } from './interrupt.js';
 import { isImagePath, parseSliceRange, readImageInput } from './medsam-inputs.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { loadTransUNet, parseRangeWindow, readTransUNetWeights, type TransUNetWeightsInput } from './transunet-segment.js';
@@ -234,18 +234,11 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
     throw e;
   }
   bar?.end();
-  if (history.length === 0) {
-    dispose();
-    throw interrupted('no step had finished: nothing was written');
-  }
-  const { replaced } = await write();
-  dispose();
+  const { replaced } = await finishTraining({ stepsDone: history.length, steps: args.steps, output: args.output, write, dispose });
   const seconds = (performance.now() - t0) / 1000;
-  if (history.length < args.steps) throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${args.output} with the weights after step ${history.length} of ${args.steps}`);
   const report: TransUNetTrainReport = { steps: args.steps, seconds, adapter: runtime().adapterName, options: { ...options, config }, slices: slices.length, history };
-  const tail = history.slice(-Math.min(5, history.length));
-  const mean = (f: (h: TransUNetStep) => number) => tail.reduce((a, h) => a + f(h), 0) / tail.length;
+  const mean = (f: (h: TransUNetStep) => number) => lastStepsMean(history, f);
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${history.length} steps (${seconds.toFixed(1)} s): loss ${history[0].loss.toFixed(3)} -> ${mean((h) => h.loss).toFixed(3)}, pixel accuracy ${history[0].accuracy.toFixed(3)} -> ${mean((h) => h.accuracy).toFixed(3)} (mean of the last ${tail.length})`);
+  else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${history.length} steps (${seconds.toFixed(1)} s): loss ${history[0].loss.toFixed(3)} -> ${mean((h) => h.loss).toFixed(3)}, pixel accuracy ${history[0].accuracy.toFixed(3)} -> ${mean((h) => h.accuracy).toFixed(3)} (mean of the last ${Math.min(LAST_STEPS, history.length)})`);
   return report;
 }
