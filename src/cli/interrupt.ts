@@ -67,3 +67,22 @@ export function lastStepsMean<T>(history: readonly T[], f: (h: T) => number): nu
   const tail = history.slice(-Math.min(LAST_STEPS, history.length));
   return tail.reduce((a, h) => a + f(h), 0) / tail.length;
 }
+
+/**
+ * Runs a segmentation that stops at its next check once `signal` aborts; `cleanup` (progress bar,
+ * model weights) runs either way. A run that was interrupted, or that finished after the abort,
+ * ends with "interrupted: nothing was written" (exit 130), so its caller writes no output.
+ */
+export async function segmentOrStop<T>(signal: AbortSignal | undefined, run: () => Promise<T>, cleanup: () => void): Promise<T> {
+  let out: T;
+  try {
+    out = await run();
+  } catch (e) {
+    if (signal?.aborted) throw interrupted('nothing was written');
+    throw e;
+  } finally {
+    cleanup();
+  }
+  if (signal?.aborted) throw interrupted('nothing was written');
+  return out;
+}

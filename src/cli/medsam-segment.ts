@@ -15,7 +15,7 @@ import type { ImageInput } from '../models/medsam/preprocess.js';
 import { CliError, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted } from './interrupt.js';
+import { segmentOrStop } from './interrupt.js';
 import { checkBoxInside, checkSlice, isImagePath, loadMedSAM, parseBox, parseSliceRange, parseWindow, readImageInput, readMedSAMWeights, sliceImage, windowVolume, type Box } from './medsam-inputs.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 
@@ -136,7 +136,7 @@ export async function runMedSAMSegment(args: MedSAMSegmentArgs): Promise<MedSAMS
     bar?.update(results.length, `slice ${s}: ${pixels} px`);
     return p.masks;
   };
-  try {
+  await segmentOrStop(args.signal, async () => {
     const first = await runSlice(z, box);
     if (range) {
       for (const dir of [1, -1]) {
@@ -152,15 +152,11 @@ export async function runMedSAMSegment(args: MedSAMSegmentArgs): Promise<MedSAMS
         }
       }
     }
-  } catch (e) {
-    if (args.signal?.aborted) throw interrupted('nothing was written');
-    throw e;
-  } finally {
+  }, () => {
     bar?.end();
     predictor.reset();
     for (const t of net.stateDict().values()) t.dispose();
-  }
-  if (args.signal?.aborted) throw interrupted('nothing was written');
+  });
   const tSeg = performance.now();
   let bytes: Uint8Array;
   if (flat) bytes = writePngMask(masks.get(0)!, W, H);

@@ -20,7 +20,7 @@ import { segmentVolume, vnetSettingsFrom } from '../models/vnet-inference.js';
 import { CliError, oneOf } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted, watchInterrupt } from './interrupt.js';
+import { segmentOrStop, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 import { readWeightsInput } from './weights-input.js';
 import { runMedSAMSegment } from './medsam-segment.js';
@@ -112,24 +112,22 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
   const tLoad = performance.now();
   if (!args.json) log(`${args.input}: ${vol.dims.join('x')} voxels at ${vol.spacing.map((s) => s.toFixed(3)).join('x')} mm; V-Net ${config.variant} (${config.baseChannels} base channels, ${config.act}, ${config.batchNormMode} BN)`);
   let bar: Progress | null = null;
-  let result;
-  try {
-    result = await segmentVolume(net, vol, preprocessing, {
-      signal: args.signal,
-      onProgress: (p) => {
-        if (args.progress === false || p.stage !== 'windows') return;
-        bar ??= new Progress({ unit: 'windows', total: p.total, tty: stderrIsTerminal() });
-        bar.update(p.done);
-      },
-    });
-  } catch (e) {
-    if (args.signal?.aborted) throw interrupted('nothing was written');
-    throw e;
-  } finally {
-    (bar as Progress | null)?.end();
-    for (const t of net.stateDict().values()) t.dispose();
-  }
-  if (args.signal?.aborted) throw interrupted('nothing was written');
+  const result = await segmentOrStop(
+    args.signal,
+    () =>
+      segmentVolume(net, vol, preprocessing, {
+        signal: args.signal,
+        onProgress: (p) => {
+          if (args.progress === false || p.stage !== 'windows') return;
+          bar ??= new Progress({ unit: 'windows', total: p.total, tty: stderrIsTerminal() });
+          bar.update(p.done);
+        },
+      }),
+    () => {
+      (bar as Progress | null)?.end();
+      for (const t of net.stateDict().values()) t.dispose();
+    },
+  );
   const tSeg = performance.now();
   const { replaced } = writeAtomic(args.output, writeNifti(result.labels, vol, { datatype: 'uint8', description: 'medseg vnet labels', gzip }));
   const tWrite = performance.now();

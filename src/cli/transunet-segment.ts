@@ -20,7 +20,7 @@ import { bytesSource } from '../weights/source.js';
 import { CliError, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
-import { interrupted } from './interrupt.js';
+import { segmentOrStop } from './interrupt.js';
 import { isImagePath, readImageInput } from './medsam-inputs.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 
@@ -183,26 +183,24 @@ export async function runTransUNetSegment(args: TransUNetSegmentArgs): Promise<T
   const S = options.imgSize;
   say(`${args.input}: ${flat ? `${dims[0]}x${dims[1]} image` : `${dims.join('x')} voxels, ${dims[2]} axial slice${dims[2] === 1 ? '' : 's'}`}, window [${window.join(', ')}] scaled to [0, 1]; TransUNet ${options.config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), ${batchSize} slice${batchSize === 1 ? '' : 's'} per batch`);
   let bar: Progress | null = null;
-  let labels: Uint8Array;
-  try {
-    ({ labels } = await segmentSlices(net, data, dims, {
-      window,
-      batchSize,
-      signal: args.signal,
-      onProgress: (p) => {
-        if (args.progress === false) return;
-        bar ??= new Progress({ unit: 'slices', total: p.total, tty: stderrIsTerminal() });
-        bar.update(p.done);
-      },
-    }));
-  } catch (e) {
-    if (args.signal?.aborted) throw interrupted('nothing was written');
-    throw e;
-  } finally {
-    (bar as Progress | null)?.end();
-    for (const t of net.stateDict().values()) t.dispose();
-  }
-  if (args.signal?.aborted) throw interrupted('nothing was written');
+  const { labels } = await segmentOrStop(
+    args.signal,
+    () =>
+      segmentSlices(net, data, dims, {
+        window,
+        batchSize,
+        signal: args.signal,
+        onProgress: (p) => {
+          if (args.progress === false) return;
+          bar ??= new Progress({ unit: 'slices', total: p.total, tty: stderrIsTerminal() });
+          bar.update(p.done);
+        },
+      }),
+    () => {
+      (bar as Progress | null)?.end();
+      for (const t of net.stateDict().values()) t.dispose();
+    },
+  );
   const tSeg = performance.now();
   const classes = transunetClasses(options.numClasses);
   const bytes = flat
