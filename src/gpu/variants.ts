@@ -59,8 +59,7 @@ export interface Choice<P> {
   variant: KernelVariant<P>;
   overrides: Overrides;
   params: VariantParams;
-  /** true when setKernelVariant chose it */
-  forced: boolean;
+  /** 'forced' when setKernelVariant chose it */
   source: PickSource;
 }
 
@@ -99,12 +98,12 @@ export class KernelFamily<P> {
   private choose(p: P): Choice<P> {
     const f = forced.get(this.spec.family);
     const fv = f ? this.variant(f.name) : null;
-    if (f && fv && (fv.applies?.(p) ?? true)) return { variant: fv, overrides: fv.overrides?.(p, f.params) ?? {}, params: f.params, forced: true, source: 'forced' };
+    if (f && fv && (fv.applies?.(p) ?? true)) return { variant: fv, overrides: fv.overrides?.(p, f.params) ?? {}, params: f.params, source: 'forced' };
     const tv = this.tunedFor(p);
-    if (tv) return { variant: tv, overrides: tv.overrides?.(p, {}) ?? {}, params: {}, forced: false, source: 'tuned' };
+    if (tv) return { variant: tv, overrides: tv.overrides?.(p, {}) ?? {}, params: {}, source: 'tuned' };
     const v = this.variant(this.spec.choose(p, adapterKind()));
     if (!v) throw new Error(`internal: ${this.spec.family}'s default rule chose an unknown variant`);
-    return { variant: v, overrides: v.overrides?.(p, {}) ?? {}, params: {}, forced: false, source: 'rule' };
+    return { variant: v, overrides: v.overrides?.(p, {}) ?? {}, params: {}, source: 'rule' };
   }
 
   /** The tuned table's variant for p's shape class, where the table has one that applies to p. */

@@ -10,8 +10,8 @@ import { runtime } from '../gpu/runtime.js';
 import { Tensor } from '../tensor.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { v4, type Geometry } from './conv-geometry.js';
-import { chunks, convLoopBudget, dispatchZ, splitReduce, type Spec } from './conv-split.js';
-import { unitsPerChunk } from './loop-budget.js';
+import { convLoopBudget, dispatchZ, splitReduce, type Spec } from './conv-split.js';
+import { chunks, unitsPerChunk } from './loop-budget.js';
 
 /**
  * Whether the direct kernels can run this conv (stride 1, dilation 1, one group, kW <= 16 and

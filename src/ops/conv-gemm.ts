@@ -12,8 +12,8 @@
 // are summed pairwise by conv_finish, which applies the epilogue.
 import { runtime } from '../gpu/runtime.js';
 import { Tensor } from '../tensor.js';
-import { chunks, dispatchZ, convLoopBudget, splitReduce, type Spec } from './conv-split.js';
-import { unitsPerChunk } from './loop-budget.js';
+import { dispatchZ, convLoopBudget, splitReduce, type Spec } from './conv-split.js';
+import { chunks, unitsPerChunk } from './loop-budget.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { vol, v4, type Geometry } from './conv-geometry.js';
 

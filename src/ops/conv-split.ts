@@ -7,7 +7,6 @@ import { scope } from '../scope.js';
 import { Tensor } from '../tensor.js';
 import { LOOP_BUDGET, chunks, dispatchWorkBound, unitsPerChunk } from './loop-budget.js';
 
-export { chunks };
 
 // Mesa's llvmpipe counts the loop iterations of an invocation across all of its loops and, past
 // 65535 (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, "shared between every loop"), leaves every loop at

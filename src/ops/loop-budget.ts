@@ -86,10 +86,10 @@ export function unitsPerChunk(units: number, unitWork: number, align = 1): numbe
  * whole submission, so chunks in one submission would trip it as one dispatch would.
  */
 export function chunks(units: number, per: number, fn: (u0: number, n: number) => void, submit = per < units): void {
-  const rt = runtime();
+  const rt = submit ? runtime() : null; // most launches are one unsubmitted chunk
   for (let u0 = 0; u0 < units; u0 += per) {
-    if (submit) rt.flush();
+    rt?.flush();
     fn(u0, Math.min(per, units - u0));
   }
-  if (submit) rt.flush();
+  rt?.flush();
 }
