@@ -228,6 +228,7 @@ export class Tensor {
    * reaches them), so the decision waits until the pass ends. Iterative: a long chain does not recurse.
    */
   freeIfUnused(): void {
+    if (this.disposed || !this.disposeRequested || this.graphUses > 0) return; // the common case: nothing to free yet (freeOne's own test)
     pendingFrees.push(this);
     if (freeing) return;
     freeing = true;
