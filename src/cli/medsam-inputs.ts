@@ -13,6 +13,7 @@ import type { ImageInput } from '../models/medsam/preprocess.js';
 import { openCheckpoint, planConversion } from '../weights/convert.js';
 import { schemasFor } from '../weights/schemas/index.js';
 import { bytesSource } from '../weights/source.js';
+import { loadStrictly } from './weights-input.js';
 import { CliError, oneOf, wholeNumber } from './args.js';
 import { readInput } from './files.js';
 
@@ -159,14 +160,7 @@ export async function readMedSAMWeights(path: string, config: string | undefined
 
 /** After the GPU opens: the model with the weights loaded strictly. */
 export async function loadMedSAM(w: MedSAMWeightsInput): Promise<MedSAM> {
-  const net = new MedSAM({ config: w.config });
-  try {
-    await net.loadWeights(bytesSource(w.bytes, w.path));
-  } catch (e) {
-    for (const t of net.stateDict().values()) t.dispose();
-    throw new CliError(`weights ${w.path}: ${(e as Error).message.replace(`${w.path}: `, '')}`);
-  }
-  return net;
+  return loadStrictly(new MedSAM({ config: w.config }), w);
 }
 
 /** Whole numbers in [0, n): --slice and the ends of --slices against the volume. */

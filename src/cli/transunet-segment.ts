@@ -17,6 +17,7 @@ import { segmentSlices, TRANSUNET_CT_WINDOW } from '../models/transunet/inferenc
 import { openCheckpoint, planConversion } from '../weights/convert.js';
 import { schemasFor } from '../weights/schemas/index.js';
 import { bytesSource } from '../weights/source.js';
+import { loadStrictly } from './weights-input.js';
 import { CliError, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
@@ -120,14 +121,7 @@ export async function readTransUNetWeights(path: string, what = 'weights'): Prom
 
 /** After the GPU opens: the model with the weights loaded strictly. */
 export async function loadTransUNet(w: TransUNetWeightsInput): Promise<TransUNet> {
-  const net = new TransUNet(w.options);
-  try {
-    await net.loadWeights(bytesSource(w.bytes, w.path));
-  } catch (e) {
-    for (const t of net.stateDict().values()) t.dispose();
-    throw new CliError(`weights ${w.path}: ${(e as Error).message.replace(`${w.path}: `, '')}`);
-  }
-  return net;
+  return loadStrictly(new TransUNet(w.options), w);
 }
 
 /** ITU-R 601-2 luma of interleaved RGB: (299 R + 587 G + 114 B) / 1000, the weights PIL's convert('L') documents (truncated here; PIL's fixed point rounds). */
