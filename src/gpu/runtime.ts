@@ -90,6 +90,11 @@ export class Runtime {
   submits = 0;
   /** Set once the device is lost (see init(), which then opens a new one). */
   lost: DeviceLoss | null = null;
+  /**
+   * Set by kernel-profile.ts while it profiles: each dispatch then runs in a compute pass of its
+   * own, whose timestamp writes this returns for the kernel ('file.wgsl:entry').
+   */
+  passTimestamps: ((kernel: string) => GPUComputePassTimestampWrites) | null = null;
   /** Resolves when the device is lost, with why. */
   readonly whenLost: Promise<DeviceLoss>;
 
@@ -210,11 +215,16 @@ export class Runtime {
     const max = this.limits.maxComputeWorkgroupsPerDimension;
     if (wg.some((n) => n > max)) throw new Error(`medseg: ${ctx}: ${wg.join('x')} workgroups exceed the per-dimension limit ${max}`);
     if (wg.some((n) => n === 0)) return;
+    if (this.passTimestamps) {
+      this.endPass();
+      this.pass = this.getEncoder().beginComputePass({ label: ctx, timestampWrites: this.passTimestamps(`${spec.kernel}.wgsl:${spec.entry}`) });
+    }
     this.pass ??= this.getEncoder().beginComputePass({ label: 'medseg compute' });
     this.pass.setPipeline(p.pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
     this.dispatches++;
+    if (this.passTimestamps) this.endPass();
   }
 
   /** Uploads data into `dst` at byteOffset, ordered after every command already in the batch. */
