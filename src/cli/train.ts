@@ -1,5 +1,6 @@
-// `medseg train --model vnet [--config paper|monai|tiny] --image IMG --label LBL [more pairs] --steps N -o W.safetensors [--resume W]`:
-// checks every argument and the output (folder, .safetensors, not an input), reads the scans, labels
+// `medseg train --model vnet [--config paper|monai|tiny] --image IMG --label LBL [more pairs] [--steps N] -o W.safetensors [--resume W]`:
+// fills in what is not given from the preset (VNET_PREPROCESSING, VNET_TRAIN_DEFAULTS: tiny's are the
+// settings that work on the bundled spleen scan), checks every argument and the output (folder, .safetensors, not an input), reads the scans, labels
 // and --resume file, then opens the GPU and trains V-Net with Dice loss and Adam on random
 // foreground-balanced, randomly flipped patches of the given scans (resampled and normalised as
 // `medseg segment` will), deformed by random smooth B-spline fields (--deform-sigma, --deform-cells),
@@ -34,7 +35,8 @@ import { runTransUNetTrain } from './transunet-train.js';
 export interface TrainArgs {
   images: string[];
   labels: string[];
-  steps: number;
+  /** default: the preset's (VNET_TRAIN_DEFAULTS; paper and monai have none) */
+  steps?: number;
   output: string;
   config?: VNetPreset;
   resume?: string;
@@ -45,11 +47,11 @@ export interface TrainArgs {
   patch?: [number, number, number];
   spacing?: [number, number, number];
   seed?: number;
-  /** 'constant' (default) or 'poly': lr * (1 - step / steps)^0.9, nnU-Net's schedule, over this run's steps */
+  /** 'constant' or 'poly': lr * (1 - step / steps)^0.9, nnU-Net's schedule, over this run's steps (default: the preset's) */
   lrSchedule?: 'constant' | 'poly';
-  /** standard deviation of the random deformation's control displacements, voxels (default 2; 0: off) */
+  /** standard deviation of the random deformation's control displacements, voxels (0: off; default: the preset's) */
   deformSigma?: number;
-  /** random flips along each axis (default true) */
+  /** random flips along each axis (default: the preset's) */
   flip?: boolean;
   /** B-spline cells per axis of the random deformation (default 2, the paper's grid) */
   deformCells?: number;
@@ -80,13 +82,91 @@ export interface TrainReport {
   config: Record<string, unknown>;
 }
 
+/** The training settings a --config gives where an option is not given. */
+export interface VNetTrainDefaults {
+  lr: number;
+  lrSchedule: 'constant' | 'poly';
+  deformSigma: number;
+  flip: boolean;
+  /** none: --steps must be given */
+  steps?: number;
+}
+
+/**
+ * Per preset, what `medseg train --model vnet` does unless told otherwise (the voxel spacing and patch are
+ * the preset's VNET_PREPROCESSING). tiny: the settings that work on the bundled spleen scan on a CPU
+ * adapter, those of scripts/vnet-spleen.sh (Adam lr 3e-3 with the poly decay over 240 steps, deformation
+ * sigma 1 voxel, no flips; with the tiny preset's 3.2 x 3.2 x 5 mm and 32x48x48 patches). paper and monai:
+ * Adam's usual constant 1e-3 with flips and the paper's deformation, and no step count of their own.
+ */
+export const VNET_TRAIN_DEFAULTS: Record<VNetPreset, VNetTrainDefaults> = {
+  paper: { lr: 1e-3, lrSchedule: 'constant', deformSigma: 2, flip: true },
+  monai: { lr: 1e-3, lrSchedule: 'constant', deformSigma: 2, flip: true },
+  tiny: { lr: 3e-3, lrSchedule: 'poly', deformSigma: 1, flip: false, steps: 240 },
+};
+
+/** The settings a V-Net training run uses: what TrainArgs gives, the rest from its preset. */
+export interface VNetTrainSettings {
+  preset: VNetPreset;
+  config: VNetConfig;
+  preprocessing: VNetPreprocessing;
+  steps: number;
+  lr: number;
+  lrSchedule: 'constant' | 'poly';
+  batchSize: number;
+  seed: number;
+  /** null: off */
+  deformation: { sigma: number; cells: number } | null;
+  flip: boolean;
+}
+
+/** The preset whose model config a --resume file records (its defaults then apply), if it is one. */
+function presetOf(config: VNetConfig): VNetPreset | undefined {
+  return (Object.keys(VNET_PRESETS) as VNetPreset[]).find((p) => JSON.stringify(vnetConfig({ preset: p })) === JSON.stringify(config));
+}
+
+/**
+ * TrainArgs with every default filled in: --config's model, preprocessing and VNET_TRAIN_DEFAULTS (with
+ * --resume, the file's config and preprocessing, and the defaults of --config or of the preset the file's
+ * config is). Checks the arguments first; no file is read here.
+ */
+export function vnetTrainSettings(args: TrainArgs, resumeMetadata?: Record<string, string>): VNetTrainSettings {
+  checkArgs(args);
+  let config: VNetConfig;
+  let pre: VNetPreprocessing;
+  let preset = args.config ?? 'paper';
+  if (resumeMetadata) {
+    ({ config, preprocessing: pre } = vnetSettingsFrom(resumeMetadata, preset));
+    preset = args.config ?? presetOf(config) ?? preset;
+  } else {
+    config = vnetConfig({ preset, ...(args.baseChannels ? { baseChannels: args.baseChannels } : {}) });
+    pre = checkPreprocessing({ ...VNET_PREPROCESSING[preset], ...(args.patch ? { patch: args.patch } : {}), ...(args.spacing ? { spacing: args.spacing } : {}) });
+  }
+  const d = VNET_TRAIN_DEFAULTS[preset];
+  const steps = args.steps ?? d.steps;
+  if (steps === undefined) throw new CliError(`--steps is needed with --config ${preset} (only ${(Object.keys(VNET_TRAIN_DEFAULTS) as VNetPreset[]).filter((p) => VNET_TRAIN_DEFAULTS[p].steps).map((p) => `${p} has a default, ${VNET_TRAIN_DEFAULTS[p].steps}`).join('; ')})`);
+  const sigma = args.deformSigma ?? d.deformSigma;
+  return {
+    preset,
+    config,
+    preprocessing: pre,
+    steps,
+    lr: args.lr ?? d.lr,
+    lrSchedule: args.lrSchedule ?? d.lrSchedule,
+    batchSize: args.batchSize ?? 1,
+    seed: args.seed ?? 1,
+    deformation: sigma === 0 ? null : { sigma, cells: args.deformCells ?? 2 },
+    flip: args.flip ?? d.flip,
+  };
+}
+
 /** Where --keep-best writes: W.safetensors -> W.best.safetensors. */
 export const bestPath = (output: string): string => `${output.replace(/\.safetensors$/i, '')}.best.safetensors`;
 
 /** The numbers and words of TrainArgs, checked (the CLI's parsers already did; programmatic callers may not have). */
 function checkArgs(a: TrainArgs): void {
   if (a.images.length === 0 || a.images.length !== a.labels.length) throw new CliError(`give as many --label as --image, at least one of each (got ${a.images.length} and ${a.labels.length})`);
-  wholeNumber('--steps', a.steps);
+  if (a.steps !== undefined) wholeNumber('--steps', a.steps);
   if (a.lr !== undefined) positiveNumber('--lr', a.lr);
   if (a.batchSize !== undefined) wholeNumber('--batch-size', a.batchSize);
   if (a.baseChannels !== undefined) wholeNumber('--base-channels', a.baseChannels);
@@ -109,16 +189,9 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const inputs = [...args.images.map((p) => ['training scan', p] as const), ...args.labels.map((p) => ['label map', p] as const)];
   checkOutput(args.output, { what: 'output weights', extensions: ['.safetensors'], inputs });
   if (args.keepBest) checkOutput(bestPath(args.output), { what: '--keep-best weights', extensions: ['.safetensors'], inputs });
-  const preset = args.config ?? 'paper';
   const resume = args.resume ? await readWeightsInput(args.resume, '--resume weights') : null;
-  let config: VNetConfig;
-  let pre: VNetPreprocessing;
-  if (resume) ({ config, preprocessing: pre } = vnetSettingsFrom(resume.metadata, preset));
-  else {
-    config = vnetConfig({ preset, ...(args.baseChannels ? { baseChannels: args.baseChannels } : {}) });
-    pre = checkPreprocessing({ ...VNET_PREPROCESSING[preset], ...(args.patch ? { patch: args.patch } : {}), ...(args.spacing ? { spacing: args.spacing } : {}) });
-  }
-  const bs = args.batchSize ?? 1;
+  const settings = vnetTrainSettings(args, resume?.metadata);
+  const { config, preprocessing: pre, steps, lr, lrSchedule: schedule, batchSize: bs, seed, deformation, flip } = settings;
   const P = pre.patch;
   if (bs * ((P[0] * P[1] * P[2]) / 4096) < 2) {
     throw new CliError(`batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
@@ -129,13 +202,11 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
     if (v.dims.join() !== l.dims.join()) throw new CliError(`label map ${args.labels[i]} is ${l.dims.join('x')} voxels, its scan ${img} ${v.dims.join('x')}: they must match`);
     return [v, l];
   });
-  const schedule = args.lrSchedule ?? 'constant';
-  const lr = args.lr ?? 1e-3;
 
   // ---- the GPU part
   const t0 = performance.now();
   await openGpu(log);
-  manualSeed(args.seed ?? 1);
+  manualSeed(seed);
   const net = new VNet(config);
   let doneBefore = 0;
   if (resume) {
@@ -154,10 +225,9 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   }
   log(`V-Net ${config.variant}, ${config.baseChannels} base channels, patch ${P.join('x')}, batch ${bs}, Adam lr ${lr} (${schedule})`);
   const trainer = new VNetTrainer(net, { lr });
-  const scheduler = schedule === 'poly' ? new PolyLR(trainer.optimizer, { maxSteps: args.steps }) : null;
-  const random = patchRandom(args.seed ?? 1);
-  const deformation = args.deformSigma === 0 ? null : { sigma: args.deformSigma ?? 2, cells: args.deformCells ?? 2 };
-  log(deformation ? `random deformation: ${deformation.cells}x${deformation.cells}x${deformation.cells} B-spline cells, sigma ${deformation.sigma} voxels` : 'random deformation off');
+  const scheduler = schedule === 'poly' ? new PolyLR(trainer.optimizer, { maxSteps: steps }) : null;
+  const random = patchRandom(seed);
+  log(`${deformation ? `random deformation: ${deformation.cells}x${deformation.cells}x${deformation.cells} B-spline cells, sigma ${deformation.sigma} voxels` : 'random deformation off'}; random flips ${flip ? 'on' : 'off'}; ${steps} steps, seed ${seed}`);
   const history: StepResult[] = [];
   const metadata = () => ({ ...vnetMetadata(config, pre), steps: String(doneBefore + history.length), trained_on: args.images.map((p) => basename(p)).join(',') });
   const write = async (path = args.output, extra: Record<string, string> = {}) => {
@@ -168,12 +238,12 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   };
   const window = args.keepBest ?? 0;
   let bestDice = -1;
-  const bar = args.progress === false ? null : new Progress({ unit: 'steps', total: args.steps, tty: stderrIsTerminal() });
+  const bar = args.progress === false ? null : new Progress({ unit: 'steps', total: steps, tty: stderrIsTerminal() });
   const say = (line: string) => (bar ? bar.print(line) : log(line));
   const tTrain = performance.now();
   try {
-    for (let s = 0; s < args.steps && !args.signal?.aborted; s++) {
-      const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation, flip: args.flip ?? true });
+    for (let s = 0; s < steps && !args.signal?.aborted; s++) {
+      const { images: x, labels: y } = sampleBatch(cases, P, bs, random, { deformation, flip });
       const r = await trainer.step(x, y);
       scheduler?.step();
       x.dispose();
@@ -181,7 +251,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
       history.push(r);
       const rate = ((performance.now() - tTrain) / 1000 / (s + 1)).toFixed(2);
       bar?.update(s + 1, `loss ${r.loss.toFixed(4)}, dice ${r.dice.toFixed(3)}, ${rate} s/step`);
-      if (args.saveEvery && (s + 1) % args.saveEvery === 0 && s + 1 < args.steps) await write();
+      if (args.saveEvery && (s + 1) % args.saveEvery === 0 && s + 1 < steps) await write();
       if (window && (s + 1) % window === 0) {
         const mean = history.slice(-window).reduce((a, h) => a + h.dice, 0) / window;
         if (mean > bestDice) {
@@ -219,10 +289,10 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const { replaced } = await write();
   const seconds = (performance.now() - t0) / 1000;
   dispose();
-  if (history.length < args.steps) {
-    throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${args.output} with the weights after step ${doneBefore + history.length} of ${doneBefore + args.steps}; continue with --resume ${args.output}`);
+  if (history.length < steps) {
+    throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${args.output} with the weights after step ${doneBefore + history.length} of ${doneBefore + steps}; continue with --resume ${args.output}`);
   }
-  const report: TrainReport = { steps: args.steps, totalSteps: doneBefore + args.steps, seconds, adapter: runtime().adapterName, history, config: { ...config, preprocessing: pre } };
+  const report: TrainReport = { steps, totalSteps: doneBefore + steps, seconds, adapter: runtime().adapterName, history, config: { ...config, preprocessing: pre } };
   if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else log(`${replaced ? 'replaced' : 'wrote'} ${args.output} after ${report.totalSteps} steps (${seconds.toFixed(1)} s)`);
   return report;
@@ -247,7 +317,13 @@ function refuseOthers(model: string, given: Given): void {
   }
 }
 
-type TrainOptions = Record<string, unknown> & { model: string; image: string[]; label: string[]; steps: number; output: string; config?: string; json?: boolean; progress: boolean };
+type TrainOptions = Record<string, unknown> & { model: string; image: string[]; label: string[]; steps?: number; output: string; config?: string; json?: boolean; progress: boolean };
+
+/** --steps, which only V-Net's presets may leave out. */
+function stepsFor(model: string, o: TrainOptions): number {
+  if (o.steps === undefined) throw new CliError(`train --model ${model} needs --steps N`);
+  return o.steps;
+}
 type Given = (name: string) => boolean;
 
 /** The trainers by --model: each takes the parsed options and which of them the user gave, so another network is one more entry. */
@@ -261,7 +337,7 @@ const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSign
     return runMedSAMTrain({
       images: o.image,
       labels: o.label,
-      steps: o.steps,
+      steps: stepsFor(o.model, o),
       output: o.output,
       config: o.config,
       weights: o.weights as string | undefined,
@@ -283,7 +359,7 @@ const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSign
     return runTransUNetTrain({
       images: o.image,
       labels: o.label,
-      steps: o.steps,
+      steps: stepsFor(o.model, o),
       output: o.output,
       config: o.config,
       weights: o.weights as string | undefined,
@@ -312,7 +388,7 @@ export function register(program: Command): void {
     .option('-c, --config <preset>', `V-Net: model and preprocessing preset (${Object.keys(VNET_PRESETS).join(', ')}; default paper). MedSAM: vit_b (default) or tiny. TransUNet: R50-ViT-B_16 (default) or tiny (a state dict in --weights decides)`)
     .option('--image <file>', 'training scan (.nii/.nii.gz; MedSAM and TransUNet also .png/.jpg); repeat with --label for more cases', collect, [])
     .option('--label <file>', 'its label map (MedSAM: nonzero is foreground; TransUNet: the classes; a grey PNG for an image)', collect, [])
-    .requiredOption('--steps <n>', 'optimisation steps', whole('--steps'))
+    .option('--steps <n>', `optimisation steps (V-Net: default ${VNET_TRAIN_DEFAULTS.tiny.steps} with --config tiny, needed with the others; MedSAM, TransUNet: needed)`, whole('--steps'))
     .requiredOption('-o, --output <file>', 'output .safetensors (an existing file is replaced atomically)')
     .option('--resume <file>', 'V-Net: continue from weights written by medseg train (may be the -o file)')
     .option('--weights <file>', 'MedSAM: the weights to fine-tune (medsam_vit_b.pth, sam_vit_b_01ec64.pth, a training checkpoint or .safetensors). TransUNet: the ImageNet-21k R50+ViT-B_16.npz (encoder) or a trained .pth / .safetensors. Without it, random initialisation')
@@ -322,15 +398,16 @@ export function register(program: Command): void {
     .option('--window <w>', 'MedSAM: intensity window of NIfTI inputs, as segment --window (default: abdomen for CT, else mr). TransUNet: lo,hi scaled to [0, 1] (default -125,275 HU; 0,255 for images)')
     .option('--slices <a-b>', 'MedSAM, TransUNet: train on these slices of each volume only (default: MedSAM every slice whose label has foreground, TransUNet every slice)')
     .option('--weight-decay <w>', 'MedSAM: AdamW weight decay (default 0.01). TransUNet: SGD weight decay (default 1e-4)', (v) => positiveNumber('--weight-decay', v, { allowZero: true }))
-    .option('--lr <lr>', 'learning rate: V-Net Adam (default 1e-3), MedSAM AdamW (default 1e-4), TransUNet SGD\'s base lr of its poly schedule (default 0.01)', (v) => positiveNumber('--lr', v), 1e-3)
-    .addOption(new Option('--lr-schedule <schedule>', "V-Net: 'poly' decays the lr as (1 - step/steps)^0.9 over this run").choices(['constant', 'poly']).default('constant'))
+    .option('--lr <lr>', `learning rate: V-Net Adam (default ${VNET_TRAIN_DEFAULTS.tiny.lr} with --config tiny, else ${VNET_TRAIN_DEFAULTS.paper.lr}), MedSAM AdamW (default 1e-4), TransUNet SGD's base lr of its poly schedule (default 0.01)`, (v) => positiveNumber('--lr', v))
+    .addOption(new Option('--lr-schedule <schedule>', `V-Net: 'poly' decays the lr as (1 - step/steps)^0.9 over this run (default ${VNET_TRAIN_DEFAULTS.tiny.lrSchedule} with --config tiny, else ${VNET_TRAIN_DEFAULTS.paper.lrSchedule})`).choices(['constant', 'poly']))
     .option('--batch-size <n>', 'V-Net: patches per step (default 1). TransUNet: slices per step (default 4; train.py\'s is 24)', whole('--batch-size'), 1)
     .option('--base-channels <n>', "V-Net: override the preset's base channels", whole('--base-channels'))
     .option('--patch <d,h,w>', "V-Net: override the preset's patch (D,H,W voxels, multiples of 16)", (v) => patchTriple('--patch', v))
     .option('--spacing <x,y,z>', "V-Net: override the preset's voxel spacing (mm)", (v) => positiveTriple('--spacing', v))
     .option('--seed <n>', 'seed for initialisation and sampling (default 1; TransUNet 1234, train.py\'s)', whole('--seed', 0), 1)
-    .option('--no-flip', 'V-Net: no random flips')
-    .option('--deform-sigma <voxels>', 'V-Net: random smooth deformation: std of the control displacements (0 turns it off)', (v) => positiveNumber('--deform-sigma', v, { allowZero: true }), 2)
+    .option('--flip', 'V-Net: random flips along each axis (default with --config paper and monai)')
+    .option('--no-flip', 'V-Net: no random flips (default with --config tiny)')
+    .option('--deform-sigma <voxels>', `V-Net: random smooth deformation: std of the control displacements (0 turns it off; default ${VNET_TRAIN_DEFAULTS.tiny.deformSigma} with --config tiny, else ${VNET_TRAIN_DEFAULTS.paper.deformSigma})`, (v) => positiveNumber('--deform-sigma', v, { allowZero: true }))
     .option('--deform-cells <n>', 'V-Net: random smooth deformation: B-spline cells per axis', whole('--deform-cells'), 2)
     .option('--save-every <n>', 'V-Net: also write the weights every n steps', whole('--save-every', 0), 0)
     .option('--keep-best <n>', 'V-Net: also write W.best.safetensors: the weights after the n-step window with the highest mean training Dice', whole('--keep-best', 0), 0)

@@ -32,12 +32,14 @@ export interface VNetPreprocessing {
 /**
  * paper: V-Net's prostate MRI setting (1 x 1 x 1.5 mm, 128 x 128 x 64 volumes, z-score);
  * monai: MONAI's spleen CT recipe (1.5 x 1.5 x 2 mm, window [-57, 164] HU, 96^3 patches);
- * tiny: the same CT window at 1.6 x 1.6 x 2.5 mm with 32 x 64 x 64 patches, for CPU runs.
+ * tiny: the same CT window at 3.2 x 3.2 x 5 mm with 32 x 48 x 48 patches, for CPU runs (one patch holds
+ * the whole bundled spleen crop, 26 x 41 x 41 voxels at that spacing: scripts/vnet-spleen.sh's settings;
+ * 1.6 x 1.6 x 2.5 mm and 32 x 64 x 64 before).
  */
 export const VNET_PREPROCESSING: Record<VNetPreset, VNetPreprocessing> = {
   paper: { spacing: [1, 1, 1.5], intensity: { kind: 'zscore' }, patch: [64, 128, 128], overlap: 0.5 },
   monai: { spacing: [1.5, 1.5, 2], intensity: { kind: 'ct-window', min: -57, max: 164 }, patch: [96, 96, 96], overlap: 0.5 },
-  tiny: { spacing: [1.6, 1.6, 2.5], intensity: { kind: 'ct-window', min: -57, max: 164 }, patch: [32, 64, 64], overlap: 0.5 },
+  tiny: { spacing: [3.2, 3.2, 5], intensity: { kind: 'ct-window', min: -57, max: 164 }, patch: [32, 48, 48], overlap: 0.5 },
 };
 
 /** safetensors metadata entries recording how weights were trained. */
