@@ -1,5 +1,5 @@
 // The benchmark's command line: `npm run bench -- [FAMILY ...] [--models [MODEL ...]] [--forward-only] [--quick] [--full] [--tune]
-// [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg
+// [--no-tuned] [--wall] [--browser] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg
 // FILE] [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter) or, with
 // --browser, in Chromium (browser/run.ts); --models runs the model benchmarks (models.ts; alone,
 // or after the FAMILY ... given); --compare then
@@ -20,6 +20,7 @@ const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] 
   --full      also the cases a CPU adapter skips
   --tune      re-measure the tuned variant table (matmul, conv, attention) for this adapter
   --no-tuned  default rules only (ignore the cached or shipped tuned table)
+  --wall      wall time around a sync even where the adapter has timestamp queries (GPU time otherwise)
   --out DIR   write DIR/bench-<adapter>.json, .md and .svg (roofline)
   --compare   then the same single ops through TF.js (WebGPU) and ONNX Runtime Web (JSEP and native
               WebGPU EPs) in Chromium (SwiftShader; MEDSEG_BROWSER_GPU=1: the real GPU)
@@ -55,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--quick') o.quick = true;
     else if (a === '--tune') o.tune = true;
     else if (a === '--no-tuned') o.noTuned = true;
+    else if (a === '--wall') o.wall = true;
     else if (a === '--compare') o.compare = true;
     else if (a === '--browser') o.browser = true;
     else if (a === '--compare-only') o.compare = o.compareOnly = true;

@@ -44,7 +44,10 @@ export interface ModelRow {
   input: string;
   params: number;
   coldMs: number;
+  /** GPU time from timestamp queries where timeSource says so, else wall (timing.ts) */
   warmMs: number;
+  wallMs: number;
+  timeSource: 'timestamp' | 'wall';
   spreadPct: number;
   runs: number;
   gflop: number;
@@ -182,7 +185,7 @@ export async function measurePart(model: string, p: ModelPart, pass: Pass, budge
   const gflops = flops / t.median / 1e9;
   return {
     family: 'models', model, part: p.part, pass, input: p.input, params: p.params,
-    coldMs: cold * 1000, warmMs: t.median * 1000, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
+    coldMs: cold * 1000, warmMs: t.median * 1000, wallMs: t.wall * 1000, timeSource: t.source, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
     gflop: flops / 1e9, gflops, pctFmaPeak: (100 * gflops) / fmaPeak,
     peakMiB: rt.pool.peakLiveBytes / MiB, baseMiB: base / MiB,
   };
@@ -198,11 +201,11 @@ export function modelMarkdown(rows: readonly ModelRow[]): string {
     '',
     'Models (random weights): forward = eval mode, no gradients; forward+backward = train mode, mean(output).backward(), GFLOP counted from layer shapes (convs, linears, attention; backward 2x forward); peak MiB = most live GPU bytes in the pool during the row (weights included), base = before it.',
     '',
-    '| # | model | pass | input | params (M) | cold ms | warm ms | spread % | GFLOP | GFLOP/s | % FMA peak | peak MiB | base MiB |',
-    '|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| # | model | pass | input | params (M) | cold ms | warm ms | wall ms | spread % | GFLOP | GFLOP/s | % FMA peak | peak MiB | base MiB |',
+    '|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r, i) =>
-        `| ${i + 1} | ${modelName(r)} | ${r.pass} | ${r.input} | ${f(r.params / 1e6, 2)} | ${f(r.coldMs, 1)} | ${f(r.warmMs, 1)} | ${f(r.spreadPct, 0)} | ${r.gflop < 1 ? r.gflop.toPrecision(3) : f(r.gflop, 1)} | ${f(r.gflops, 3)} | ${f(r.pctFmaPeak, 1)} | ${f(r.peakMiB, 1)} | ${f(r.baseMiB, 1)} |`,
+        `| ${i + 1} | ${modelName(r)} | ${r.pass} | ${r.input} | ${f(r.params / 1e6, 2)} | ${f(r.coldMs, 1)} | ${f(r.warmMs, 1)} | ${f(r.wallMs ?? r.warmMs, 1)} | ${f(r.spreadPct, 0)} | ${r.gflop < 1 ? r.gflop.toPrecision(3) : f(r.gflop, 1)} | ${f(r.gflops, 3)} | ${f(r.pctFmaPeak, 1)} | ${f(r.peakMiB, 1)} | ${f(r.baseMiB, 1)} |`,
     ),
     '',
   ].join('\n');

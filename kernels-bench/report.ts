@@ -1,7 +1,8 @@
 // The suite's results as rows, and their Markdown / terminal table: per row the case, the variant
 // timed, every variant the registry has for the case (the pick starred), whether this row is the
 // pick and by what (the default rule or the tuned table), cold and warm times with the warm
-// spread, GFLOP/s, GB/s, shares of the measured peaks, and the max relative error of the check.
+// spread (GPU time from timestamp queries where the device has them, and wall time), GFLOP/s,
+// GB/s, shares of the measured peaks, and the max relative error of the check.
 export interface PeakSummary {
   gflops: number;
   gbps: number;
@@ -26,7 +27,11 @@ export interface Row {
   /** what picked it: the default rule or the tuned table (null when not a registry case) */
   pickedBy: 'rule' | 'tuned' | null;
   coldMs: number | null;
+  /** ms per run: GPU time where timeSource is 'timestamp', else wall time around a sync */
   warmMs: number | null;
+  /** wall ms per run around a sync, over the same batches */
+  wallMs?: number | null;
+  timeSource?: 'timestamp' | 'wall';
   /** (max - min) / median of the warm batches, in percent */
   spreadPct: number | null;
   runs: number | null;
@@ -56,20 +61,31 @@ export function variantsCell(r: Row): string {
   return r.variants.map((v) => (r.picks.includes(v) ? `**${v}**` : v)).join(', ');
 }
 
-export function markdown(rows: readonly Row[], peaks: PeakSummary, adapter: string, header: string[] = []): string {
+/** How the times were taken (timing.ts's timeSource). */
+export interface TimeMethod {
+  source: 'timestamp' | 'wall';
+  why: string;
+}
+
+export const methodLine = (t: TimeMethod) =>
+  t.source === 'timestamp'
+    ? 'Times: GPU time from timestamp queries (each dispatch in a timed pass of its own, summed per run); wall ms = wall clock around a queue sync over the same batches; warm = median per run over batches, spread = (max - min) / median.'
+    : `Times: wall clock around a queue sync (no timestamp queries: ${t.why}); warm = median per run over batches, spread = (max - min) / median.`;
+
+export function markdown(rows: readonly Row[], peaks: PeakSummary, adapter: string, header: string[] = [], time: TimeMethod = { source: 'wall', why: 'not given' }): string {
   const spread = (p: PeakSummary) => (p.gflopsRange[1] / Math.max(p.gflopsRange[0], 1e-12)).toFixed(2);
   return [
     `Adapter: ${adapter}`,
     `Measured peaks (median): ${peakLine(peaks)}; FMA max/min ${spread(peaks)}x`,
-    'Times: wall clock around a queue sync (no timestamp queries); warm = median per run over batches, spread = (max - min) / median.',
+    methodLine(time),
     `Check: max |GPU - float64 reference| / max |reference| over sampled outputs; (!) above ${ERR_FLAG}.`,
     ...header,
     '',
-    '| # | kernel | variant | variants (pick in bold) | pick | cold ms | warm ms | spread % | GFLOP/s | GB/s | % FMA peak | % copy peak | max rel err | note |',
-    '|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| # | kernel | variant | variants (pick in bold) | pick | cold ms | warm ms | wall ms | spread % | GFLOP/s | GB/s | % FMA peak | % copy peak | max rel err | note |',
+    '|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map(
       (r, i) =>
-        `| ${i + 1} | ${r.name} | ${r.variant} | ${variantsCell(r)} | ${r.picked ? (r.pickedBy ?? 'yes') : ''} | ${fmt(r.coldMs)} | ${fmt(r.warmMs, 2)} | ${fmt(r.spreadPct, 0)} | ${fmt(r.gflops, 3)} | ${fmt(r.gbps, 3)} | ${fmt(r.pctFmaPeak)} | ${fmt(r.pctCopyPeak)} | ${err(r.maxRelErr)} | ${r.note ?? ''} |`,
+        `| ${i + 1} | ${r.name} | ${r.variant} | ${variantsCell(r)} | ${r.picked ? (r.pickedBy ?? 'yes') : ''} | ${fmt(r.coldMs)} | ${fmt(r.warmMs, 2)} | ${fmt(r.wallMs ?? null, 2)} | ${fmt(r.spreadPct, 0)} | ${fmt(r.gflops, 3)} | ${fmt(r.gbps, 3)} | ${fmt(r.pctFmaPeak)} | ${fmt(r.pctCopyPeak)} | ${err(r.maxRelErr)} | ${r.note ?? ''} |`,
     ),
     '',
   ].join('\n');

@@ -16,7 +16,7 @@ import type { BenchCase, BenchFamily, BenchInstance } from './case.js';
 import { measurePeaks } from './peak.js';
 import { markdown, peakLine, type PeakSummary, type Row } from './report.js';
 import { rooflineSvg } from './roofline.js';
-import { coldRun, timeRuns } from './timing.js';
+import { coldRun, timeRuns, timeSource, useTimestamps } from './timing.js';
 import { PASSES, measurePart, modelBenches, modelMarkdown, modelName, type ModelRow, type Pass } from './models.js';
 import type { SuiteIO } from './io.js';
 
@@ -62,6 +62,8 @@ export interface SuiteOptions {
   minBatches?: number;
   /** runs of the peak microkernels (default 3) */
   peakRuns?: number;
+  /** wall time even where the device has timestamp queries */
+  wall?: boolean;
   /** variants not to run, per registry family (they are listed in the rows' notes) */
   skipVariants?: Record<string, string[]>;
   log?: (line: string) => void;
@@ -106,6 +108,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const cpu = adapterKind() === 'cpu';
   const budget = o.budget ?? (o.quick ? 0.05 : cpu ? 0.3 : 0.2);
   log(`medseg kernel benchmarks on ${adapter}${cpu && !o.quick ? ' (a CPU adapter: large cases skipped unless --full)' : ''}`);
+  useTimestamps(!o.wall);
+  const time = timeSource();
+  log(`times: ${time.source === 'timestamp' ? 'GPU time from timestamp queries (wall time beside it)' : `wall clock around a sync (${time.why})`}`);
 
   let table: TunedTable | null = null;
   let tunedFrom: string | null = null;
@@ -166,13 +171,13 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
   ];
   // a models-only run: the adapter, peaks and timing method, then the model table
-  const tables = () => (o.families.length ? markdown(rows, peaks, adapter, header) : markdown(rows, peaks, adapter, header).split('\n').slice(0, 3).join('\n') + '\n') + modelMarkdown(modelRows);
+  const tables = () => (o.families.length ? markdown(rows, peaks, adapter, header, time) : markdown(rows, peaks, adapter, header, time).split('\n').slice(0, 3).join('\n') + '\n') + modelMarkdown(modelRows);
   const save = (complete: boolean) => {
-    const json = { adapter, adapterKey: key, peaks, rows, modelRows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
+    const json = { adapter, adapterKey: key, time, peaks, rows, modelRows, complete, tuned: o.tune ? table : tunedFrom, quick: !!o.quick, date: new Date().toISOString() };
     if (o.json) o.io.write(o.json, JSON.stringify(json, null, 2) + '\n');
     if (o.md) o.io.write(o.md, tables());
     // the roofline plots kernels; a models-only run has none
-    if (o.svg && (rows.length || !o.models)) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter));
+    if (o.svg && (rows.length || !o.models)) o.io.write(o.svg, rooflineSvg(rows, peaks, adapter, time.source === 'timestamp' ? 'GPU time from timestamp queries' : 'wall time with a sync'));
   };
   save(false);
 
@@ -183,7 +188,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     const elapsed = (performance.now() - started) / 1000;
     const eta = done < totalRows ? `, ETA ${duration((elapsed / done) * Math.max(0, totalRows - done))}` : '';
     log(
-      `[${done}/~${totalRows}${eta}] ${r.name} [${r.variant}]${r.picked ? ` (${r.pickedBy ?? 'picked'})` : ''}: cold ${r.coldMs?.toFixed(1)} ms, warm ${r.warmMs?.toFixed(2)} ms` +
+      `[${done}/~${totalRows}${eta}] ${r.name} [${r.variant}]${r.picked ? ` (${r.pickedBy ?? 'picked'})` : ''}: cold ${r.coldMs?.toFixed(1)} ms, warm ${r.warmMs?.toFixed(2)} ms${r.timeSource === 'timestamp' ? ` GPU (${r.wallMs?.toFixed(2)} wall)` : ''}` +
         ` (spread ${r.spreadPct?.toFixed(0)}%), ${r.gflops?.toFixed(3)} GFLOP/s (${r.pctFmaPeak?.toFixed(1) ?? '-'}% of FMA peak), ${r.gbps?.toFixed(3)} GB/s, max rel err ${r.maxRelErr?.toExponential(1)}`,
     );
   };
@@ -196,7 +201,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     const gbps = c.bytes / t.median / 1e9;
     return {
       family, name: c.name, variant, variants: [], picks: [], picked: false, pickedBy: null,
-      coldMs: coldS * 1000, warmMs: t.median * 1000, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
+      coldMs: coldS * 1000, warmMs: t.median * 1000, wallMs: t.wall * 1000, timeSource: t.source, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
       gflops, gbps, intensity: c.bytes ? c.flops / c.bytes : null,
       pctFmaPeak: c.flops ? (100 * gflops) / peaks.gflops : null, pctCopyPeak: (100 * gbps) / peaks.gbps,
       maxRelErr, ...extra,
