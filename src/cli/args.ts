@@ -19,6 +19,11 @@ const WHOLE = /^\+?\d+$/;
 
 const shown = (v: unknown) => `'${String(v)}'`;
 
+/** The parts of a number list ('3.2,3.2,5' split, or numbers given programmatically) as numbers: a string that is not a decimal number ('abc', '1e3x', '') is NaN. */
+export function numbersOf(parts: readonly (string | number)[]): number[] {
+  return parts.map((p) => (typeof p === 'number' ? p : NUMBER.test(p.trim()) ? Number(p) : NaN));
+}
+
 /** A whole number ≥ min, from a string or (programmatic use) a number. */
 export function wholeNumber(option: string, value: string | number, min = 1): number {
   const n = typeof value === 'number' ? value : WHOLE.test(value.trim()) ? Number(value) : NaN;
@@ -35,8 +40,7 @@ export function positiveNumber(option: string, value: string | number, { allowZe
 
 /** Three positive numbers such as '3.2,3.2,5' (commas or x between them). */
 export function positiveTriple(option: string, value: string | readonly number[]): [number, number, number] {
-  const parts = typeof value === 'string' ? value.split(/[,x]/) : value;
-  const v = parts.map((p) => (typeof p === 'number' ? p : NUMBER.test(p.trim()) ? Number(p) : NaN));
+  const v = numbersOf(typeof value === 'string' ? value.split(/[,x]/) : value);
   if (v.length !== 3 || v.some((n) => !Number.isFinite(n) || n <= 0)) throw new CliError(`${option} must be three numbers > 0 like 1.6,1.6,2.5, got ${shown(value)}`);
   return v as [number, number, number];
 }

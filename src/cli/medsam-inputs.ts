@@ -14,17 +14,14 @@ import { openCheckpoint, planConversion } from '../weights/convert.js';
 import { schemasFor } from '../weights/schemas/index.js';
 import { bytesSource } from '../weights/source.js';
 import { loadStrictly } from './weights-input.js';
-import { CliError, oneOf, wholeNumber } from './args.js';
+import { CliError, numbersOf, oneOf, wholeNumber } from './args.js';
 import { readInput } from './files.js';
 
 export type Box = [number, number, number, number];
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** --box x0,y0,x1,y1: four numbers with x0 <= x1 and y0 <= y1 (pixels; x the first voxel index, y the second). */
 export function parseBox(option: string, value: string | readonly number[]): Box {
-  const parts = typeof value === 'string' ? value.replace(/^\[|\]$/g, '').split(',') : value;
-  const v = parts.map((p) => (typeof p === 'number' ? p : NUMBER.test(p.trim()) ? Number(p) : NaN));
+  const v = numbersOf(typeof value === 'string' ? value.replace(/^\[|\]$/g, '').split(',') : value);
   if (v.length !== 4 || v.some((n) => !Number.isFinite(n) || n < 0) || v[0] > v[2] || v[1] > v[3]) {
     throw new CliError(`${option} must be x0,y0,x1,y1: four numbers ≥ 0 with x0 ≤ x1 and y0 ≤ y1, like 95,255,190,350, got '${String(value)}'`);
   }

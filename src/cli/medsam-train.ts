@@ -12,19 +12,17 @@
 // Ctrl-C finishes the step and writes the weights so far.
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
-import { readImage } from '../io/read-image.js';
-import { readNifti } from '../io/nifti.js';
 import { MedSAM, MEDSAM_CONFIGS, type MedSAMConfigName } from '../models/medsam/medsam.js';
 import { medsamPreprocess, type ImageInput } from '../models/medsam/preprocess.js';
 import { MedSAMTrainer, jitteredBox, type MedSAMStep } from '../models/medsam/train.js';
 import { rng, tensor, type Tensor } from '../tensor.js';
-import { save } from '../weights/save.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
-import { checkOutput, readInput, writeAtomic } from './files.js';
+import { checkOutput } from './files.js';
 import { openGpu } from './gpu.js';
-import { finishTraining, LAST_STEPS, lastStepsMean } from './interrupt.js';
+import { LAST_STEPS, lastStepsMean } from './interrupt.js';
 import { isImagePath, loadMedSAM, parseSliceRange, parseWindow, readImageInput, readMedSAMWeights, sliceImage, windowVolume, type MedSAMWeightsInput } from './medsam-inputs.js';
-import { Progress, stderrIsTerminal } from './progress.js';
+import { trainSteps } from './train-loop.js';
+import { readLabelImage, readVolumePair } from './training-pairs.js';
 
 export interface MedSAMTrainArgs {
   images: string[];
@@ -90,21 +88,12 @@ function samplesOf(imagePath: string, labelPath: string, S: number, window: Retu
     if (range) throw new CliError(`--slices is for volumes; ${imagePath} is a 2-D image`);
     const { image, notes } = readImageInput(imagePath, 'training image');
     notes.forEach(say);
-    let lbl;
-    try {
-      lbl = readImage(readInput(labelPath, 'label mask'), labelPath);
-    } catch (e) {
-      throw e instanceof CliError ? e : new CliError(`label mask ${(e as Error).message}`);
-    }
-    if (lbl.channels !== 1) throw new CliError(`label mask ${labelPath} is an RGB image; a mask must be grey (0 background, anything else foreground)`);
-    if (lbl.width !== image.width || lbl.height !== image.height) throw new CliError(`label mask ${labelPath} is ${lbl.width}x${lbl.height}, its image ${imagePath} ${image.width}x${image.height}: they must match`);
+    const lbl = readLabelImage(labelPath, 'label mask', imagePath, image, 'a mask must be grey (0 background, anything else foreground)');
     const s = one(image, lbl.data, basename(imagePath));
     if (!s) throw new CliError(`label mask ${labelPath} has no foreground at ${S}x${S}: nothing to train on`);
     return [s];
   }
-  const vol = readNifti(readInput(imagePath, 'training scan'), imagePath);
-  const lab = readNifti(readInput(labelPath, 'label map'), labelPath);
-  if (vol.dims.join() !== lab.dims.join()) throw new CliError(`label map ${labelPath} is ${lab.dims.join('x')} voxels, its scan ${imagePath} ${vol.dims.join('x')}: they must match`);
+  const { volume: vol, label: lab } = readVolumePair(imagePath, labelPath);
   const { grey, chosen } = windowVolume(vol, window);
   say(`${basename(imagePath)}: ${chosen}`);
   const [nx, ny, nz] = vol.dims;
@@ -156,7 +145,6 @@ export async function runMedSAMTrain(args: MedSAMTrainArgs): Promise<MedSAMTrain
   const trainer = new MedSAMTrainer(net, { lr, weightDecay, freezeEncoder: freeze });
   const masks: Tensor[] = samples.map((s) => tensor(s.mask, [1, 1, S, S]));
   let embeddings: Tensor[] = [];
-  const history: MedSAMStep[] = [];
   const dispose = () => {
     trainer.dispose();
     for (const t of [...masks, ...embeddings]) t.dispose();
@@ -175,37 +163,30 @@ export async function runMedSAMTrain(args: MedSAMTrainArgs): Promise<MedSAMTrain
     say(`encoder frozen: ${embeddings.length} image embeddings computed once (${((performance.now() - tEmbed) / 1000).toFixed(1)} s); each step runs the mask decoder only`);
   }
   say(`MedSAM ${config}, AdamW lr ${lr}, weight decay ${weightDecay}, training ${freeze ? 'the mask decoder' : 'the image encoder and mask decoder'}`);
-  const metadata = () => ({ model: 'medsam', medsam_config: config, steps: String(history.length), freeze_encoder: String(freeze), lr: String(lr), trained_on: args.images.map((p) => basename(p)).join(','), ...(args.weights ? { started_from: basename(args.weights) } : {}) });
-  const write = async () => {
-    const r = writeAtomic(args.output, (await save(net.stateDict(), { metadata: metadata() }))!);
-    args.onWrite?.(args.output, history.length);
-    return r;
-  };
   const random = rng(seed);
-  const bar = args.progress === false ? null : new Progress({ unit: 'steps', total: args.steps, tty: stderrIsTerminal() });
-  const tTrain = performance.now();
-  try {
-    for (let s = 0; s < args.steps && !args.signal?.aborted; s++) {
+  const { history, replaced } = await trainSteps<MedSAMStep>({
+    steps: args.steps,
+    output: args.output,
+    progress: args.progress,
+    signal: args.signal,
+    step: async () => {
       const k = Math.floor(random() * samples.length);
       const box = jitteredBox(samples[k].mask, S, S, shift, random)!;
       const boxes = tensor([box], [1, 4]);
       const images = freeze ? null : tensor(samples[k].image, [1, 3, S, S]);
       try {
-        history.push(await trainer.step({ ...(freeze ? { embedding: embeddings[k] } : { images: images! }), boxes, masks: masks[k] }));
+        return await trainer.step({ ...(freeze ? { embedding: embeddings[k] } : { images: images! }), boxes, masks: masks[k] });
       } finally {
         boxes.dispose();
         images?.dispose();
       }
-      const r = history[history.length - 1];
-      bar?.update(s + 1, `loss ${r.loss.toFixed(4)}, dice ${r.dice.toFixed(3)}, ${((performance.now() - tTrain) / 1000 / (s + 1)).toFixed(2)} s/step`);
-    }
-  } catch (e) {
-    bar?.end();
-    dispose();
-    throw e;
-  }
-  bar?.end();
-  const { replaced } = await finishTraining({ stepsDone: history.length, steps: args.steps, output: args.output, write, dispose });
+    },
+    describe: (r) => `loss ${r.loss.toFixed(4)}, dice ${r.dice.toFixed(3)}`,
+    stateDict: () => net.stateDict(),
+    metadata: (stepsDone) => ({ model: 'medsam', medsam_config: config, steps: String(stepsDone), freeze_encoder: String(freeze), lr: String(lr), trained_on: args.images.map((p) => basename(p)).join(','), ...(args.weights ? { started_from: basename(args.weights) } : {}) }),
+    onWrite: args.onWrite,
+    dispose,
+  });
   const seconds = (performance.now() - t0) / 1000;
   const report: MedSAMTrainReport = { steps: args.steps, seconds, adapter: runtime().adapterName, config, freezeEncoder: freeze, images: samples.length, history };
   const mean = (f: (h: MedSAMStep) => number) => lastStepsMean(history, f);

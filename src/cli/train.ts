@@ -18,16 +18,16 @@ import { runtime } from '../gpu/runtime.js';
 import { manualSeed } from '../tensor.js';
 import { load } from '../node.js';
 import { save } from '../weights/save.js';
-import { readNifti, type Volume } from '../io/nifti.js';
 import { VNet, VNET_PRESETS, vnetConfig, type VNetConfig, type VNetPreset } from '../models/vnet.js';
 import { VNET_PREPROCESSING, checkPreprocessing, vnetMetadata, vnetSettingsFrom, type VNetPreprocessing } from '../models/vnet-inference.js';
 import { PolyLR } from '../optim/lr-scheduler.js';
 import { VNetTrainer, patchRandom, prepareCase, sampleBatch, type StepResult, type TrainingCase } from '../models/vnet-train.js';
 import { CliError, oneOf, patchTriple, positiveNumber, positiveTriple, wholeNumber } from './args.js';
-import { checkOutput, readInput, writeAtomic } from './files.js';
+import { checkOutput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
 import { interrupted, watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
+import { readVolumePair } from './training-pairs.js';
 import { readWeightsInput } from './weights-input.js';
 import { runMedSAMTrain } from './medsam-train.js';
 import { runTransUNetTrain } from './transunet-train.js';
@@ -196,12 +196,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   if (bs * ((P[0] * P[1] * P[2]) / 4096) < 2) {
     throw new CliError(`batch norm in training needs 2 or more values per channel at 1/16 resolution; patch ${P.join('x')} with batch ${bs} has 1 (use --batch-size 2 or a larger --patch)`);
   }
-  const volumes: [Volume, Volume][] = args.images.map((img, i) => {
-    const v = readNifti(readInput(img, 'training scan'), img);
-    const l = readNifti(readInput(args.labels[i], 'label map'), args.labels[i]);
-    if (v.dims.join() !== l.dims.join()) throw new CliError(`label map ${args.labels[i]} is ${l.dims.join('x')} voxels, its scan ${img} ${v.dims.join('x')}: they must match`);
-    return [v, l];
-  });
+  const volumes = args.images.map((img, i) => readVolumePair(img, args.labels[i]));
 
   // ---- the GPU part
   const t0 = performance.now();
@@ -218,7 +213,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   }
   const cases: TrainingCase[] = [];
   for (let i = 0; i < volumes.length; i++) {
-    const [img, lbl] = volumes[i];
+    const { volume: img, label: lbl } = volumes[i];
     const c = await prepareCase(img, lbl, pre);
     cases.push(c);
     log(`${basename(args.images[i])}: ${img.dims.join('x')} -> ${c.size.join('x')} at ${pre.spacing.join('x')} mm, ${c.foreground.length} foreground voxels`);
