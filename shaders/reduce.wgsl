@@ -30,7 +30,6 @@ struct Params {
   n_inner: u32,
   offset: u32,
   scale: f32,
-  identity: f32,
   chunk: u32,   // elements per chunk (reduce_chunk)
   chunks: u32,  // chunks per output (reduce_chunk, reduce_merge)
 }
@@ -42,10 +41,10 @@ struct Params {
 // The index of an accumulator that has seen no element.
 const EMPTY: f32 = F32_MAX;
 
-// An accumulator that has seen no element: the sum's identity (params.identity, 0) and EMPTY. Max
-// and min never compare with its value (params.identity is not used by them).
+// An accumulator that has seen no element: the sum's identity 0 and EMPTY (max and min never
+// compare with its value).
 fn init_value() -> vec2<f32> {
-  return vec2<f32>(select(0.0, params.identity, OP == 0u), EMPTY);
+  return vec2<f32>(0.0, EMPTY);
 }
 
 // Whether (v, v_index) wins over (acc, acc_index) for max (larger) or min: an empty side loses; a

@@ -58,7 +58,6 @@ function reduceKernel(x: Tensor, dims: number[], keepdim: boolean, op: number, s
     n_inner: nInner,
     offset: x.offset,
     scale,
-    identity: op === Op.max || op === Op.argmax ? -Infinity : op === Op.min || op === Op.argmin ? Infinity : 0,
     chunk: kind === 'chunk' ? wgMax : 0,
     chunks,
   };
