@@ -44,17 +44,19 @@ export class BufferPool {
     private maxIdleBytes = 256 * 2 ** 20,
   ) {}
 
-  acquire(bytes: number, label?: string): GPUBuffer {
+  acquire(bytes: number, label?: string | (() => string)): GPUBuffer {
     const size = bucketSize(bytes);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) this.idleBytes -= size;
     else {
+      // the label (a function: built only here, on a miss) names the buffer and its failures
+      const name = typeof label === 'function' ? label() : label;
       const max = this.device.limits.maxBufferSize;
       if (size > max) {
-        throw new Error(`medseg: a ${fmtBytes(bytes)} buffer${label ? ` for ${label}` : ''} exceeds this adapter's maxBufferSize (${fmtBytes(max)})`);
+        throw new Error(`medseg: a ${fmtBytes(bytes)} buffer${name ? ` for ${name}` : ''} exceeds this adapter's maxBufferSize (${fmtBytes(max)})`);
       }
-      buf = this.create(size, label ?? 'an unnamed tensor');
+      buf = this.create(size, name ?? 'an unnamed tensor');
     }
     this.liveBuffers++;
     this.liveBytes += size;
