@@ -16,8 +16,9 @@ export class Storage {
   constructor(
     private readonly gpuBuffer: GPUBuffer,
     readonly bytes: number,
+    pool?: BufferPool,
   ) {
-    this.pool = runtime().pool;
+    this.pool = pool ?? runtime().pool;
     liveStorages++;
   }
   /** The GPU buffer; throws once its device is lost (a new device cannot use it). */
@@ -138,8 +139,10 @@ export class Tensor {
   /** Allocates an uninitialised contiguous tensor. */
   static empty(shape: readonly number[], label?: string): Tensor {
     const n = numel(shape);
-    const buffer = runtime().pool.acquire(Math.max(1, n) * 4, `${label ?? 'tensor'} ${shapeStr(shape)}`);
-    return new Tensor(new Storage(buffer, n * 4), shape);
+    const pool = runtime().pool;
+    // the label is built only when the pool has no free buffer of the size and creates one
+    const buffer = pool.acquire(Math.max(1, n) * 4, () => `${label ?? 'tensor'} ${shapeStr(shape)}`);
+    return new Tensor(new Storage(buffer, n * 4, pool), shape);
   }
 
   get ndim(): number {
