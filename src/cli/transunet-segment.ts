@@ -5,19 +5,17 @@
 // back (nearest) and written as a uint8 NIfTI with the input's geometry (a one-slice NIfTI works the
 // same); a PNG / JPEG (8-bit grey, window [0, 255]) gives a PNG whose pixel values are the labels.
 // The weights are a trained state dict (train.py's .pth, or its .safetensors from medseg convert /
-// medseg train); the options (config, input size, classes, skips) are read from its shapes. The
-// ImageNet-21k .npz, or a safetensors converted from it, holds the encoder only and is refused.
+// medseg train); the options (config, input size, classes, skips) are read from its shapes and
+// every key checked against them (transunet-weights.ts). The ImageNet-21k .npz, or a safetensors
+// converted from it, holds the encoder only and is refused.
 // Everything is checked before the GPU opens; Ctrl-C stops after the current batch and writes nothing.
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
 import { readNifti, writeNifti, type Volume } from '../io/nifti.js';
 import { writePng } from '../io/png.js';
-import { TransUNet, transunetOptionsFromShapes, type TransUNetOptions } from '../models/transunet/transunet.js';
+import type { TransUNetOptions } from '../models/transunet/transunet.js';
 import { segmentSlices, TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
-import { openCheckpoint, planConversion } from '../weights/convert.js';
-import { schemasFor } from '../weights/schemas/index.js';
-import { bytesSource } from '../weights/source.js';
-import { loadStrictly } from './weights-input.js';
+import { loadTransUNet, readTransUNetWeights } from './transunet-weights.js';
 import { CliError, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
@@ -80,48 +78,6 @@ export function transunetClasses(numClasses: number): { text: string; descriptio
     };
   }
   return { text: `labels 0-${numClasses - 1} (${numClasses} classes; what they mean depends on the training data)`, description: `medseg transunet labels 0-${numClasses - 1}` };
-}
-
-export interface TransUNetWeightsInput {
-  path: string;
-  bytes: Uint8Array;
-  options: Required<Pick<TransUNetOptions, 'imgSize' | 'numClasses' | 'nSkip'>> & { config: 'R50-ViT-B_16' | 'tiny' };
-  notes: string[];
-}
-
-/**
- * Reads and checks trained TransUNet weights before the GPU opens: a .pth or .safetensors state
- * dict, its options read from its shapes (R50-ViT-B_16 at 224 with 9 classes and 3 skips is also
- * checked key by key against train.py's 409-key layout; others are checked when they load). The
- * ImageNet-21k .npz and encoder-only state dicts are refused: no trained decoder or head.
- */
-export async function readTransUNetWeights(path: string, what = 'weights'): Promise<TransUNetWeightsInput> {
-  const bytes = readInput(path, what);
-  const src = bytesSource(bytes, path);
-  const drop = (m: string) => (m.startsWith(path) ? m.slice(path.length).replace(/^:? /, '') : m);
-  const encoderOnly = (from: string) => `it holds the ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment; fine-tune from ${from} first (medseg train --model transunet --weights ${from === 'it' ? path : 'R50+ViT-B_16.npz'} ...), or give trained weights (train.py's .pth)`;
-  try {
-    const ck = await openCheckpoint(src);
-    if (ck.format === 'npz') throw new CliError(`${what} ${path} is an .npz (TransUNet's R50+ViT-B_16.npz layout): ${encoderOnly('it')}`);
-    const keys = [...ck.tensors.keys()];
-    if (keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.'))) {
-      throw new CliError(`${what} ${path} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${encoderOnly('the .npz')}`);
-    }
-    const options = transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape])));
-    const notes = [...ck.notes];
-    if (options.config === 'R50-ViT-B_16' && options.imgSize === 224 && options.numClasses === 9 && options.nSkip === 3) {
-      notes.push(...(await planConversion(src, { model: 'transunet', schemas: schemasFor('transunet') })).notes);
-    }
-    return { path, bytes, options, notes };
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(`${what} ${path}: ${drop((e as Error).message)}`);
-  }
-}
-
-/** After the GPU opens: the model with the weights loaded strictly. */
-export async function loadTransUNet(w: TransUNetWeightsInput): Promise<TransUNet> {
-  return loadStrictly(new TransUNet(w.options), w);
 }
 
 /** ITU-R 601-2 luma of interleaved RGB: (299 R + 587 G + 114 B) / 1000, the weights PIL's convert('L') documents (truncated here; PIL's fixed point rounds). */

@@ -4,7 +4,7 @@
 // have, other networks' options, a non-class label value); a few steps on the spleen CT's slices
 // from the .pth write safetensors that load strictly into the TransUNet their shapes name, differ
 // from the start, record the options and pass segment's weights check; one
-// step from the .npz (encoder from load_from, a new 2-class head); one on a grey PNG with a label
+// step from the .npz (encoder from load_from, its config read from its shapes, a new 2-class head); one on a grey PNG with a label
 // PNG; an interrupt after two of five
 // steps writes the weights after step 2, one before the first step writes nothing.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { init, io, models, runtime, weights } from '../../src/index.js';
 import { runCli } from '../../src/cli/main.js';
 import { runTransUNetTrain, type TransUNetTrainArgs } from '../../src/cli/transunet-train.js';
-import { readTransUNetWeights } from '../../src/cli/transunet-segment.js';
+import { readTransUNetWeights } from '../../src/cli/transunet-weights.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medseg-cli-transunet-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,6 +39,7 @@ describe('medseg train --model transunet: refused before the GPU opens', () => {
     await refused({ labels: [] }, 'give as many --label as --image, at least one of each (got 1 and 0)');
     await refused({ config: 'R50-ViT-B_16' }, `starting weights ${pth} are TransUNet 'tiny' (their shapes say so), not --config R50-ViT-B_16`);
     await refused({ classes: 9 }, `starting weights ${pth} have 2 classes, not --classes 9`);
+    await refused({ weights: npz, config: 'R50-ViT-B_16', classes: 2 }, `starting weights ${npz} holds a TransUNet 'tiny' encoder (its shapes say so), not --config R50-ViT-B_16`);
     await refused({ config: 'huge' }, "--config must be R50-ViT-B_16 or tiny, got 'huge'");
     await refused({ window: '1,1' }, "--window must be lo,hi: two numbers with lo < hi, like -125,275 (HU), got '1,1'");
     await refused({ slices: '20-30' }, `--slices 20-30 reaches past the last slice of ${scan} (26 slices: 0-25)`);
@@ -108,10 +109,11 @@ describe('medseg train --model transunet', () => {
     expect((await readTransUNetWeights(output)).options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
   });
 
-  it('1 step from the ImageNet-21k .npz: the encoder from load_from, a new 2-class head', async () => {
+  it('1 step from the ImageNet-21k .npz: the encoder from load_from (its config from its shapes), a new 2-class head', async () => {
     const output = join(dir, 'from-npz.safetensors');
-    const { report, lines } = await train({ output, weights: npz, config: 'tiny', classes: 2, steps: 1 });
+    const { report, lines } = await train({ output, weights: npz, classes: 2, steps: 1 });
     expect(lines).toContain(`${npz}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
+    expect(lines).toContain(`${npz}: position table resampled from its 3x3 grid to 2x2 for 32x32 input (bilinear, corner-aligned: load_from()'s zoom order 1)`);
     expect(report.options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
     const net = new models.TransUNet({ config: 'tiny', imgSize: 32, numClasses: 2 });
     await net.loadWeights(readFileSync(output));

@@ -39,12 +39,19 @@ export function zoomNearest(labels: ArrayLike<number>, h: number, w: number, out
   return out;
 }
 
-/** One slice as the network sees it: the CT window scaled to [0, 1], zoomed (order 3) to size x size. */
-export function transunetPreprocess(slice: ArrayLike<number>, h: number, w: number, size: number, window: readonly [number, number] = TRANSUNET_CT_WINDOW): Float32Array {
+/** Values clipped to the window [lo, hi] and scaled to [0, 1] (the Synapse normalisation; CT in HU). */
+export function transunetWindow(values: ArrayLike<number>, window: readonly [number, number] = TRANSUNET_CT_WINDOW): Float64Array {
   const [lo, hi] = window;
   if (!(hi > lo)) throw new Error(`TransUNet preprocessing: the window [${lo}, ${hi}] is empty`);
-  const scaled = new Float64Array(h * w);
-  for (let i = 0; i < h * w; i++) scaled[i] = (Math.min(hi, Math.max(lo, slice[i])) - lo) / (hi - lo);
+  const scaled = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) scaled[i] = (Math.min(hi, Math.max(lo, values[i])) - lo) / (hi - lo);
+  return scaled;
+}
+
+/** One slice as the network sees it: the CT window scaled to [0, 1], zoomed (order 3) to size x size. */
+export function transunetPreprocess(slice: ArrayLike<number>, h: number, w: number, size: number, window: readonly [number, number] = TRANSUNET_CT_WINDOW): Float32Array {
+  if (slice.length !== h * w) throw new Error(`TransUNet preprocessing: ${slice.length} values do not fill ${h} x ${w}`);
+  const scaled = transunetWindow(slice, window);
   return Float32Array.from(h === size && w === size ? scaled : zoomCubic(scaled, h, w, size, size));
 }
 
