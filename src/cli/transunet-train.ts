@@ -11,21 +11,20 @@
 // safetensors whose metadata records the options; Ctrl-C finishes the step and writes the weights so far.
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
-import { readImage } from '../io/read-image.js';
-import { readNifti } from '../io/nifti.js';
 import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
-import { TRANSUNET_CT_WINDOW, transunetWindow } from '../models/transunet/inference.js';
+import { TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
 import { TransUNetTrainer, randomGenerator, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
 import { manualSeed, rng, tensor } from '../tensor.js';
-import { save } from '../weights/save.js';
+import { detectFormat } from '../weights/convert.js';
+import { bytesSource } from '../weights/source.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
-import { checkOutput, readInput, writeAtomic } from './files.js';
+import { checkOutput, readInput } from './files.js';
 import { openGpu } from './gpu.js';
-import { finishTraining, LAST_STEPS, lastStepsMean } from './interrupt.js';
+import { LAST_STEPS, lastStepsMean } from './interrupt.js';
+import { trainSteps } from './train-loop.js';
+import { readLabelImage, readVolumePair } from './training-pairs.js';
 import { isImagePath, parseSliceRange, readImageInput } from './medsam-inputs.js';
-import { Progress, stderrIsTerminal } from './progress.js';
-import { parseRangeWindow } from './transunet-segment.js';
-import { loadTransUNet, readTransUNetWeights } from './transunet-weights.js';
+import { loadTransUNet, parseRangeWindow, readTransUNetWeights, type TransUNetWeightsInput } from './transunet-segment.js';
 
 export interface TransUNetTrainArgs {
   images: string[];
@@ -34,7 +33,7 @@ export interface TransUNetTrainArgs {
   output: string;
   /** starting weights: the ImageNet-21k .npz or a trained state dict (default: random initialisation) */
   weights?: string;
-  /** 'R50-ViT-B_16' (default) or 'tiny'; starting weights' shapes decide (a different --config is refused) */
+  /** 'R50-ViT-B_16' (default) or 'tiny'; a state dict's shapes decide for it */
   config?: string;
   /** classes of the head (default: the state dict's, else 9 as train.py's Synapse setup) */
   classes?: number | string;
@@ -68,7 +67,7 @@ export interface TransUNetTrainReport {
 /** The training slices of one --image / --label pair: an image, or the axial slices of a volume, scaled by the window. */
 function slicesOf(imagePath: string, labelPath: string, window: [number, number] | null, range: [number, number] | null, say: (l: string) => void): { slices: TrainingSlice[]; maxLabel: number } {
   const [lo, hi] = window ?? (isImagePath(imagePath) ? [0, 255] : TRANSUNET_CT_WINDOW);
-  const scale = (v: ArrayLike<number>) => Float32Array.from(transunetWindow(v, [lo, hi]));
+  const scale = (v: ArrayLike<number>) => Float32Array.from(v, (x) => (Math.min(hi, Math.max(lo, x)) - lo) / (hi - lo));
   const labelsOf = (v: ArrayLike<number>, what: string) => {
     const out = new Uint8Array(v.length);
     let max = 0;
@@ -85,21 +84,12 @@ function slicesOf(imagePath: string, labelPath: string, window: [number, number]
     const { image, notes } = readImageInput(imagePath, 'training image');
     notes.forEach(say);
     if (image.channels !== 1) throw new CliError(`training image ${imagePath} is an RGB image; TransUNet trains on grey images`);
-    let lbl;
-    try {
-      lbl = readImage(readInput(labelPath, 'label map'), labelPath);
-    } catch (e) {
-      throw e instanceof CliError ? e : new CliError(`label map ${(e as Error).message}`);
-    }
-    if (lbl.channels !== 1) throw new CliError(`label map ${labelPath} is an RGB image; a label map must be grey, its values the classes`);
-    if (lbl.width !== image.width || lbl.height !== image.height) throw new CliError(`label map ${labelPath} is ${lbl.width}x${lbl.height}, its image ${imagePath} ${image.width}x${image.height}: they must match`);
+    const lbl = readLabelImage(labelPath, 'label map', imagePath, image, 'a label map must be grey, its values the classes');
     const l = labelsOf(lbl.data, `label map ${labelPath}`);
     const [h, w] = [image.height, image.width];
     return { slices: [{ image: { data: scale(image.data), h, w }, label: { data: l.data, h, w } }], maxLabel: l.max };
   }
-  const vol = readNifti(readInput(imagePath, 'training scan'), imagePath);
-  const lab = readNifti(readInput(labelPath, 'label map'), labelPath);
-  if (vol.dims.join() !== lab.dims.join()) throw new CliError(`label map ${labelPath} is ${lab.dims.join('x')} voxels, its scan ${imagePath} ${vol.dims.join('x')}: they must match`);
+  const { volume: vol, label: lab } = readVolumePair(imagePath, labelPath);
   const [nx, ny, nz] = vol.dims;
   const [z0, z1] = range ?? [0, nz - 1];
   if (z1 >= nz) throw new CliError(`--slices ${z0}-${z1} reaches past the last slice of ${imagePath} (${nz} slices: 0-${nz - 1})`);
@@ -133,9 +123,22 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   const range = args.slices === undefined ? null : parseSliceRange('--slices', args.slices);
   const inputs = [...args.images.map((p) => ['training image', p] as const), ...args.labels.map((p) => ['label', p] as const), ...(args.weights ? [['starting weights', args.weights] as const] : [])];
   checkOutput(args.output, { what: 'output weights', extensions: ['.safetensors'], inputs });
-  // the starting weights, checked key by key: the .npz (encoder only; the configuration from its
-  // shapes, the classes from --classes) or a state dict (every option from its shapes)
-  const start = args.weights ? await readTransUNetWeights(args.weights, 'starting weights', { allowNpz: true, given: { config: args.config, numClasses: classesGiven } }) : null;
+  // the starting weights: the .npz (encoder only, options from --config / --classes) or a state dict (options from its shapes)
+  let start: TransUNetWeightsInput | null = null;
+  let npz: { path: string; bytes: Uint8Array } | null = null;
+  if (args.weights) {
+    const bytes = readInput(args.weights, 'starting weights');
+    const format = await detectFormat(bytesSource(bytes, args.weights)).catch((e: Error) => {
+      throw new CliError(`starting weights ${args.weights}: ${e.message.replace(`${args.weights}: `, '')}`);
+    });
+    if (format === 'npz') npz = { path: args.weights, bytes };
+    else start = await readTransUNetWeights(args.weights, 'starting weights');
+  }
+  if (start) {
+    const o = start.options;
+    if (args.config !== undefined && args.config !== o.config) throw new CliError(`starting weights ${args.weights} are TransUNet '${o.config}' (their shapes say so), not --config ${args.config}`);
+    if (classesGiven !== undefined && classesGiven !== o.numClasses) throw new CliError(`starting weights ${args.weights} have ${o.numClasses} classes, not --classes ${classesGiven} (a head for another count would start from scratch: start from the ImageNet-21k .npz instead)`);
+  }
   const config = (start?.options.config ?? args.config ?? 'R50-ViT-B_16') as TransUNetConfigName;
   const options = start?.options ?? { config, imgSize: TRANSUNET_CONFIGS[config].defaultImgSize, numClasses: classesGiven ?? 9, nSkip: 3 };
   const S = options.imgSize;
@@ -143,7 +146,7 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   const slices: TrainingSlice[] = [];
   for (let i = 0; i < args.images.length; i++) {
     const r = slicesOf(args.images[i], args.labels[i], window, range, say);
-    if (r.maxLabel >= options.numClasses) throw new CliError(`label map ${args.labels[i]} holds class ${r.maxLabel}, but the model has ${options.numClasses} classes (0-${options.numClasses - 1})${start && !start.npz ? ' as its starting weights say' : '; --classes sets the count'}`);
+    if (r.maxLabel >= options.numClasses) throw new CliError(`label map ${args.labels[i]} holds class ${r.maxLabel}, but the model has ${options.numClasses} classes (0-${options.numClasses - 1})${start ? ` as its starting weights say` : '; --classes sets the count'}`);
     slices.push(...r.slices);
   }
   say(`${slices.length} training slice${slices.length === 1 ? '' : 's'}, ${batchSize} per step, augmented as RandomGenerator does and zoomed to ${S}x${S}`);
@@ -151,38 +154,36 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   // ---- the GPU part
   await openGpu(log);
   manualSeed(seed);
-  const net = start ? await loadTransUNet(start) : new TransUNet(options);
-  if (start) for (const n of start.notes) say(`${args.weights}: ${n}`);
-  if (start?.npz) say(`${args.weights}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
-  else if (!start) say(`no --weights: TransUNet ${config} starts from its random initialisation (train.py starts the encoder from the ImageNet-21k R50+ViT-B_16.npz: --weights R50+ViT-B_16.npz)`);
+  let net: TransUNet;
+  if (start) {
+    net = await loadTransUNet(start);
+    for (const n of start.notes) say(`${args.weights}: ${n}`);
+  } else {
+    net = new TransUNet(options);
+    if (npz) {
+      try {
+        const r = await net.loadWeights(bytesSource(npz.bytes, npz.path));
+        for (const n of r.notes) say(`${args.weights}: ${n}`);
+      } catch (e) {
+        for (const t of net.stateDict().values()) t.dispose();
+        throw new CliError(`starting weights ${npz.path}: ${(e as Error).message.replace(`${npz.path}: `, '')}${args.config === undefined ? ' (if these are tiny-config weights, say --config tiny)' : ''}`);
+      }
+      say(`${args.weights}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
+    } else say(`no --weights: TransUNet ${config} starts from its random initialisation (train.py starts the encoder from the ImageNet-21k R50+ViT-B_16.npz: --weights R50+ViT-B_16.npz)`);
+  }
   const trainer = new TransUNetTrainer(net, { baseLr: lr, maxSteps: args.steps, weightDecay });
   say(`TransUNet ${config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), SGD momentum 0.9, weight decay ${weightDecay}, poly lr from ${lr} over ${args.steps} steps`);
-  const history: TransUNetStep[] = [];
   const dispose = () => {
     trainer.dispose();
     for (const t of net.stateDict().values()) t.dispose();
   };
-  const metadata = () => ({
-    model: 'transunet',
-    transunet_config: config,
-    img_size: String(S),
-    num_classes: String(options.numClasses),
-    n_skip: String(options.nSkip),
-    steps: String(history.length),
-    base_lr: String(lr),
-    trained_on: args.images.map((p) => basename(p)).join(','),
-    ...(args.weights ? { started_from: basename(args.weights) } : {}),
-  });
-  const write = async () => {
-    const r = writeAtomic(args.output, (await save(net.stateDict(), { metadata: metadata() }))!);
-    args.onWrite?.(args.output, history.length);
-    return r;
-  };
   const random = rng(seed);
-  const bar = args.progress === false ? null : new Progress({ unit: 'steps', total: args.steps, tty: stderrIsTerminal() });
-  const tTrain = performance.now();
-  try {
-    for (let s = 0; s < args.steps && !args.signal?.aborted; s++) {
+  const { history, replaced } = await trainSteps<TransUNetStep>({
+    steps: args.steps,
+    output: args.output,
+    progress: args.progress,
+    signal: args.signal,
+    step: async () => {
       const x = new Float32Array(batchSize * S * S);
       const y = new Float32Array(batchSize * S * S);
       for (let b = 0; b < batchSize; b++) {
@@ -193,21 +194,28 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
       const images = tensor(x, [batchSize, 1, S, S]);
       const labels = tensor(y, [batchSize, S, S]);
       try {
-        history.push(await trainer.step(images, labels));
+        return await trainer.step(images, labels);
       } finally {
         images.dispose();
         labels.dispose();
       }
-      const r = history[history.length - 1];
-      bar?.update(s + 1, `loss ${r.loss.toFixed(4)} (CE ${r.ce.toFixed(3)}, Dice loss ${r.dice.toFixed(3)}), pixel accuracy ${r.accuracy.toFixed(3)}, lr ${r.lr.toPrecision(3)}, ${((performance.now() - tTrain) / 1000 / (s + 1)).toFixed(2)} s/step`);
-    }
-  } catch (e) {
-    bar?.end();
-    dispose();
-    throw e;
-  }
-  bar?.end();
-  const { replaced } = await finishTraining({ stepsDone: history.length, steps: args.steps, output: args.output, write, dispose });
+    },
+    describe: (r) => `loss ${r.loss.toFixed(4)} (CE ${r.ce.toFixed(3)}, Dice loss ${r.dice.toFixed(3)}), pixel accuracy ${r.accuracy.toFixed(3)}, lr ${r.lr.toPrecision(3)}`,
+    stateDict: () => net.stateDict(),
+    metadata: (stepsDone) => ({
+      model: 'transunet',
+      transunet_config: config,
+      img_size: String(S),
+      num_classes: String(options.numClasses),
+      n_skip: String(options.nSkip),
+      steps: String(stepsDone),
+      base_lr: String(lr),
+      trained_on: args.images.map((p) => basename(p)).join(','),
+      ...(args.weights ? { started_from: basename(args.weights) } : {}),
+    }),
+    onWrite: args.onWrite,
+    dispose,
+  });
   const seconds = (performance.now() - t0) / 1000;
   const report: TransUNetTrainReport = { steps: args.steps, seconds, adapter: runtime().adapterName, options: { ...options, config }, slices: slices.length, history };
   const mean = (f: (h: TransUNetStep) => number) => lastStepsMean(history, f);
