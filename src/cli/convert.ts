@@ -1,6 +1,8 @@
-// `medseg convert <checkpoint> -o <out.safetensors> --model vnet|transunet|medsam [--dtype f32|f16]`:
+// `medseg convert <checkpoint> -o <out.safetensors> --model vnet|transunet|medsam [--dtype f32|f16]
+// [--config C --img-size N --classes N --n-skip N (TransUNet)]`:
 // checks the arguments, the input (a non-empty file) and the output (folder, .safetensors, not the
-// input), then checks a .pth / .npz / .safetensors checkpoint against the model's schema and writes
+// input), then checks a .pth / .npz / .safetensors checkpoint against the model's schema (TransUNet's
+// as the file's shapes or the options give it: transunet-weights.ts) and writes
 // the runtime's safetensors file (temp name, renamed when complete), with progress. V-Net weights
 // written by medseg itself (`medseg train`, any preset) need no conversion: they are copied as they
 // are (in the chosen dtype), config metadata included, after a check of their keys.
@@ -14,6 +16,7 @@ import { CliError, oneOf } from './args.js';
 import { checkInput, checkOutput } from './files.js';
 import { watchInterrupt } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
+import { transunetConvertLayout, type TransUNetGiven } from './transunet-weights.js';
 
 export interface ConvertArgs {
   checkpoint: string;
@@ -25,6 +28,8 @@ export interface ConvertArgs {
   log?: (line: string) => void;
   /** Schemas to accept instead of the model's own (programmatic use, e.g. reduced-size tests). */
   schemas?: Schema[];
+  /** TransUNet's layout where the file does not give it (the .npz) or to check it (--config, --img-size, --classes, --n-skip) */
+  transunet?: TransUNetGiven;
   /** the temporary file being written (removed by an interrupt) */
   onTempFile?: (path: string) => void;
 }
@@ -70,14 +75,17 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
       ({ bytes } = await writeSafetensors(planTargets({ records } as unknown as ConversionPlan, args.dtype), sink, { metadata: { ...own.metadata, dtype: args.dtype }, onProgress }));
       count = records.length;
     } else {
+      const given = Object.fromEntries(Object.entries(args.transunet ?? {}).filter(([, v]) => v !== undefined));
+      if (args.model !== 'transunet' && Object.keys(given).length) throw new CliError(`--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not ${args.model}'s`);
+      const layout = args.model === 'transunet' && !args.schemas ? await transunetConvertLayout(src, given, `checkpoint ${args.checkpoint}`) : null;
       const r = await convert(src, sink, {
         model: args.model,
-        schemas: args.schemas,
+        schemas: layout ? [layout.schema] : args.schemas,
         dtype: args.dtype,
         keepNumBatchesTracked: args.keepNumBatchesTracked,
         onPlan(plan) {
           log(`${src.name}: ${plan.format}, ${plan.records.length} tensors, schema '${plan.schema.id}' (${plan.schema.description})`);
-          for (const n of plan.notes) log(`  ${n}`);
+          for (const n of [...(layout?.notes ?? []), ...plan.notes]) log(`  ${n}`);
         },
         onProgress,
       });
@@ -105,7 +113,11 @@ export function register(program: Command): void {
     .addOption(new Option('--dtype <dtype>', 'storage dtype of float tensors').choices(['f32', 'f16']).default('f32'))
     .option('--keep-num-batches-tracked', "keep BatchNorm's num_batches_tracked counters (dropped by default)")
     .option('--no-progress', 'no progress on stderr')
-    .action(async (checkpoint: string, opts: { output: string; model: ModelName; dtype: 'f32' | 'f16'; keepNumBatchesTracked?: boolean; progress: boolean }) => {
+    .option('--config <config>', 'TransUNet: R50-ViT-B_16 or tiny (default: from the shapes)')
+    .option('--img-size <n>', "TransUNet: input size; the .npz's position table is resampled to its grid as load_from() does (default 224; a state dict's shapes give it)")
+    .option('--classes <n>', "TransUNet: classes of the head (a state dict's shapes give it)")
+    .option('--n-skip <n>', "TransUNet: skip connections, 0-3 (a state dict's shapes give it)")
+    .action(async (checkpoint: string, opts: { output: string; model: ModelName; dtype: 'f32' | 'f16'; keepNumBatchesTracked?: boolean; progress: boolean; config?: string; imgSize?: string; classes?: string; nSkip?: string }) => {
       let temp = '';
       const interrupt = watchInterrupt({
         log: (l) => process.stderr.write(`${stderrIsTerminal() ? '\n' : ''}${l}\n`),
@@ -121,7 +133,8 @@ export function register(program: Command): void {
         },
       });
       try {
-        await runConvert({ checkpoint, ...opts, onTempFile: (p) => (temp = p) });
+        const { config, imgSize, classes, nSkip, ...rest } = opts;
+        await runConvert({ checkpoint, ...rest, transunet: { config, imgSize, numClasses: classes, nSkip }, onTempFile: (p) => (temp = p) });
       } finally {
         interrupt.dispose();
       }
