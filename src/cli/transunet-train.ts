@@ -12,19 +12,18 @@
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
 import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
-import { TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
+import { TRANSUNET_CT_WINDOW, transunetWindow } from '../models/transunet/inference.js';
 import { TransUNetTrainer, randomGenerator, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
 import { manualSeed, rng, tensor } from '../tensor.js';
-import { detectFormat } from '../weights/convert.js';
-import { bytesSource } from '../weights/source.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
-import { checkOutput, readInput } from './files.js';
+import { checkOutput } from './files.js';
 import { openGpu } from './gpu.js';
 import { LAST_STEPS, lastStepsMean } from './interrupt.js';
 import { trainSteps } from './train-loop.js';
 import { readLabelImage, readVolumePair } from './training-pairs.js';
 import { isImagePath, parseSliceRange, readImageInput } from './medsam-inputs.js';
-import { loadTransUNet, parseRangeWindow, readTransUNetWeights, type TransUNetWeightsInput } from './transunet-segment.js';
+import { parseRangeWindow } from './transunet-segment.js';
+import { loadTransUNet, readTransUNetWeights } from './transunet-weights.js';
 
 export interface TransUNetTrainArgs {
   images: string[];
@@ -33,7 +32,7 @@ export interface TransUNetTrainArgs {
   output: string;
   /** starting weights: the ImageNet-21k .npz or a trained state dict (default: random initialisation) */
   weights?: string;
-  /** 'R50-ViT-B_16' (default) or 'tiny'; a state dict's shapes decide for it */
+  /** 'R50-ViT-B_16' (default) or 'tiny'; starting weights' shapes decide (a different --config is refused) */
   config?: string;
   /** classes of the head (default: the state dict's, else 9 as train.py's Synapse setup) */
   classes?: number | string;
@@ -67,7 +66,7 @@ export interface TransUNetTrainReport {
 /** The training slices of one --image / --label pair: an image, or the axial slices of a volume, scaled by the window. */
 function slicesOf(imagePath: string, labelPath: string, window: [number, number] | null, range: [number, number] | null, say: (l: string) => void): { slices: TrainingSlice[]; maxLabel: number } {
   const [lo, hi] = window ?? (isImagePath(imagePath) ? [0, 255] : TRANSUNET_CT_WINDOW);
-  const scale = (v: ArrayLike<number>) => Float32Array.from(v, (x) => (Math.min(hi, Math.max(lo, x)) - lo) / (hi - lo));
+  const scale = (v: ArrayLike<number>) => Float32Array.from(transunetWindow(v, [lo, hi]));
   const labelsOf = (v: ArrayLike<number>, what: string) => {
     const out = new Uint8Array(v.length);
     let max = 0;
@@ -123,22 +122,9 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   const range = args.slices === undefined ? null : parseSliceRange('--slices', args.slices);
   const inputs = [...args.images.map((p) => ['training image', p] as const), ...args.labels.map((p) => ['label', p] as const), ...(args.weights ? [['starting weights', args.weights] as const] : [])];
   checkOutput(args.output, { what: 'output weights', extensions: ['.safetensors'], inputs });
-  // the starting weights: the .npz (encoder only, options from --config / --classes) or a state dict (options from its shapes)
-  let start: TransUNetWeightsInput | null = null;
-  let npz: { path: string; bytes: Uint8Array } | null = null;
-  if (args.weights) {
-    const bytes = readInput(args.weights, 'starting weights');
-    const format = await detectFormat(bytesSource(bytes, args.weights)).catch((e: Error) => {
-      throw new CliError(`starting weights ${args.weights}: ${e.message.replace(`${args.weights}: `, '')}`);
-    });
-    if (format === 'npz') npz = { path: args.weights, bytes };
-    else start = await readTransUNetWeights(args.weights, 'starting weights');
-  }
-  if (start) {
-    const o = start.options;
-    if (args.config !== undefined && args.config !== o.config) throw new CliError(`starting weights ${args.weights} are TransUNet '${o.config}' (their shapes say so), not --config ${args.config}`);
-    if (classesGiven !== undefined && classesGiven !== o.numClasses) throw new CliError(`starting weights ${args.weights} have ${o.numClasses} classes, not --classes ${classesGiven} (a head for another count would start from scratch: start from the ImageNet-21k .npz instead)`);
-  }
+  // the starting weights, checked key by key: the .npz (encoder only; the configuration from its
+  // shapes, the classes from --classes) or a state dict (every option from its shapes)
+  const start = args.weights ? await readTransUNetWeights(args.weights, 'starting weights', { allowNpz: true, given: { config: args.config, numClasses: classesGiven } }) : null;
   const config = (start?.options.config ?? args.config ?? 'R50-ViT-B_16') as TransUNetConfigName;
   const options = start?.options ?? { config, imgSize: TRANSUNET_CONFIGS[config].defaultImgSize, numClasses: classesGiven ?? 9, nSkip: 3 };
   const S = options.imgSize;
@@ -146,7 +132,7 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   const slices: TrainingSlice[] = [];
   for (let i = 0; i < args.images.length; i++) {
     const r = slicesOf(args.images[i], args.labels[i], window, range, say);
-    if (r.maxLabel >= options.numClasses) throw new CliError(`label map ${args.labels[i]} holds class ${r.maxLabel}, but the model has ${options.numClasses} classes (0-${options.numClasses - 1})${start ? ` as its starting weights say` : '; --classes sets the count'}`);
+    if (r.maxLabel >= options.numClasses) throw new CliError(`label map ${args.labels[i]} holds class ${r.maxLabel}, but the model has ${options.numClasses} classes (0-${options.numClasses - 1})${start && !start.npz ? ' as its starting weights say' : '; --classes sets the count'}`);
     slices.push(...r.slices);
   }
   say(`${slices.length} training slice${slices.length === 1 ? '' : 's'}, ${batchSize} per step, augmented as RandomGenerator does and zoomed to ${S}x${S}`);
@@ -154,23 +140,10 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   // ---- the GPU part
   await openGpu(log);
   manualSeed(seed);
-  let net: TransUNet;
-  if (start) {
-    net = await loadTransUNet(start);
-    for (const n of start.notes) say(`${args.weights}: ${n}`);
-  } else {
-    net = new TransUNet(options);
-    if (npz) {
-      try {
-        const r = await net.loadWeights(bytesSource(npz.bytes, npz.path));
-        for (const n of r.notes) say(`${args.weights}: ${n}`);
-      } catch (e) {
-        for (const t of net.stateDict().values()) t.dispose();
-        throw new CliError(`starting weights ${npz.path}: ${(e as Error).message.replace(`${npz.path}: `, '')}${args.config === undefined ? ' (if these are tiny-config weights, say --config tiny)' : ''}`);
-      }
-      say(`${args.weights}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
-    } else say(`no --weights: TransUNet ${config} starts from its random initialisation (train.py starts the encoder from the ImageNet-21k R50+ViT-B_16.npz: --weights R50+ViT-B_16.npz)`);
-  }
+  const net = start ? await loadTransUNet(start) : new TransUNet(options);
+  if (start) for (const n of start.notes) say(`${args.weights}: ${n}`);
+  if (start?.npz) say(`${args.weights}: the encoder initialised as load_from() does; the decoder and segmentation head start from their random initialisation`);
+  else if (!start) say(`no --weights: TransUNet ${config} starts from its random initialisation (train.py starts the encoder from the ImageNet-21k R50+ViT-B_16.npz: --weights R50+ViT-B_16.npz)`);
   const trainer = new TransUNetTrainer(net, { baseLr: lr, maxSteps: args.steps, weightDecay });
   say(`TransUNet ${config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), SGD momentum 0.9, weight decay ${weightDecay}, poly lr from ${lr} over ${args.steps} steps`);
   const dispose = () => {
