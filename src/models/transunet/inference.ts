@@ -4,7 +4,13 @@
 // scipy.ndimage.zoom(order=3) (cubic B-spline, mirror-boundary prefilter, corner-aligned
 // coordinates src = dst (in - 1) / (out - 1)), slices batched through the network, argmax over
 // the classes, and the label map zoomed back with zoom(order=0) (the same coordinates, rounded).
-// A volume is x fastest with slices along z (NIfTI's voxel order); a slice's rows are its y.
+// A volume is x fastest with slices along z (NIfTI's voxel order); a slice's rows are its y, so a
+// slice is image[z] of the [Z, H, W] array SimpleITK's GetArrayFromImage gives (H = y, W = x), which
+// is how test.py treats its .h5 volumes (it writes its predictions back with sitk.GetImageFromArray).
+// TransUNet never published the script that made its .npz / .h5 from the Synapse NIfTIs. A reader
+// that transposes the slice (rows = x) sees a reflection of it, which RandomGenerator's rot90 + flip
+// also shows the network in training; a transpose with one axis reversed (mmsegmentation's Synapse
+// converter) is a 90-degree rotation, which training never shows.
 import { noGrad } from '../../autograd.js';
 import { scope } from '../../scope.js';
 import { tensor } from '../../tensor.js';
