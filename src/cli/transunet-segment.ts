@@ -16,7 +16,7 @@ import { writePng } from '../io/png.js';
 import type { TransUNetOptions } from '../models/transunet/transunet.js';
 import { segmentSlices, TRANSUNET_CT_WINDOW } from '../models/transunet/inference.js';
 import { loadTransUNet, readTransUNetWeights } from './transunet-weights.js';
-import { CliError, wholeNumber } from './args.js';
+import { CliError, numbersOf, wholeNumber } from './args.js';
 import { checkOutput, readInput, writeAtomic } from './files.js';
 import { openGpu } from './gpu.js';
 import { segmentOrStop } from './interrupt.js';
@@ -59,12 +59,9 @@ export const transunetNoWeightsMessage = (): string =>
     'its R50+ViT-B_16.npz (ImageNet-21k) initialises the encoder only and cannot segment.',
   ].join(' ');
 
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** --window lo,hi: two finite numbers with lo < hi. */
 export function parseRangeWindow(option: string, value: string | readonly number[]): [number, number] {
-  const parts = typeof value === 'string' ? value.split(',') : value;
-  const v = parts.map((p) => (typeof p === 'number' ? p : NUMBER.test(p.trim()) ? Number(p) : NaN));
+  const v = numbersOf(typeof value === 'string' ? value.split(',') : value);
   if (v.length !== 2 || !v.every(Number.isFinite) || !(v[0] < v[1])) throw new CliError(`${option} must be lo,hi: two numbers with lo < hi, like -125,275 (HU), got '${String(value)}'`);
   return v as [number, number];
 }
