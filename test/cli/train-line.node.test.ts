@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../../src/cli/main.js';
 import { noWeightsMessage } from '../../src/cli/segment.js';
 import { vnetTrainSettings, type TrainArgs } from '../../src/cli/train.js';
+import { models } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const words = (line: string) => line.replace(/\\\n/g, ' ').trim().split(/\s+/);
@@ -78,6 +79,25 @@ describe("README's default train command", () => {
   it('the paper preset has no default step count: without --steps it says so', async () => {
     const opts = await parsedTrain(readmeDefaultLine().map((w) => (w === 'tiny' ? 'paper' : w)));
     expect(() => vnetTrainSettings({ ...(opts as unknown as TrainArgs), images: opts.image as string[], labels: opts.label as string[] })).toThrow('--steps is needed with --config paper (only tiny has a default, 240)');
+  });
+
+  it('given options win over the defaults; --resume of tiny weights takes the tiny defaults without --config', async () => {
+    const given = ['--flip', '--lr', '1e-3', '--lr-schedule', 'constant', '--deform-sigma', '0', '--steps', '5', '--spacing', '6.4,6.4,10', '--patch', '16,32,32', '--seed', '3'];
+    const opts = await parsedTrain([...readmeDefaultLine(), ...given]);
+    const s = vnetTrainSettings({ ...(opts as unknown as TrainArgs), images: opts.image as string[], labels: opts.label as string[] });
+    expect(s).toMatchObject({ preset: 'tiny', lr: 1e-3, lrSchedule: 'constant', deformation: null, flip: true, steps: 5, seed: 3, preprocessing: { spacing: [6.4, 6.4, 10], patch: [16, 32, 32] } });
+    const tiny = models.vnetMetadata(models.vnetConfig({ preset: 'tiny' }), models.VNET_PREPROCESSING.tiny);
+    const resumed = vnetTrainSettings({ images: ['a.nii.gz'], labels: ['b.nii.gz'], output: 'w.safetensors', resume: 'w.safetensors' }, tiny);
+    expect(resumed).toMatchObject({ preset: 'tiny', steps: 240, lr: 3e-3, lrSchedule: 'poly', flip: false, deformation: { sigma: 1 } });
+    // a config that is no preset's (other base channels): --config's defaults, paper's without it
+    const other = models.vnetMetadata(models.vnetConfig({ preset: 'tiny', baseChannels: 2 }), models.VNET_PREPROCESSING.tiny);
+    expect(vnetTrainSettings({ images: ['a.nii.gz'], labels: ['b.nii.gz'], output: 'w.safetensors', steps: 1 }, other)).toMatchObject({ preset: 'paper', lr: 1e-3, flip: true });
+  });
+
+  it('MedSAM and TransUNet still need --steps, said before any file is read', async () => {
+    for (const model of ['medsam', 'transunet']) {
+      await expect(buildProgram().exitOverride().parseAsync(['node', 'medseg', 'train', '--model', model, '--image', 'missing.png', '--label', 'missing.png', '-o', 'w.safetensors'])).rejects.toThrow(`train --model ${model} needs --steps N`);
+    }
   });
 
   it('scripts/vnet-spleen.sh trains with the defaults: only --save-every and --keep-best on top', () => {
