@@ -77,7 +77,7 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
     } else {
       const given = Object.fromEntries(Object.entries(args.transunet ?? {}).filter(([, v]) => v !== undefined));
       if (args.model !== 'transunet' && Object.keys(given).length) throw new CliError(`--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not ${args.model}'s`);
-      const layout = args.model === 'transunet' && !args.schemas ? await transunetConvertLayout(src, given, `checkpoint ${args.checkpoint}`) : null;
+      const layout = args.model === 'transunet' && !args.schemas ? await transunetConvertLayout(src, given, `the weights in ${args.checkpoint}`) : null;
       const r = await convert(src, sink, {
         model: args.model,
         schemas: layout ? [layout.schema] : args.schemas,

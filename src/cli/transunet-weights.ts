@@ -77,7 +77,7 @@ export function transunetLayout(ck: Checkpoint, given: TransUNetGiven, what: str
       config: ['--config', (v) => `are TransUNet '${v}' (their shapes say so)`, ''],
       imgSize: ['--img-size', (v) => `are for ${v}x${v} input (${(Number(v) / 16) ** 2} position tokens)`, ' (a trained state dict loads as it was trained; load_from() resamples the position table of the ImageNet-21k .npz only)'],
       numClasses: ['--classes', (v) => `have ${v} classes`, ' (a head for another count would start from scratch: start from the ImageNet-21k .npz instead)'],
-      nSkip: ['--n-skip', (v) => `use ${v} skip connections`, ' (their decoder was built for that)'],
+      nSkip: ['--n-skip', (v) => `use ${v} skip connection${v === 1 ? '' : 's'}`, ' (their decoder was built for that)'],
     };
     for (const k of Object.keys(say) as (keyof TransUNetShapeOptions)[]) {
       if (g[k] !== undefined && g[k] !== options[k]) throw new CliError(`${what} ${say[k][1](options[k])}, not ${say[k][0]} ${g[k]}${say[k][2]}`);
@@ -90,7 +90,7 @@ export function transunetLayout(ck: Checkpoint, given: TransUNetGiven, what: str
       if (!g.config) throw e;
       config = g.config; // the schema check names what does not fit
     }
-    if (g.config !== undefined && g.config !== config) throw new CliError(`${what} holds a TransUNet '${config}' encoder (its shapes say so), not --config ${g.config}`);
+    if (g.config !== undefined && g.config !== config) throw new CliError(`${what} are a TransUNet '${config}' encoder (their shapes say so), not --config ${g.config}`);
     options = { config, imgSize: g.imgSize ?? TRANSUNET_CONFIGS[config].defaultImgSize, numClasses: g.numClasses ?? 9, nSkip: g.nSkip ?? 3 };
     const pos = shapes.get(POS);
     const grid = options.imgSize / 16;
@@ -149,11 +149,5 @@ export async function loadTransUNet(w: TransUNetWeightsInput): Promise<TransUNet
 
 /** convert --model transunet: the layout a checkpoint is checked and converted against. */
 export async function transunetConvertLayout(src: ByteSource, given: TransUNetGiven, what: string): Promise<TransUNetLayout> {
-  let ck: Checkpoint;
-  try {
-    ck = await openCheckpoint(src);
-  } catch (e) {
-    throw new CliError(`${what}: ${(e as Error).message.replace(`${src.name}: `, '')}`);
-  }
-  return transunetLayout(ck, given, what);
+  return transunetLayout(await openCheckpoint(src), given, what);
 }

@@ -57,10 +57,10 @@ describe('medseg convert --model transunet', () => {
 
   it("options that contradict a state dict's shapes are refused", async () => {
     const refused = (transunet: ConvertArgs['transunet'], msg: string) => expect(convert(pth48, 'no.safetensors', { transunet })).rejects.toThrow(msg);
-    await refused({ numClasses: '9' }, `checkpoint ${pth48} have 5 classes, not --classes 9`);
-    await refused({ imgSize: 224 }, `checkpoint ${pth48} are for 48x48 input (9 position tokens), not --img-size 224`);
-    await refused({ nSkip: 3 }, `checkpoint ${pth48} use 1 skip connections, not --n-skip 3`);
-    await refused({ config: 'R50-ViT-B_16' }, `checkpoint ${pth48} are TransUNet 'tiny' (their shapes say so), not --config R50-ViT-B_16`);
+    await refused({ numClasses: '9' }, `the weights in ${pth48} have 5 classes, not --classes 9`);
+    await refused({ imgSize: 224 }, `the weights in ${pth48} are for 48x48 input (9 position tokens), not --img-size 224`);
+    await refused({ nSkip: 3 }, `the weights in ${pth48} use 1 skip connection, not --n-skip 3`);
+    await refused({ config: 'R50-ViT-B_16' }, `the weights in ${pth48} are TransUNet 'tiny' (their shapes say so), not --config R50-ViT-B_16`);
     await refused({ imgSize: '40' }, '--img-size must be a multiple of 16');
     await expect(convert(pth48, 'no.safetensors', { model: 'vnet', transunet: { imgSize: 48 } })).rejects.toThrow("--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not vnet's");
   });
@@ -81,7 +81,7 @@ describe('medseg convert --model transunet', () => {
     const D = raw.length / 10;
     expect(await weights.readFloat32(at48.tensors.get(POS)!)).toEqual(raw.slice(D));
 
-    await expect(convert(npz, 'no.safetensors', { transunet: { config: 'R50-ViT-B_16' } })).rejects.toThrow(`checkpoint ${npz} holds a TransUNet 'tiny' encoder (its shapes say so), not --config R50-ViT-B_16`);
+    await expect(convert(npz, 'no.safetensors', { transunet: { config: 'R50-ViT-B_16' } })).rejects.toThrow(`the weights in ${npz} are a TransUNet 'tiny' encoder (their shapes say so), not --config R50-ViT-B_16`);
   });
 
   it("R50-ViT-B_16's npz layout with --img-size 256 --classes 4 --n-skip 2: PyTorch's layout for those options", () => {

@@ -39,7 +39,7 @@ describe('medseg train --model transunet: refused before the GPU opens', () => {
     await refused({ labels: [] }, 'give as many --label as --image, at least one of each (got 1 and 0)');
     await refused({ config: 'R50-ViT-B_16' }, `starting weights ${pth} are TransUNet 'tiny' (their shapes say so), not --config R50-ViT-B_16`);
     await refused({ classes: 9 }, `starting weights ${pth} have 2 classes, not --classes 9`);
-    await refused({ weights: npz, config: 'R50-ViT-B_16', classes: 2 }, `starting weights ${npz} holds a TransUNet 'tiny' encoder (its shapes say so), not --config R50-ViT-B_16`);
+    await refused({ weights: npz, config: 'R50-ViT-B_16', classes: 2 }, `starting weights ${npz} are a TransUNet 'tiny' encoder (their shapes say so), not --config R50-ViT-B_16`);
     await refused({ config: 'huge' }, "--config must be R50-ViT-B_16 or tiny, got 'huge'");
     await refused({ window: '1,1' }, "--window must be lo,hi: two numbers with lo < hi, like -125,275 (HU), got '1,1'");
     await refused({ slices: '20-30' }, `--slices 20-30 reaches past the last slice of ${scan} (26 slices: 0-25)`);
