@@ -9,6 +9,11 @@
 // kernels compiled per head dim and tile through their override constants) and 'composed' (matmul +
 // softmax + matmul from the existing ops; the reference for tests and benchmarks, and the fallback
 // for head dims over 128).
+// Masks without infinities, in every variant (WGSL implementations may assume there are none): a
+// mask value is clamped to MASK_FLOOR (-1e30), so a key masked with -inf gets weight 0 next to any
+// unmasked key, and a row whose biased scores all stay under MASKED_ROW (every key masked) gives 0
+// with zero gradients (PyTorch's safe softmax) instead of NaN; shaders/_attention.wgsl holds the
+// same two constants.
 // The fused kernels split the keys (forward, dq, d(bias)) or the queries (dk, dv) they walk into
 // ranges whose loop passes per invocation stay within LOOP_BUDGET, then merge the splits
 // (log-sum-exp weights in the forward, sums in the backward, in split order): Mesa's llvmpipe
@@ -17,7 +22,7 @@
 // Launches over the dispatch work bound (loop-budget.ts's DISPATCH_WORK: GPU watchdogs; 4096-token
 // backward at 12 heads is ~5e10 multiply-adds) run their 64-row blocks (queries for the forward,
 // dq and d(bias); keys for dk, dv) in several dispatches (params.x0), each submitted on its own.
-import { record } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { registerKernelFamily, type VariantParams } from '../gpu/variants.js';
 import type { Overrides } from '../gpu/kernels.js';
@@ -26,12 +31,16 @@ import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
 import { LOOP_BUDGET, chunks, dispatchWorkBound, unitsPerChunk } from './loop-budget.js';
 import type { DispatchSpec } from '../gpu/runtime.js';
-import { add, mul } from './elementwise.js';
+import { add, clamp, gt, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
+import { max } from './reduce.js';
 import { denseAt0, narrow, reshape, sumToShape, transpose } from './shape.js';
 import { softmax } from './softmax.js';
 
 const MAX_FUSED_DIM = 128;
+/** The floor of a mask value, and the biased score under which a row has no unmasked key (as in shaders/_attention.wgsl). */
+const MASK_FLOOR = -1e30;
+const MASKED_ROW = -5e29;
 
 /**
  * What the family chooses for: the head dim D, and for a specialised pipeline the tile of the launch
@@ -168,10 +177,15 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
   return scope(() => (choice.variant.name === 'composed' ? composed(q, k, v, mask, db, scale) : fused(q, k, v, mask, db, scale, lead, overridesFor, choice.params)));
 }
 
-/** The reference composition: softmax(scale * q k^T + bias) v from matmul, softmax and adds. */
+/**
+ * The reference composition: softmax(scale * q k^T + bias) v from matmul, softmax and adds, with the
+ * mask clamped to MASK_FLOOR and rows whose every key is masked (biased scores all under MASKED_ROW)
+ * multiplied by 0, as the fused kernel defines them: their softmax is finite (uniform over the
+ * floor), so the products and their gradients are 0, never NaN.
+ */
 function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: DecomposedBias | null, scale: number): Tensor {
   let s = mul(matmul(q, transpose(k, -1, -2)), scale);
-  if (mask) s = add(s, mask);
+  if (mask) s = add(s, clamp(mask, MASK_FLOOR));
   if (db) {
     const Lq = q.shape[q.ndim - 2];
     const lead = db.rel.shape.slice(0, -2);
@@ -179,7 +193,10 @@ function composed(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Deco
     const rw = reshape(narrow(db.rel, -1, db.kh, db.kw), [...lead, Lq, 1, db.kw]);
     s = add(s, reshape(add(rh, rw), [...lead, Lq, db.kh * db.kw]));
   }
-  return matmul(softmax(s, -1), v);
+  const out = matmul(softmax(s, -1), v);
+  if (!mask && !db) return out;
+  const unmasked = noGrad(() => gt(max(s, -1, true), MASKED_ROW)); // [..., Lq, 1]: 1 where some key is not masked
+  return mul(out, unmasked);
 }
 
 /**
