@@ -56,7 +56,15 @@ function checkGiven(g: TransUNetGiven): Partial<TransUNetShapeOptions> {
  * given or by default.
  */
 export function transunetLayout(ck: Checkpoint, given: TransUNetGiven, what: string): TransUNetLayout {
-  const g = checkGiven(given);
+  try {
+    return layoutOf(ck, checkGiven(given), what);
+  } catch (e) {
+    // the shape readers' own errors, named by the file
+    throw e instanceof CliError ? e : new CliError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+function layoutOf(ck: Checkpoint, g: Partial<TransUNetShapeOptions>, what: string): TransUNetLayout {
   const notes: string[] = [];
   // PyTorch keys and shapes; an npz's mapped as load_from() maps them (the class token dropped)
   const shapes = new Map<string, readonly number[]>();

@@ -7,7 +7,7 @@
 // load_from() does (the golden), at --img-size 48 the grid tokens are copied without the class
 // token; a --config the encoder is not is refused. R50-ViT-B_16 layouts (the npz manifest's
 // shapes) with --img-size 256, --classes 4, --n-skip 2 give PyTorch's layout for those options;
-// TransUNet's options with another model are refused.
+// a state dict of another network and TransUNet's options with another model are refused.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,8 @@ describe('medseg convert --model transunet', () => {
     await refused({ nSkip: 3 }, `the weights in ${pth48} use 1 skip connection, not --n-skip 3`);
     await refused({ config: 'R50-ViT-B_16' }, `the weights in ${pth48} are TransUNet 'tiny' (their shapes say so), not --config R50-ViT-B_16`);
     await refused({ imgSize: '40' }, '--img-size must be a multiple of 16');
+    const medsam = join(FIXTURES, 'medsam_tiny_train.pth');
+    await expect(convert(medsam, 'no.safetensors')).rejects.toThrow(`the weights in ${medsam}: TransUNet: the checkpoint has no 'transformer.embeddings.position_embeddings' (not a TransUNet state dict?)`);
     await expect(convert(pth48, 'no.safetensors', { model: 'vnet', transunet: { imgSize: 48 } })).rejects.toThrow("--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not vnet's");
   });
 
