@@ -2,16 +2,18 @@
 // A and B are strided views (a transpose is a stride swap, never a copy) with broadcast batch dims
 // (stride 0); out is contiguous [batch, M, N]. f32 accumulation.
 //   matmul_naive: one invocation per output; the reference variant.
-//   matmul_blocked: each invocation computes a TMxTN block straight from global memory (no
+//   matmul_blocked: each invocation computes a BTMxBTN block straight from global memory (no
 //                 workgroup memory, no barriers): 8 loads per 16 FMAs. For CPU adapters, where
 //                 caches serve the reuse and barriers are expensive.
-//   matmul_tiled: a workgroup of 16x16 invocations computes a 64x64 output tile with the GEMM tile
-//                 core (_gemm_tile.wgsl, shared with the conv kernels), staging TK-deep slices of A
-//                 and B in workgroup memory; each invocation keeps 4x4 accumulators in registers.
+//   matmul_tiled: a workgroup of 16x16 invocations computes a BMx64 output tile (BM = 16*TM) with
+//                 the GEMM tile core (_gemm_tile.wgsl, shared with the conv kernels), staging
+//                 TK-deep slices of A and B in workgroup memory; each invocation keeps TMx4
+//                 accumulators in registers.
 // Every variant runs the k range [k_begin, k_end) of one launch: the host splits K into slices
-// (src/ops/matmul.ts: 8192 for naive and blocked, 2416 for tiled, whose passes _gemm_tile.wgsl
-// counts), a launch after the first starts from the partial sums in `out`, and only the last one
-// (k_end == K) adds the bias, so the sums run in the same order as one K loop.
+// (src/ops/matmul.ts: 8192 for naive and blocked; for tiled, what its tile's loop passes allow,
+// counted as _gemm_tile.wgsl says: 2416 at TK 16, TM 4), a launch after the first starts from the
+// partial sums in `out`, and only the last one (k_end == K) adds the bias, so the sums run in the
+// same order as one K loop.
 // Why: Mesa's llvmpipe (gallivm, Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes of
 // a shader invocation (one counter of 65535 for each batch of 8 invocations, shared by every loop
 // and pass, inner loops included) and silently leaves every loop once it runs out: a K loop of 70000
@@ -19,11 +21,16 @@
 // (16384) passes.
 // #include _strided
 
+// matmul_tiled's tile knobs (the tuner's tile-size variants, src/ops/matmul.ts): TK, the depth of
+// a staged slice (8, 16 or 32: fewer barriers per FMA as it grows), and TM, the rows per
+// invocation (1, 2 or 4: 16-, 32- or 64-row tiles); tiles are 64 columns wide.
 override TK: u32 = 16u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
-const BM: u32 = 64u; // 16 * TM
-const BN: u32 = 64u; // 16 * TN
+override TM: u32 = 4u;
+override BM: u32 = 16u * TM;
+const BN: u32 = 64u;
+// matmul_blocked's register block per invocation
+const BTM: u32 = 4u;
+const BTN: u32 = 4u;
 
 struct Params {
   batch_shape: array<vec4<u32>, 2>,
@@ -114,7 +121,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (params.k_begin > 0u) {
     for (var i = 0u; i < TM; i++) {
       let m = ts.m0 + lid.y + 16u * i;
-      for (var j = 0u; j < TN; j++) {
+      for (var j = 0u; j < 4u; j++) {
         let n = ts.n0 + lid.x + 16u * j;
         if (m < params.M && n < params.N) { acc[i][j] = out[(bi * params.M + m) * params.N + n]; }
       }
@@ -123,7 +130,7 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   acc = gemm_tile(lid, params.k_begin, params.k_end, acc);
   for (var i = 0u; i < TM; i++) {
     let m = ts.m0 + lid.y + 16u * i;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < 4u; j++) {
       let n = ts.n0 + lid.x + 16u * j;
       if (m < params.M && n < params.N) { out[(bi * params.M + m) * params.N + n] = epilogue(acc[i][j], n); }
     }
@@ -133,35 +140,35 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 @compute @workgroup_size(16, 16)
 fn matmul_blocked(@builtin(global_invocation_id) gid: vec3<u32>) {
   let bi = gid.z;
-  let m0 = gid.y * TM;
-  let n0 = gid.x * TN;
+  let m0 = gid.y * BTM;
+  let n0 = gid.x * BTN;
   if (m0 >= params.M || n0 >= params.N || bi >= params.batch) { return; }
   let o = batch_offsets(bi);
   // Clamp rows/cols that fall off the edge to the last valid one; their results are not stored.
-  var ra: array<u32, TM>;
-  var cb: array<u32, TN>;
-  for (var i = 0u; i < TM; i++) { ra[i] = o.x + min(m0 + i, params.M - 1u) * params.a_stride_m; }
-  for (var j = 0u; j < TN; j++) { cb[j] = o.y + min(n0 + j, params.N - 1u) * params.b_stride_n; }
-  var acc: array<array<f32, TN>, TM>;
+  var ra: array<u32, BTM>;
+  var cb: array<u32, BTN>;
+  for (var i = 0u; i < BTM; i++) { ra[i] = o.x + min(m0 + i, params.M - 1u) * params.a_stride_m; }
+  for (var j = 0u; j < BTN; j++) { cb[j] = o.y + min(n0 + j, params.N - 1u) * params.b_stride_n; }
+  var acc: array<array<f32, BTN>, BTM>;
   if (params.k_begin > 0u) {
-    for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) {
+    for (var i = 0u; i < BTM; i++) {
+      for (var j = 0u; j < BTN; j++) {
         if (m0 + i < params.M && n0 + j < params.N) { acc[i][j] = out[(bi * params.M + m0 + i) * params.N + n0 + j]; }
       }
     }
   }
   for (var k = params.k_begin; k < params.k_end; k++) {
-    var av: array<f32, TM>;
-    var bv: array<f32, TN>;
-    for (var i = 0u; i < TM; i++) { av[i] = a[ra[i] + k * params.a_stride_k]; }
-    for (var j = 0u; j < TN; j++) { bv[j] = b[cb[j] + k * params.b_stride_k]; }
-    for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+    var av: array<f32, BTM>;
+    var bv: array<f32, BTN>;
+    for (var i = 0u; i < BTM; i++) { av[i] = a[ra[i] + k * params.a_stride_k]; }
+    for (var j = 0u; j < BTN; j++) { bv[j] = b[cb[j] + k * params.b_stride_k]; }
+    for (var i = 0u; i < BTM; i++) {
+      for (var j = 0u; j < BTN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
     }
   }
-  for (var i = 0u; i < TM; i++) {
+  for (var i = 0u; i < BTM; i++) {
     let m = m0 + i;
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < BTN; j++) {
       let n = n0 + j;
       if (m < params.M && n < params.N) { out[(bi * params.M + m) * params.N + n] = epilogue(acc[i][j], n); }
     }

@@ -8,7 +8,6 @@
 // in a JSON file (kernels-bench/tune-cache.ts).
 import { runtime } from './runtime.js';
 import { activeTunedTable, setActiveTunedTable, type TunedEntry, type TunedTable } from './tune-table.js';
-import { notClassWide } from './tune-classes.js';
 import { forcedVariant, kernelFamily, recordPicks, setKernelVariant } from './variants.js';
 
 export type { TunedEntry, TunedTable } from './tune-table.js';
@@ -98,10 +97,11 @@ export async function tuneFamily(family: string, workloads: readonly TuneWorkloa
   return out;
 }
 
-/** The fastest variant that may stand for a whole class (tune-classes.ts's notClassWide), with every time. */
+/** The fastest variant that may stand for a whole class (KernelVariant.classWide), with every time. */
 function entry(family: string, ms: Record<string, number>, workload: string): TunedEntry {
   const ranked = Object.entries(ms).sort((a, b) => a[1] - b[1]);
-  const winner = ranked.find(([v]) => !notClassWide[family]?.includes(v));
+  const variants = kernelFamily(family).variants;
+  const winner = ranked.find(([v]) => variants.find((x) => x.name === v)?.classWide !== false);
   if (!winner) throw new Error(`tune: no ${family} variant that a table may pick was timed on '${workload}'`);
   return { variant: winner[0], ms: Object.fromEntries(ranked), workload };
 }

@@ -8,7 +8,6 @@
 // This module knows no op: the families live in src/ops and register themselves on import.
 import { runtime } from './runtime.js';
 import type { Overrides } from './kernels.js';
-import { shapeClasses } from './tune-classes.js';
 import { tunedChoice } from './tune-table.js';
 
 /** CPU adapters (SwiftShader, llvmpipe, ...) pay far more per memory load and per barrier than GPUs. */
@@ -22,6 +21,11 @@ export interface KernelVariant<P> {
   applies?: (p: P) => boolean;
   /** the override constants it sets for p */
   overrides?: (p: P, params: VariantParams) => Overrides;
+  /**
+   * false: a tuned table never picks it for a whole shape class, because the class does not bound
+   * what it needs (it is still timed and listed); default true.
+   */
+  classWide?: boolean;
 }
 
 /** Extra knobs a forced variant may carry (e.g. a chunk length for tests), by name. */
@@ -33,9 +37,9 @@ export interface KernelFamilySpec<P> {
   /** the default rule: a variant name for p on this kind of adapter (must apply to p) */
   choose: (p: P, adapter: AdapterKind) => string;
   /**
-   * The shape class of p: problems of one class share a tuned choice (default: tune-classes.ts's
-   * for the family, else no tuning). Classes must be coarse (a few per model) so that tuning
-   * measures each once.
+   * The shape class of p (tune-classes.ts has the GEMM and head-dim ones): problems of one class
+   * share a tuned choice; absent, the family is not tuned. Classes must be coarse (a few per
+   * model) so that tuning measures each once.
    */
   shapeClass?: (p: P) => string;
 }
@@ -75,7 +79,7 @@ let recorders: PickRecord[][] = [];
 export class KernelFamily<P> {
   private readonly spec: KernelFamilySpec<P>;
   constructor(spec: KernelFamilySpec<P>) {
-    this.spec = { shapeClass: shapeClasses[spec.family] as ((p: P) => string) | undefined, ...spec };
+    this.spec = spec;
   }
 
   get name(): string {

@@ -25,6 +25,7 @@
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { registerKernelFamily, type VariantParams } from '../gpu/variants.js';
+import { headDimClass } from '../gpu/tune-classes.js';
 import type { Overrides } from '../gpu/kernels.js';
 import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
@@ -70,10 +71,14 @@ export const attentionKernels = registerKernelFamily<AttentionProblem>({
     {
       name: 'composed',
       description: 'matmul + softmax + matmul from the existing ops, storing the Lq x Lk scores (the reference, and head dims over 128)',
+      // the class (head dim) does not bound Lq x Lk: 805 MB of scores for MedSAM's 12 x 4096 x 4096
+      // global blocks, so a choice timed on 196 tokens must not reach 4096
+      classWide: false,
     },
   ],
   // On CPU adapters a pipeline takes seconds to compile, so one pipeline serves every head dim there.
   choose: ({ D }, adapter) => (!fusedApplies({ D }) ? 'composed' : adapter === 'cpu' ? 'fused' : 'fused-specialised'),
+  shapeClass: headDimClass,
 });
 
 /**

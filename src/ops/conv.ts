@@ -28,6 +28,7 @@
 // the rules above.
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { registerKernelFamily } from '../gpu/variants.js';
+import { convClass } from '../gpu/tune-classes.js';
 import { scope } from '../scope.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { directConv, directFits, directWeightGrad, packWeight } from './conv-direct.js';
@@ -88,6 +89,7 @@ export const convKernels = registerKernelFamily<ConvProblem>({
     if (adapter === 'cpu' && M < 16) return 'naive';
     return M * N * K >= 32 * 32 * 32 && N >= 64 && K >= 16 ? 'tiled' : 'naive';
   },
+  shapeClass: convClass,
 });
 
 /** The registry's variant for launch L: 'direct' only where `direct` says those kernels can run it. */

@@ -6,21 +6,44 @@ import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { registerKernelFamily } from '../gpu/variants.js';
+import { gemmClass } from '../gpu/tune-classes.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { broadcastShapes, dims8 } from './broadcast.js';
 import { LOOP_BUDGET } from './loop-budget.js';
 import { contiguous, expand, reshape, transpose, unsqueeze, squeeze } from './shape.js';
 import { sum } from './reduce.js';
 
-export type MatmulVariant = 'naive' | 'blocked' | 'tiled';
+/** The kernels: matmul.wgsl's entry points (the tiled ones differ in their tile knobs). */
+export type MatmulKernel = 'naive' | 'blocked' | 'tiled';
+export type MatmulVariant = MatmulKernel | 'tiled-m32' | 'tiled-m16' | 'tiled-k32' | 'tiled-k8';
 
 /** k per launch of naive and blocked: 8192 loop passes per invocation, under LOOP_BUDGET. */
 const K_SLICE = LOOP_BUDGET / 2;
+
+/** matmul_tiled's tile knobs (override constants of shaders/matmul.wgsl): slice depth TK and rows per invocation TM. */
+export interface TileKnobs {
+  TK: 8 | 16 | 32;
+  TM: 1 | 2 | 4;
+}
+
+/** The tiled variants: 16 x 16 invocations, 64 columns, 16*TM rows, TK-deep slices staged per barrier pair. */
+const TILES: Record<string, TileKnobs> = {
+  tiled: { TK: 16, TM: 4 },
+  'tiled-m32': { TK: 16, TM: 2 },
+  'tiled-m16': { TK: 16, TM: 1 },
+  'tiled-k32': { TK: 32, TM: 4 },
+  'tiled-k8': { TK: 8, TM: 4 },
+};
+
 /**
- * k per launch of tiled: the tile core (shaders/_gemm_tile.wgsl) runs 108 loop passes per 16-deep
- * slice with 4 rows per invocation, and matmul_tiled about 64 outside it, within LOOP_BUDGET.
+ * k per launch of a tiled variant: the tile core (shaders/_gemm_tile.wgsl) runs, per TK-deep
+ * slice, 1 + (TK*BM/256 + 1) + (TK*64/256 + 1) + (TK + 1) + TK*(TM + 1) loop passes (108 at TK
+ * 16, TM 4), and matmul_tiled about 64 outside it, within LOOP_BUDGET.
  */
-const TILED_K_SLICE = Math.floor((LOOP_BUDGET - 64) / 108) * 16;
+export function tiledKSlice({ TK, TM }: TileKnobs): number {
+  const slice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + (Math.ceil((TK * 64) / 256) + 1) + (TK + 1) + TK * (TM + 1);
+  return Math.floor((LOOP_BUDGET - 64) / slice) * TK;
+}
 
 export interface MatmulProblem {
   M: number;
@@ -28,15 +51,26 @@ export interface MatmulProblem {
   K: number;
 }
 
+const tiledVariant = (name: string, what: string) => ({
+  name,
+  description: `${what} (${16 * TILES[name].TM}x64 tiles, ${TILES[name].TK}-deep slices)`,
+  overrides: () => ({ ...TILES[name] }),
+});
+
 export const matmulKernels = registerKernelFamily<MatmulProblem>({
   family: 'matmul',
   variants: [
     { name: 'naive', description: 'one invocation per output, 16x16 workgroups (small problems, and the reference)' },
     { name: 'blocked', description: 'register-blocked 4x4 outputs per invocation, no barriers (CPU adapters)' },
-    { name: 'tiled', description: 'workgroup-shared 64x64 tiles with barriers (GPUs)' },
+    tiledVariant('tiled', 'workgroup-shared tiles with barriers (GPUs)'),
+    tiledVariant('tiled-m32', 'tiled, 2 rows per invocation: twice the workgroups for few-row problems'),
+    tiledVariant('tiled-m16', 'tiled, 1 row per invocation: small M'),
+    tiledVariant('tiled-k32', 'tiled, twice the slice depth: half the barriers (adapters where barriers cost)'),
+    tiledVariant('tiled-k8', 'tiled, half the slice depth: less workgroup memory, more workgroups resident'),
   ],
   // CPU adapters run workgroup barriers slowly and have caches: register blocking wins there.
   choose: ({ M, N, K }, adapter) => (M * N * K < 32 * 32 * 32 || M < 4 || N < 4 ? 'naive' : adapter === 'cpu' ? 'blocked' : 'tiled'),
+  shapeClass: gemmClass,
 });
 
 /** The GPU product of two >=2-d operands with equal-or-broadcast batch dims, plus optional bias [N]. */
@@ -61,12 +95,15 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
     throw new Error(`matmul: bias ${shapeStr(bias.shape)} must be a contiguous [${N}]`);
   }
   const v = variant ?? (matmulKernels.pick({ M, N, K }).variant.name as MatmulVariant);
+  const tile = TILES[v];
+  const kernel: MatmulKernel = tile ? 'tiled' : (v as MatmulKernel);
   const rt = runtime();
   // K in slices, each launch continuing the sums in `out` (shaders/matmul.wgsl: llvmpipe's loop limit).
-  const kSlice = v === 'tiled' ? TILED_K_SLICE : K_SLICE;
+  const kSlice = tile ? tiledKSlice(tile) : K_SLICE;
   for (let k0 = 0; k0 < K || k0 === 0; k0 += kSlice) rt.dispatch({
     kernel: 'matmul',
-    entry: `matmul_${v}`,
+    entry: `matmul_${kernel}`,
+    overrides: tile ? { ...tile } : {},
     params: {
       batch_shape: dims8(batchShape),
       a_batch_strides: dims8(batchStrides(a)),
@@ -89,8 +126,8 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
     },
     buffers: { a: a.storage.buffer, b: b.storage.buffer, bias: bias?.storage.buffer ?? null, out: out.storage.buffer },
     workgroups:
-      v === 'tiled' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
-      : v === 'blocked' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
+      tile ? [Math.ceil(N / 64), Math.ceil(M / (16 * tile.TM)), batch]
+      : kernel === 'blocked' ? [Math.ceil(N / 64), Math.ceil(M / 64), batch]
       : [Math.ceil(N / 16), Math.ceil(M / 16), batch],
     context: `matmul[${v}](${shapeStr(a.shape)}, ${shapeStr(b.shape)}${bias ? `, bias ${shapeStr(bias.shape)}` : ''})`,
   });

@@ -2,7 +2,10 @@
 // picks the fastest variant by that timer per shape class (and picks differently when the timings
 // differ); a tuned table makes matmul, conv and attention run the tuned variant (the registry's pick
 // records say 'tuned'), and every variant's result stays within tolerance of the float64
-// reference; tables from another adapter, or naming unknown variants, are refused.
+// reference; tables from another adapter, or naming unknown variants, are refused. matmul's
+// tile-size variants (tiled, tiled-m32, -m16, -k32, -k8) are among the variants tuned, and each
+// also runs a linear whose K crosses one of its K slices (each slices K by its own loop-pass count,
+// tiledKSlice), so it continues its sums over launches and adds the bias once.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F, type Tensor } from '../../src/index.js';
 import { forcedVariant, recordPicks, setKernelVariant } from '../../src/gpu/variants.js';
@@ -10,7 +13,8 @@ import { adapterKey, parseTunedTable, tune, useTunedTable, type TunedTable, type
 import { runtime } from '../../src/gpu/runtime.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { randomArr, type Arr } from '../reference/ndarray.js';
-import { matmul as refMatmul } from '../reference/ops.js';
+import { linear as refLinear, matmul as refMatmul } from '../reference/ops.js';
+import { tiledKSlice } from '../../src/ops/matmul.js';
 import { conv as refConv } from '../reference/conv.js';
 import { attention as refAttention } from '../reference/attention.js';
 import { reductionTol } from '../tolerance.js';
@@ -62,15 +66,28 @@ const ops: OpUnderTest[] = [
 const workload = (op: OpUnderTest) => ({ label: op.family, run: () => op.run().dispose() });
 
 describe('autotuner', () => {
-  it('picks the fastest variant by its timer, per shape class, and follows the timings', async () => {
-    const fast = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', { naive: 3, blocked: 1, tiled: 2 }));
+  it('picks the fastest variant by its timer, per shape class, and follows the timings (tile sizes too)', async () => {
+    const cost = { naive: 3, blocked: 1, tiled: 2, 'tiled-m32': 2.5, 'tiled-m16': 4, 'tiled-k32': 1.5, 'tiled-k8': 5 };
+    const fast = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', cost));
     const cls = Object.keys(fast.families.matmul);
     expect(cls).toEqual(['64x64x64']);
     expect(fast.families.matmul[cls[0]].variant).toBe('blocked');
-    expect(fast.families.matmul[cls[0]].ms).toEqual({ blocked: 1000, tiled: 2000, naive: 3000 });
-    const other = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', { naive: 2, blocked: 3, tiled: 1 }));
-    expect(other.families.matmul[cls[0]].variant).toBe('tiled');
+    expect(fast.families.matmul[cls[0]].ms).toEqual({ blocked: 1000, 'tiled-k32': 1500, tiled: 2000, 'tiled-m32': 2500, naive: 3000, 'tiled-m16': 4000, 'tiled-k8': 5000 });
+    // where the tile sizes time differently, another tile wins
+    const other = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', { ...cost, blocked: 6, 'tiled-k32': 3.5, 'tiled-m16': 0.5 }));
+    expect(other.families.matmul[cls[0]].variant).toBe('tiled-m16');
     expect(fast.adapter).toBe(adapterKey());
+  });
+
+  it('slices K within the loop budget for every tile knob setting', () => {
+    expect(tiledKSlice({ TK: 16, TM: 4 })).toBe(2416);
+    for (const TK of [8, 16, 32] as const) for (const TM of [1, 2, 4] as const) {
+      const k = tiledKSlice({ TK, TM });
+      expect(k % TK, `TK ${TK} TM ${TM}`).toBe(0);
+      // _gemm_tile.wgsl's count per TK-deep slice, plus matmul_tiled's own 64
+      const perSlice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + ((TK * 64) / 256 + 1) + (TK + 1) + TK * (TM + 1);
+      expect((k / TK) * perSlice + 64, `TK ${TK} TM ${TM}`).toBeLessThanOrEqual(16384);
+    }
   });
 
   for (const op of ops) {
@@ -80,7 +97,7 @@ describe('autotuner', () => {
       expect(variants.length).toBeGreaterThan(1);
       for (const v of variants) {
         // each variant in turn is made the fastest by the fake timer, tuned, and must then be what
-        // runs; attention's composition may not stand for a class (tune-classes.ts): the next
+        // runs; attention's composition may not stand for a class (classWide: false): the next
         // fastest is picked instead
         const cost = Object.fromEntries(variants.map((u, i) => [u, u === v ? 1 : 5 + i]));
         const table = await tune({ [op.family]: [workload(op)] }, fakeTimer(op.family, cost));
@@ -110,6 +127,22 @@ describe('autotuner', () => {
       }
     });
   }
+
+  it('every tile-size variant continues its sums over K slices and adds the bias once', async () => {
+    const knobs: Record<string, Parameters<typeof tiledKSlice>[0]> = {
+      tiled: { TK: 16, TM: 4 }, 'tiled-m32': { TK: 16, TM: 2 }, 'tiled-m16': { TK: 16, TM: 1 }, 'tiled-k32': { TK: 32, TM: 4 }, 'tiled-k8': { TK: 8, TM: 4 },
+    };
+    for (const [v, k] of Object.entries(knobs)) {
+      const LK = tiledKSlice(k) + 37;
+      const [X, Wt, b] = [randomArr([5, LK], 21), randomArr([3, LK], 22), randomArr([3], 23, 5, 6)];
+      const [x, w, bias] = [X, Wt, b].map((t) => upload(t));
+      setKernelVariant('matmul', v);
+      const { result: y, picks } = recordPicks(() => F.linear(x, w, bias));
+      expect(picks.map((p) => p.variant)).toEqual([v]);
+      expectClose(await y.read(), refLinear(X, Wt, b).f32(), reductionTol(LK), `linear [${v}] K ${LK} (${Math.ceil(LK / tiledKSlice(k))} slices)`);
+      for (const t of [x, w, bias, y]) t.dispose();
+    }
+  });
 
   it('refuses tables from another adapter and unknown variants', () => {
     const t: TunedTable = { version: 1, adapter: 'some-other-gpu', families: { matmul: { '64x64x64': { variant: 'naive', ms: {} } } } };
