@@ -2,14 +2,15 @@
 // fills in what is not given from the preset (VNET_PREPROCESSING, VNET_TRAIN_DEFAULTS: tiny's are the
 // settings that work on the bundled spleen scan), checks every argument and the output (folder, .safetensors, not an input), reads the scans, labels
 // and --resume file, then opens the GPU and trains V-Net with Dice loss and Adam on random
-// foreground-balanced, randomly flipped patches of the given scans (resampled and normalised as
+// foreground-balanced patches of the given scans, randomly flipped (--flip) (resampled and normalised as
 // `medseg segment` will), deformed by random smooth B-spline fields (--deform-sigma, --deform-cells),
 // with loss and Dice in the progress on stderr. Before writing the final weights it sets the batch
 // norms' running statistics from --bn-calibration passes over unaugmented random windows with those
 // weights (training's moving averages, over flipped, deformed patches of changing weights, made the
 // mask under-segment). Writes safetensors (atomically) whose metadata records
 // the model config and the preprocessing (so `medseg segment` reproduces them). --resume continues
-// from such a file (its config wins). Ctrl-C finishes the step and writes the weights so far.
+// from such a file (its config wins; the defaults are those of --config, else of the preset the file's
+// config is). Ctrl-C finishes the step and writes the weights so far.
 // `--model medsam` (MedSAM fine-tuning) is medsam-train.ts, `--model transunet` (TransUNet
 // fine-tuning) transunet-train.ts; the command line picks the network's trainer from TRAINERS by --model.
 import { Command, Option } from 'commander';
