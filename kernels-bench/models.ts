@@ -8,7 +8,7 @@
 // the cold run (flops.ts; forward+backward counted as 3x the forward), GFLOP/s as a share of the
 // FMA peak measured in the same run, and peak GPU memory: the buffer pool's most live bytes during
 // the row (weights and, for a backward, gradients included).
-import { keep, manualSeed, models, noGrad, rand, runtime, scope, tensor, type nn, type Tensor } from 'medseg';
+import { keep, manualSeed, memoryStats, models, noGrad, rand, resetPeakMemory, runtime, scope, tensor, type nn, type Tensor } from 'medseg';
 import { countFlops, installFlopHooks } from './flops.js';
 import { coldRun, timeRuns } from './timing.js';
 
@@ -34,6 +34,11 @@ export interface ModelBench {
   parts: string[];
   /** builds the model with random weights and its inputs; dispose frees them */
   build(): { parts: ModelPart[]; dispose(): void };
+  /**
+   * Forward GFLOP per part at full size, as flops.ts counts them, for the plan's time estimate
+   * before anything is built (absent for the tiny configurations).
+   */
+  gflop?: Record<string, number>;
 }
 
 export interface ModelRow {
@@ -86,6 +91,9 @@ function vnet(quick: boolean): ModelBench {
     key: 'vnet',
     model: quick ? 'V-Net tiny/2' : 'V-Net paper',
     parts: [''],
+    // the convs of docs/models/vnet.md's layer table at 64x128x128 (5x5x5: 4.2 in, 35 + 34 + 25 + 8.5
+    // down, 67 + 134 + 134 + 268 up, 17 out)
+    gflop: quick ? undefined : { '': 729 },
     build() {
       // quick: the tiny preset at half its width (2 base channels), so the smoke test stays short on SwiftShader
       const net = new models.VNet(quick ? { preset: 'tiny', baseChannels: 2 } : { preset: 'paper' });
@@ -107,6 +115,8 @@ function transunet(quick: boolean): ModelBench {
     key: 'transunet',
     model: quick ? 'TransUNet tiny' : 'TransUNet R50-ViT-B_16',
     parts: [''],
+    // counted by flops.ts in kernels-bench/results/llvmpipe-models-transunet.md
+    gflop: quick ? undefined : { '': 58.5 },
     build() {
       const net = new models.TransUNet({ config: quick ? 'tiny' : 'R50-ViT-B_16' });
       const x = keep(rand([1, 1, net.imgSize, net.imgSize]));
@@ -126,6 +136,10 @@ function medsam(quick: boolean): ModelBench {
     key: 'medsam',
     model: quick ? 'MedSAM tiny' : 'MedSAM vit_b',
     parts: ['image encoder', 'decoder per box'],
+    // encoder: 12 blocks of linears (58 GFLOP each), attention in 25 windows of 196 tokens (8 blocks,
+    // 3 each) and over 4096 tokens (4 blocks, 52 each), patch embedding and neck (11); the decoder
+    // as flops.ts counted it in kernels-bench/results/llvmpipe-models-medsam-decoder.md
+    gflop: quick ? undefined : { 'image encoder': 937, 'decoder per box': 3.6 },
     build() {
       const net = new models.MedSAM({ config: quick ? 'tiny' : 'vit_b' });
       const c = net.config;
@@ -174,8 +188,8 @@ const MiB = 2 ** 20;
 export async function measurePart(model: string, p: ModelPart, pass: Pass, budget: number, fmaPeak: number, minBatches?: number): Promise<ModelRow> {
   const rt = runtime();
   await rt.sync();
-  const base = rt.pool.liveBytes;
-  rt.pool.peakLiveBytes = base;
+  const base = memoryStats().liveBytes;
+  resetPeakMemory();
   let counted = 0;
   const cold = await coldRun(() => {
     counted = countFlops(() => p.run(pass)).flops;
@@ -187,7 +201,7 @@ export async function measurePart(model: string, p: ModelPart, pass: Pass, budge
     family: 'models', model, part: p.part, pass, input: p.input, params: p.params,
     coldMs: cold * 1000, warmMs: t.median * 1000, wallMs: t.wall * 1000, timeSource: t.source, spreadPct: (100 * (t.max - t.min)) / t.median, runs: t.runs,
     gflop: flops / 1e9, gflops, pctFmaPeak: (100 * gflops) / fmaPeak,
-    peakMiB: rt.pool.peakLiveBytes / MiB, baseMiB: base / MiB,
+    peakMiB: memoryStats().peakBytes / MiB, baseMiB: base / MiB,
   };
 }
 

@@ -4,7 +4,7 @@ import './ops/methods.js';
 
 export { init, runtime, OutOfMemoryError, type Runtime, type InitOptions, type DeviceLoss } from './gpu/runtime.js';
 export type { AdapterChoice } from './gpu/device.js';
-export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, memoryStats, type TensorOptions } from './tensor.js';
+export { Tensor, tensor, zeros, ones, full, arange, rand, randn, manualSeed, memoryStats, resetPeakMemory, type TensorOptions } from './tensor.js';
 export { noGrad, isGradEnabled, setGradEnabled, backward } from './autograd.js';
 export { scope, keep } from './scope.js';
 export * as F from './functional.js';

@@ -271,10 +271,16 @@ export class Tensor {
   }
 }
 
-/** Live tensor handles, storages and GPU bytes (leak checks); peak is since the runtime opened. */
+/** Live tensor handles, storages and GPU bytes (leak checks); peak is since the runtime opened or resetPeakMemory. */
 export function memoryStats() {
   const p = runtime().pool.stats();
   return { liveTensors, liveStorages, liveBytes: p.liveBytes, peakBytes: p.peakLiveBytes, idleBytes: p.idleBytes };
+}
+
+/** Restarts memoryStats' peakBytes from the bytes live now (to measure the peak of one step). */
+export function resetPeakMemory(): void {
+  const p = runtime().pool;
+  p.peakLiveBytes = p.liveBytes;
 }
 
 // ---- creation ----
