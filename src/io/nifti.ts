@@ -285,7 +285,8 @@ export function readNifti(bytes: ArrayBuffer | Uint8Array, name = 'NIfTI file'):
   const spacing = [1, 2, 3].map((i) => (Math.abs(h.pixDims[i]) || 1) * unit) as [number, number, number];
   const what = source === 'sform' ? 'sform (srow_x/y/z)' : source === 'qform' ? 'qform (quatern_b/c/d, qoffset, pixdim)' : 'pixdim';
   if (!affine.flat().every(Number.isFinite)) throw new Error(`${name}: the ${what} affine holds non-finite values${unit !== 1 ? ' in mm' : ''}`);
-  if (!spacing.every(Number.isFinite)) throw new Error(`${name}: pixdim holds non-finite voxel sizes (${h.pixDims.slice(1, 4).join(', ')})${unit !== 1 ? ' in mm' : ''}`);
+  // (a tiny pixdim in microns underflows to 0 mm)
+  if (!spacing.every((s) => Number.isFinite(s) && s > 0)) throw new Error(`${name}: pixdim holds voxel sizes that are not finite and positive (${h.pixDims.slice(1, 4).join(', ')}${unit !== 1 ? `, times ${unit} to mm` : ''})`);
   return { data, dims, spacing, affine, datatype: h.datatypeCode, header: h, warnings };
 }
 
