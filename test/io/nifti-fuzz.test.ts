@@ -73,6 +73,10 @@ describe('readNifti regressions and bombs', () => {
     const f = buildNifti({ version: 2, dims: [2, 2, 2], datatype: 2, values: ramp(8), units: 1, qform: { code: 1, b: 0, c: 0, d: 0, offset: [1e307, 0, 0] } });
     expect(() => readNifti(f, 'm.nii')).toThrow(/m\.nii: the qform \(quatern_b\/c\/d, qoffset, pixdim\) affine holds non-finite values in mm/);
   });
+  it('(fuzzing) a NIfTI-2 pixdim in microns that underflows to 0 mm is refused, not returned as a zero voxel size', () => {
+    const f = buildNifti({ version: 2, dims: [2, 2, 2], datatype: 2, values: ramp(8), units: 3, pixdim: [1, 2, 1e-322, 2] });
+    expect(() => readNifti(f, 'u.nii')).toThrow(/u\.nii: pixdim holds voxel sizes that are not finite and positive \(2, 1e-322, 2, times 0\.001 to mm\)/);
+  });
   it('mutation helpers: truncation keeps a prefix, int writes both byte orders', () => {
     const b = new Uint8Array(16);
     const ms: Mutation[] = [{ kind: 'int', at: 2, width: 4, value: 0x01020304n, littleEndian: false }, { kind: 'truncate', at: 8 }];
