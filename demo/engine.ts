@@ -1,6 +1,18 @@
 // The page's side of the GPU worker (demo/engine.worker.ts): typed requests that resolve with the
-// worker's answer, and a listener for its progress events (training steps, stages).
-import type { Event, Request } from './protocol.js';
+// worker's answer (or reject with a WorkerError, which names an out-of-memory refusal), and a
+// listener for its progress events (training steps, stages).
+import type { Event, OutOfMemory, Request } from './protocol.js';
+
+/** A request the worker answered with an error; `oom` when the device refused an allocation. */
+export class WorkerError extends Error {
+  constructor(
+    message: string,
+    readonly oom: OutOfMemory | null,
+  ) {
+    super(message);
+    this.name = 'WorkerError';
+  }
+}
 
 type Body<K extends Request['kind']> = Omit<Extract<Request, { kind: K }>, 'id'>;
 
@@ -18,7 +30,7 @@ export class Engine {
         const p = this.pending.get(e.id);
         this.pending.delete(e.id);
         if (e.kind === 'done') p?.resolve(e.result);
-        else p?.reject(new Error(e.message));
+        else p?.reject(new WorkerError(e.message, e.oom ?? null));
         return;
       }
       this.onEvent(e);

@@ -4,8 +4,11 @@
 // is handled between two steps, and a later train request resumes with the same weights and Adam
 // state. V-Net settings are scripts/demo-spleen.mjs's: the `tiny` preset trained from random weights
 // (seed 7) at 6.4 x 6.4 x 10 mm on one 16 x 32 x 32 patch, Adam lr 1e-2, Dice loss, no flips or
-// deformation; segmentation uses batch norm on the scan's own statistics.
-import { init, manualSeed, memoryStats, models, tensor, weights, type Runtime } from '../src/index.js';
+// deformation; segmentation uses batch norm on the scan's own statistics. Errors go back with their
+// message, and an out-of-memory one with the op and bytes the device refused. `memory` and
+// `allocate` serve the page's console handle (window.medsegDebug) and the end-to-end test.
+import { init, manualSeed, memoryStats, models, OutOfMemoryError, Tensor, tensor, weights, type Runtime } from '../src/index.js';
+import { profileKernels, timestampSupport } from '../src/gpu/index.js';
 import type { Volume } from '../src/io/index.js';
 import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
@@ -37,6 +40,39 @@ const memory = (): MemoryReport => {
   const m = memoryStats();
   return { liveTensors: m.liveTensors, liveBytes: m.liveBytes, peakBytes: m.peakBytes, idleBytes: m.idleBytes };
 };
+
+/** a profile is running (profiles do not nest); the page's "time each kernel" switch */
+let profiling = false;
+let profilingOn = true;
+
+/**
+ * Runs one model run with each kernel's GPU time measured (timestamp queries, where the device has
+ * them) and posts its top kernels to the page's panel. A run inside another's profile is timed as
+ * part of it; with the switch off the run is not profiled (no pass per dispatch, no readback).
+ */
+async function profiled<T>(run: string, fn: () => Promise<T>): Promise<T> {
+  if (profiling || !profilingOn) return fn();
+  profiling = true;
+  const t0 = performance.now();
+  try {
+    const p = await profileKernels(fn);
+    const k = p.kernels;
+    post({
+      kind: 'profile',
+      run,
+      source: p.source,
+      why: timestampSupport().why,
+      kernels: k.slice(0, 8),
+      kernelCount: k.length,
+      dispatches: k.reduce((a, x) => a + x.calls, 0),
+      gpuMs: k.reduce((a, x) => a + x.ms, 0),
+      wallMs: performance.now() - t0,
+    });
+    return p.result;
+  } finally {
+    profiling = false;
+  }
+}
 
 // one GPU job at a time
 let queue: Promise<unknown> = Promise.resolve();
@@ -94,7 +130,9 @@ async function segment(id: number): Promise<SegmentResultMsg> {
   const s = await vnetState();
   const t0 = performance.now();
   s.net.setBatchNormMode('batch');
-  const seg = await models.segmentVolume(s.net, scan!, s.pre, { onProgress: (p) => post({ kind: 'stage', id, stage: `segment: ${p.stage}`, done: p.done, total: p.total }) });
+  const seg = await profiled('V-Net segmentation', () =>
+    models.segmentVolume(s.net, scan!, s.pre, { onProgress: (p) => post({ kind: 'stage', id, stage: `segment: ${p.stage}`, done: p.done, total: p.total }) }),
+  );
   const labels = Uint8Array.from(seg.labels, (v) => (v > 0 ? 1 : 0));
   let dice: number | null = null;
   if (label) {
@@ -131,7 +169,7 @@ async function train(id: number, steps: number, lr: number): Promise<TrainResult
       const t0 = performance.now();
       const d0 = rt!.dispatches;
       const { images, labels } = models.sampleBatch([c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
-      const r = await s.trainer.step(images, labels);
+      const r = await profiled('V-Net training step', () => s.trainer.step(images, labels));
       images.dispose();
       labels.dispose();
       post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
@@ -158,7 +196,7 @@ async function embedImage(r: { id: number; imageKey: string; image: { data: Uint
   if (embeddedKey !== r.imageKey) {
     post({ kind: 'stage', id: r.id, stage: 'MedSAM image encoder', done: 0, total: 2 });
     const t0 = performance.now();
-    await predictor.setImage({ data: r.image.data, width: r.image.width, height: r.image.height, channels: 1 });
+    await profiled('MedSAM image encoder', () => predictor!.setImage({ data: r.image.data, width: r.image.width, height: r.image.height, channels: 1 }));
     encoderMs = performance.now() - t0;
     embeddedKey = r.imageKey;
     post({ kind: 'stage', id: r.id, stage: 'MedSAM mask decoder', done: 1, total: 2 });
@@ -170,7 +208,7 @@ async function medsamPredict(r: Extract<Request, { kind: 'medsam' }>): Promise<M
   const encoderMs = await embedImage(r);
   medsamModel().eval();
   const t1 = performance.now();
-  const p = await predictor!.predict({ box: r.box, points: r.points });
+  const p = await profiled('MedSAM mask decoder', () => predictor!.predict({ box: r.box, points: r.points }));
   p.lowResLogitsTensor.dispose();
   const decoderMs = performance.now() - t1;
   let area = 0;
@@ -198,14 +236,16 @@ async function medsamFinetune(r: Extract<Request, { kind: 'medsamFinetune' }>): 
   let last = { loss: NaN, dice: NaN };
   const t0 = performance.now();
   try {
-    for (let i = 0; i < r.steps; i++) {
-      const t = performance.now();
-      const box = models.jitteredBox(mask, S, S, 2, random)!;
-      const boxes = tensor([box], [1, 4]);
-      last = await medsamTrainer.step({ embedding: predictor!.imageEmbedding!, boxes, masks });
-      boxes.dispose();
-      post({ kind: 'medsamStep', step: i + 1, total: r.steps, loss: last.loss, dice: last.dice, ms: performance.now() - t });
-    }
+    await profiled(`MedSAM fine-tuning (${r.steps} decoder steps)`, async () => {
+      for (let i = 0; i < r.steps; i++) {
+        const t = performance.now();
+        const box = models.jitteredBox(mask, S, S, 2, random)!;
+        const boxes = tensor([box], [1, 4]);
+        last = await medsamTrainer!.step({ embedding: predictor!.imageEmbedding!, boxes, masks });
+        boxes.dispose();
+        post({ kind: 'medsamStep', step: i + 1, total: r.steps, loss: last.loss, dice: last.dice, ms: performance.now() - t });
+      }
+    });
   } finally {
     masks.dispose();
     net.eval();
@@ -337,11 +377,14 @@ async function transunetSegment(id: number): Promise<TransunetSegmentMsg> {
   if (!scan) throw new Error('no scan is open');
   if (!transunet) throw new Error('TransUNet has no weights: load a trained TransUNet (.pth / .safetensors) first');
   const t0 = performance.now();
-  const r = await models.segmentVolumeSlices(transunet, scan, {
-    window: models.TRANSUNET_CT_WINDOW,
-    batchSize: 4,
-    onProgress: (p) => post({ kind: 'stage', id, stage: 'TransUNet: slices', done: p.done, total: p.total }),
-  });
+  const net = transunet;
+  const r = await profiled('TransUNet segmentation', () =>
+    models.segmentVolumeSlices(net, scan!, {
+      window: models.TRANSUNET_CT_WINDOW,
+      batchSize: 4,
+      onProgress: (p) => post({ kind: 'stage', id, stage: 'TransUNet: slices', done: p.done, total: p.total }),
+    }),
+  );
   const counts = new Array<number>(transunet.numClasses).fill(0);
   for (const v of r.labels) counts[v]++;
   return { labels: r.labels, numClasses: transunet.numClasses, counts, slices: r.slices, ms: performance.now() - t0, memory: memory() };
@@ -426,6 +469,25 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       const result = await job(() => transunetSegment(r.id));
       return { result, transfer: [result.labels.buffer] };
     }
+    case 'setProfiling':
+      profilingOn = r.on;
+      return {};
+    case 'memory':
+      return { result: await job(async () => memory()) };
+    case 'allocate':
+      await job(() => allocate(r.bytes));
+      return {};
+  }
+}
+
+/** One buffer of `bytes` from the pool, waited for at a sync point and freed: a refusal is the runtime's OutOfMemoryError. */
+async function allocate(bytes: number): Promise<void> {
+  if (!(Number.isInteger(bytes) && bytes > 0 && bytes % 4 === 0)) throw new Error(`allocate: bytes must be a positive multiple of 4, got ${bytes}`);
+  const t = Tensor.empty([bytes / 4], 'medsegDebug.allocate');
+  try {
+    await rt!.sync();
+  } finally {
+    t.dispose();
   }
 }
 
@@ -433,6 +495,9 @@ self.onmessage = (e: MessageEvent<Request>) => {
   const r = e.data;
   handle(r).then(
     ({ result, transfer }) => post({ kind: 'done', id: r.id, result }, transfer ?? []),
-    (err: unknown) => post({ kind: 'error', id: r.id, message: err instanceof Error ? err.message : String(err) }),
+    // an out-of-memory error says what the allocation was for and its bytes; the runtime has
+    // released its idle buffers by then, so the next request can succeed
+    (err: unknown) =>
+      post({ kind: 'error', id: r.id, message: err instanceof Error ? err.message : String(err), oom: err instanceof OutOfMemoryError ? { op: err.op, bytes: err.bytes } : undefined }),
   );
 };

@@ -4,28 +4,43 @@
 // boxes and points drawn on the axial view (after fine-tuning its decoder on the label, or with
 // loaded weights), segments the scan slice by slice with a loaded TransUNet (a class colour each,
 // with a legend), and exports masks as NIfTI on the scan's grid. Every error lands in the page's
-// error list; the page stays usable. Nothing is fetched but the page's own files.
+// error list (out of GPU memory names what was refused); the page stays usable. Nothing is fetched
+// but the page's own files. window.medsegDebug reads the worker's GPU memory and asks for a buffer.
 import { io } from '../src/index.js';
 import type { Volume } from '../src/io/index.js';
 import scanUrl from '../data/ct_spleen_msd09_crop.nii.gz?url';
 import labelUrl from '../data/ct_spleen_msd09_crop_label.nii.gz?url';
 import attributionUrl from '../data/LICENSES/CC-BY-SA-4.0-ATTRIBUTION.txt?url';
-import { Engine } from './engine.js';
+import { Engine, WorkerError } from './engine.js';
 import { readImageFile } from './image2d.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
 import { CT_PRESETS, IMAGE_PRESET, axisCodes, classColour, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
-import type { FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
+import type { Event as WorkerEvent, FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
-const fmtBytes = (b: number) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`);
+const fmtBytes = (b: number) =>
+  b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`;
 
-// ---- errors: listed in the page, each dismissable ----
-function showError(text: string): void {
+/** An error's text for the page; a refused GPU allocation says what was refused and that the page still works. */
+function message(e: unknown): string {
+  if (e instanceof WorkerError && e.oom)
+    return (
+      `out of GPU memory: the device refused ${fmtBytes(e.oom.bytes)} (${e.oom.bytes} bytes) for ${e.oom.op}. ` +
+      'The worker has released its idle GPU buffers and the page still works: try again, with a smaller input, or after closing other tabs that use the GPU'
+    );
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---- errors: listed in the page, each dismissable; an out-of-memory one keeps the runtime's full report as its tooltip ----
+function showError(text: string, cause?: unknown): void {
   const li = document.createElement('li');
   li.className = 'error';
+  if (cause instanceof WorkerError && cause.oom) {
+    li.dataset.kind = 'oom';
+    li.title = cause.message;
+  }
   const span = document.createElement('span');
   span.textContent = text;
   const close = document.createElement('button');
@@ -34,7 +49,7 @@ function showError(text: string): void {
   li.append(span, close);
   $('errors').append(li);
 }
-window.addEventListener('unhandledrejection', (e) => showError(message(e.reason)));
+window.addEventListener('unhandledrejection', (e) => showError(message(e.reason), e.reason));
 window.addEventListener('error', (e) => showError(e.message));
 
 // ---- state ----
@@ -165,7 +180,7 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   setMedsamState('idle', lab ? 'fine-tune MedSAM on the label or load weights, then draw a box on the axial view with the box tool' : 'draw a box on the axial view with the box tool');
   document.body.dataset.scan = String(scanId);
   updateInfo();
-  if (engine && gpuReady) void engine.request('setScan', { scan: vol, label: lab }).catch((e) => showError(message(e)));
+  if (engine && gpuReady) void engine.request('setScan', { scan: vol, label: lab }).catch((e) => showError(message(e), e));
   updateButtons();
 }
 
@@ -205,7 +220,7 @@ async function openFiles(files: File[]): Promise<void> {
       try {
         lab = io.readNifti(new Uint8Array(await labelFile.arrayBuffer()), labelFile.name);
       } catch (e) {
-        showError(message(e));
+        showError(message(e), e);
       }
     }
     openVolume(vol, lab, scanFile.name);
@@ -247,7 +262,7 @@ async function openBundled(): Promise<void> {
     const [s, l] = await Promise.all([fetchBytes(scanUrl), fetchBytes(labelUrl)]);
     openVolume(io.readNifti(s, 'ct_spleen_msd09_crop.nii.gz'), io.readNifti(l, 'ct_spleen_msd09_crop_label.nii.gz'), 'ct_spleen_msd09_crop.nii.gz');
   } catch (e) {
-    showError(`could not open the bundled scan: ${message(e)}`);
+    showError(`could not open the bundled scan: ${message(e)}`, e);
   }
 }
 
@@ -268,8 +283,42 @@ function setTiming(name: string, value: string): void {
   );
 }
 function showMemory(m: MemoryReport): void {
+  $('memory').dataset.liveBytes = String(m.liveBytes);
+  $('memory').dataset.liveTensors = String(m.liveTensors);
   $('memory').textContent = `GPU memory in use: ${fmtBytes(m.liveBytes)} in ${m.liveTensors} tensors (peak ${fmtBytes(m.peakBytes)}, pooled idle ${fmtBytes(m.idleBytes)})`;
 }
+
+/** The top kernels of the last model run, by GPU time from timestamp queries; where the device has none, says so. */
+function showProfile(p: Extract<WorkerEvent, { kind: 'profile' }>): void {
+  const caption = $('profile-caption');
+  caption.dataset.source = p.source;
+  caption.dataset.run = p.run;
+  const rows = $<HTMLTableElement>('kernels');
+  if (p.source === 'none') {
+    caption.textContent = `${p.run}: no per-kernel times, ${p.why} (WebGPU timestamp queries)`;
+    rows.replaceChildren();
+    return;
+  }
+  caption.textContent = `top kernels of the last run, ${p.run}: ${p.dispatches} dispatches of ${p.kernelCount} kernels, ${fmtMs(p.gpuMs)} of GPU time (timestamp queries) in ${fmtMs(p.wallMs)}`;
+  const row = (cells: string[], head = false) => {
+    const tr = document.createElement('tr');
+    for (const c of cells) {
+      const td = document.createElement(head ? 'th' : 'td');
+      td.textContent = c;
+      tr.append(td);
+    }
+    return tr;
+  };
+  rows.replaceChildren(
+    row(['kernel', 'calls', 'GPU time', 'share'], true),
+    ...p.kernels.map((k) => row([k.kernel, String(k.calls), fmtMs(k.ms), `${p.gpuMs > 0 ? ((100 * k.ms) / p.gpuMs).toFixed(1) : '0.0'}%`])),
+  );
+}
+
+$<HTMLInputElement>('profile-kernels').onchange = (e) => {
+  const on = (e.target as HTMLInputElement).checked;
+  if (engine && gpuReady) void engine.request('setProfiling', { on }).catch((err) => showError(message(err), err));
+};
 
 // ---- V-Net ----
 function setTrainState(state: string, text: string): void {
@@ -296,6 +345,7 @@ function updateButtons(): void {
 
 function showSegmentation(s: SegmentResultMsg): void {
   viewer.setMask('prediction', s.labels);
+  $('dice').dataset.segmentations = String(Number($('dice').dataset.segmentations ?? 0) + 1);
   updateInfo();
   setTiming('V-Net segmentation', `${fmtMs(s.ms)} (${s.windows} window${s.windows === 1 ? '' : 's'})`);
   showMemory(s.memory);
@@ -328,23 +378,23 @@ $('train').onclick = async () => {
     }
   } catch (e) {
     setTrainState('error', `training failed: ${message(e)}`);
-    showError(`training failed: ${message(e)}`);
+    showError(`training failed: ${message(e)}`, e);
   } finally {
     training = false;
     updateButtons();
   }
 };
-$('stop').onclick = () => void engine?.request('stop').catch((e) => showError(message(e)));
+$('stop').onclick = () => void engine?.request('stop').catch((e) => showError(message(e), e));
 $('segment').onclick = async () => {
   if (!engine) return;
   setTrainState('segmenting', 'segmenting the scan…');
   $<HTMLButtonElement>('segment').disabled = true;
   try {
     showSegmentation(await engine.request<SegmentResultMsg>('segment'));
-    setTrainState('done', `segmented with the weights after ${chart.points} steps`);
+    setTrainState('done', chart.points ? `segmented with the weights after ${chart.points} step${chart.points === 1 ? '' : 's'}` : 'segmented with the loaded weights');
   } catch (e) {
     setTrainState('error', `segmentation failed: ${message(e)}`);
-    showError(`segmentation failed: ${message(e)}`);
+    showError(`segmentation failed: ${message(e)}`, e);
   } finally {
     updateButtons();
   }
@@ -365,7 +415,7 @@ $('save-vnet').onclick = async () => {
   try {
     download(await engine.request<Uint8Array>('saveVNet'), 'vnet-tiny-demo.safetensors', 'application/octet-stream');
   } catch (e) {
-    showError(`saving the V-Net failed: ${message(e)}`);
+    showError(`saving the V-Net failed: ${message(e)}`, e);
   }
 };
 $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
@@ -388,7 +438,7 @@ $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
     setTrainState('done', `loaded ${file.name} and segmented the scan`);
   } catch (err) {
     setTrainState('error', `could not load ${file.name}`);
-    showError(`could not load V-Net weights from ${file.name}: ${message(err)}`);
+    showError(`could not load V-Net weights from ${file.name}: ${message(err)}`, err);
   } finally {
     training = false;
     updateButtons();
@@ -400,7 +450,7 @@ function exportMask(mask: Uint8Array | null, what: string, description = `medseg
   try {
     download(io.writeNifti(mask, scan, { datatype: 'uint8', description }), `${what}-mask.nii.gz`, 'application/gzip');
   } catch (e) {
-    showError(`export failed: ${message(e)}`);
+    showError(`export failed: ${message(e)}`, e);
   }
 }
 $('export-prediction').onclick = () => exportMask(viewer.masks.prediction, 'vnet');
@@ -441,7 +491,7 @@ $('medsam-finetune').onclick = async () => {
     setMedsamState('tuned', `fine-tuned the decoder ${r.steps} steps on slice ${slice + 1}'s label (loss ${r.loss.toFixed(3)}, training Dice ${r.dice.toFixed(3)}); draw a box`);
   } catch (e) {
     setMedsamState('error', `fine-tuning failed: ${message(e)}`);
-    showError(`MedSAM fine-tuning failed: ${message(e)}`);
+    showError(`MedSAM fine-tuning failed: ${message(e)}`, e);
   } finally {
     medsamBusy = false;
     updateButtons();
@@ -489,7 +539,7 @@ async function runMedsam(slice: number, box: [number, number, number, number], p
     return r.area;
   } catch (e) {
     setMedsamState('error', `MedSAM failed: ${message(e)}`);
-    showError(`MedSAM failed: ${message(e)}`);
+    showError(`MedSAM failed: ${message(e)}`, e);
     return 0;
   } finally {
     progress.hidden = true;
@@ -551,7 +601,7 @@ $<HTMLInputElement>('medsam-weights').onchange = async (e) => {
     showWeights(await engine.request<WeightsResult>('loadMedsamWeights', { file }));
   } catch (err) {
     setMedsamState('error', `could not load ${file.name}`);
-    showError(`could not load MedSAM weights from ${file.name}: ${message(err)}`);
+    showError(`could not load MedSAM weights from ${file.name}: ${message(err)}`, err);
   }
 };
 
@@ -606,7 +656,7 @@ $<HTMLInputElement>('transunet-weights').onchange = async (e) => {
     showTransunetWeights(await engine.request<TransunetWeightsResult>('loadTransunetWeights', { file }));
   } catch (err) {
     setTransunetState('error', transunetWeights ? `could not load ${file.name}; still using ${transunetWeights.name}` : `could not load ${file.name}`);
-    showError(`could not load TransUNet weights from ${file.name}: ${message(err)}`);
+    showError(`could not load TransUNet weights from ${file.name}: ${message(err)}`, err);
   } finally {
     $<HTMLProgressElement>('transunet-progress').hidden = true;
     transunetBusy = false;
@@ -632,13 +682,36 @@ $('transunet-segment').onclick = async () => {
     setTransunetState('done', `segmented ${r.slices} axial slices with ${transunetWeights.name}: ${found} of ${r.numClasses - 1} foreground classes found (each class its colour; ids in the legend)`);
   } catch (err) {
     setTransunetState('error', `TransUNet segmentation failed: ${message(err)}`);
-    showError(`TransUNet segmentation failed: ${message(err)}`);
+    showError(`TransUNet segmentation failed: ${message(err)}`, err);
   } finally {
     $<HTMLProgressElement>('transunet-progress').hidden = true;
     transunetBusy = false;
     updateButtons();
   }
 };
+
+// ---- the console handle (used by the end-to-end test too): the worker's GPU memory now, and one
+// buffer of a given size asked for from the GPU, which exercises the out-of-memory path for real ----
+const debugHandle = {
+  memory: async (): Promise<MemoryReport> => {
+    if (!engine || !gpuReady) throw new Error('no WebGPU worker');
+    const m = await engine.request<MemoryReport>('memory');
+    showMemory(m);
+    return m;
+  },
+  /** resolves with null when the buffer was made (and freed), else with the message shown in the page */
+  allocate: async (bytes: number): Promise<string | null> => {
+    if (!engine || !gpuReady) throw new Error('no WebGPU worker');
+    try {
+      await engine.request('allocate', { bytes });
+      return null;
+    } catch (e) {
+      showError(`allocating ${fmtBytes(bytes)} failed: ${message(e)}`, e);
+      return message(e);
+    }
+  },
+};
+(window as unknown as { medsegDebug: typeof debugHandle }).medsegDebug = debugHandle;
 
 // ---- start ----
 function credit(): void {
@@ -684,7 +757,8 @@ async function start(): Promise<void> {
           $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;
           setMedsamState('running', `${e.stage}…`);
         } else setTrainState(training ? 'training' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
-      } else if (e.kind === 'error') showError(e.message);
+      } else if (e.kind === 'profile') showProfile(e);
+      else if (e.kind === 'error') showError(e.message);
     };
   }
   const opened = openBundled();
@@ -698,8 +772,10 @@ async function start(): Promise<void> {
         .join('\n');
       $('adapter').textContent = `${a.name}${a.kind === 'cpu' ? ' (a CPU adapter: expect seconds per step)' : ''}\nfeatures: ${a.features.join(', ') || 'none'}\nlimits:\n${lim}`;
       $('adapter').dataset.adapter = a.name;
+      $('adapter').dataset.maxBufferSize = String(a.limits.maxBufferSize);
       showMemory(r.memory);
       if (r.cacheError) showError(r.cacheError);
+      await engine.request('setProfiling', { on: $<HTMLInputElement>('profile-kernels').checked });
       await opened;
       if (r.cachedWeights) showWeights(r.cachedWeights);
       if (r.cachedTransunet) showTransunetWeights(r.cachedTransunet);
@@ -709,7 +785,7 @@ async function start(): Promise<void> {
       $('adapter').textContent = `WebGPU failed: ${message(e)}`;
       $('no-webgpu').hidden = false;
       $('no-webgpu-detail').textContent = message(e);
-      showError(`WebGPU could not start: ${message(e)}`);
+      showError(`WebGPU could not start: ${message(e)}`, e);
     }
   }
   await opened;

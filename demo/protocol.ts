@@ -2,6 +2,7 @@
 // an id; the worker answers it with `done` (and a result) or `error`, and sends progress messages
 // (training steps, stages) in between. Volumes travel as plain objects (structured clone).
 import type { Volume } from '../src/io/index.js';
+import type { KernelTime } from '../src/gpu/index.js';
 
 export interface AdapterReport {
   name: string;
@@ -35,6 +36,12 @@ export type Request =
   | { id: number; kind: 'loadTransunetWeights'; file: File }
   /** the loaded TransUNet slice by slice over the open scan */
   | { id: number; kind: 'transunetSegment' }
+  /** whether model runs are profiled per kernel (timestamp queries; each dispatch then runs in a compute pass of its own) */
+  | { id: number; kind: 'setProfiling'; on: boolean }
+  /** memoryStats() of the worker's runtime, now */
+  | { id: number; kind: 'memory' }
+  /** asks the GPU for one buffer of `bytes` and waits for it (the out-of-memory path, for the console and the tests) */
+  | { id: number; kind: 'allocate'; bytes: number }
   /** fine-tunes tiny MedSAM's mask decoder (encoder frozen) on one slice and its label mask (slice pixels) */
   | { id: number; kind: 'medsamFinetune'; imageKey: string; image: { data: Uint8Array; width: number; height: number }; mask: Uint8Array; steps: number }
   | {
@@ -51,9 +58,17 @@ export type Event =
   /** one V-Net training step; dispatches: the compute passes it ran on the GPU */
   | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; dispatches: number; memory: MemoryReport }
   | { kind: 'medsamStep'; step: number; total: number; loss: number; dice: number; ms: number }
+  /** the kernels of one model run, most GPU time first (at most 8; source 'none': the device has no timestamp queries, `why` says so) */
+  | { kind: 'profile'; run: string; source: 'timestamp' | 'none'; why: string; kernels: KernelTime[]; kernelCount: number; dispatches: number; gpuMs: number; wallMs: number }
   | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }
   | { kind: 'done'; id: number; result?: unknown }
-  | { kind: 'error'; id: number; message: string };
+  /** oom: the device refused an allocation (OutOfMemoryError): what it was for and the bytes asked for */
+  | { kind: 'error'; id: number; message: string; oom?: OutOfMemory };
+
+export interface OutOfMemory {
+  op: string;
+  bytes: number;
+}
 
 export interface InitResult {
   adapter: AdapterReport;

@@ -12,7 +12,13 @@
 // 9-class .safetensors segment the scan slice by slice to the labels segmentVolumeSlices gives in
 // Node, drawn in each class's colour with a legend; .pth files are converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
 // opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
-// without an adapter) gets the no-WebGPU notice. Screenshots of each state: test-artifacts/demo/.
+// without an adapter) gets the no-WebGPU notice. Reliability in the page: a real out-of-memory
+// refusal (a maxBufferSize buffer, which SwiftShader's driver refuses) is shown with its op and bytes
+// and the next segmentation works; the worker's live GPU memory stays exactly at its baseline across
+// repeated segmentations (kernel timing on: the panel's top kernels are real shaders/ entry points);
+// a TransUNet segmentation run between two V-Net training steps gives Node's labels, and that
+// training gives, bit for bit, the weights of the first, undisturbed run. Screenshots of each state:
+// test-artifacts/demo/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +42,9 @@ let server: StaticServer;
 let browser: Browser;
 let page: Page;
 const pageRequests: string[] = [];
+/** the V-Net the page trained from random weights (3 steps, with a stop and resume), as the page saved it, and its Dice */
+let trainedVNet: Buffer | null = null;
+let trainedDice: string | null = null;
 const consoleErrors: string[] = [];
 
 interface Pixels {
@@ -79,6 +88,20 @@ async function medsamRun(n: number): Promise<string> {
   await page.waitForSelector(`#medsam-status[data-runs="${n}"][data-state="done"]`, { timeout: 90_000 });
   return page.locator('#medsam-status').innerText();
 }
+
+/** The tensors of a safetensors file, by name: their raw bytes. */
+function safetensorsTensors(bytes: Buffer): Map<string, Buffer> {
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+  return new Map(
+    Object.entries(header)
+      .filter(([k]) => k !== '__metadata__')
+      .map(([k, v]) => [k, bytes.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1])]),
+  );
+}
+
+/** The worker's memoryStats, read through the page's console handle. */
+const workerMemory = () => page.evaluate(() => (window as unknown as { medsegDebug: { memory(): Promise<{ liveBytes: number; liveTensors: number }> } }).medsegDebug.memory());
 
 const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -231,6 +254,8 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#errors li').count()).toBe(0);
   });
   it('trains the tiny V-Net in the worker (stop, then resume), draws the chart, segments and shows the Dice and the prediction overlay', async () => {
+    // kernel timing off here (one compute pass per dispatch); the memory test below turns it on
+    await page.locator('#profile-kernels').uncheck();
     await page.locator('#train-steps').fill('3');
     await page.locator('#train').click();
     // stop once the first step is reported: the worker stops between steps
@@ -300,6 +325,8 @@ describe('demo page (built, served under a sub-path)', () => {
     const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
     expect(JSON.parse(header.__metadata__.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
     expect(Object.keys(header).length).toBeGreaterThan(20);
+    trainedVNet = bytes;
+    trainedDice = dice;
     const file = join(outDir, 'vnet-tiny-demo.safetensors');
     writeFileSync(file, bytes);
     await page.locator('#vnet-weights').setInputFiles(file);
@@ -318,6 +345,69 @@ describe('demo page (built, served under a sub-path)', () => {
       const db = bytes2.subarray(8 + Number(bytes2.readBigUInt64LE(0)) + b0, 8 + Number(bytes2.readBigUInt64LE(0)) + b1);
       expect(Buffer.compare(da, db), k).toBe(0);
     }
+  });
+
+  it('out of GPU memory: a refused allocation is shown with its op and bytes, and the page still segments; GPU memory stays at its baseline across repeated segmentations', async () => {
+    // a real refusal: one buffer of the adapter's maxBufferSize (1 GiB on SwiftShader, whose driver refuses it)
+    const bytes = Number(await page.locator('#adapter').getAttribute('data-max-buffer-size'));
+    expect(bytes).toBeGreaterThan(0);
+    const shown = await page.evaluate((b) => (window as unknown as { medsegDebug: { allocate(b: number): Promise<string | null> } }).medsegDebug.allocate(b), bytes);
+    expect(shown, `the device gave a ${bytes}-byte buffer: nothing refused`).not.toBeNull();
+    await expect.poll(() => page.locator('#errors li[data-kind="oom"]').count()).toBe(1);
+    const text = await page.locator('#errors li[data-kind="oom"] span').innerText();
+    console.log(`out of memory in the page: ${text}`);
+    expect(text).toContain(`out of GPU memory: the device refused`);
+    expect(text).toContain(`(${bytes} bytes) for medsegDebug.allocate [${bytes / 4}]`);
+    expect(text).toMatch(/the page still works/);
+    // the tooltip keeps the runtime's report (the adapter, the live and idle bytes, the driver's words)
+    expect(await page.locator('#errors li[data-kind="oom"]').getAttribute('title')).toMatch(/^medseg: out of GPU memory: .* on .*this process held/s);
+    await shot('04b-out-of-memory');
+    await page.locator('#errors li[data-kind="oom"] button').click();
+    expect(await page.locator('#errors li').count()).toBe(0);
+    // the next action works: Segment with the loaded V-Net gives the same Dice; and repeated
+    // segmentations (the load's, then two more) leave the worker's live GPU memory exactly where it
+    // was after the first (tolerance: 0 bytes, 0 tensors)
+    const base = await workerMemory();
+    const dice = await page.locator('#dice').getAttribute('data-dice');
+    const after: { liveBytes: number; liveTensors: number }[] = [];
+    await page.locator('#profile-kernels').check();
+    const done = Number(await page.locator('#dice').getAttribute('data-segmentations'));
+    for (let n = 1; n <= 2; n++) {
+      await page.locator('#segment').click();
+      await page.waitForSelector(`#dice[data-segmentations="${done + n}"]`, { timeout: 60_000 });
+      expect(await page.locator('#train-status').innerText()).toBe('segmented with the loaded weights');
+      expect(await page.locator('#dice').getAttribute('data-dice')).toBe(dice);
+      // as the segmentation reported it, then read again at rest
+      const reported = { liveBytes: Number(await page.locator('#memory').getAttribute('data-live-bytes')), liveTensors: Number(await page.locator('#memory').getAttribute('data-live-tensors')) };
+      after.push(reported, await workerMemory());
+    }
+    console.log(`worker GPU memory: before ${base.liveBytes} bytes in ${base.liveTensors} tensors; after each of 2 more segmentations (reported, then at rest) ${after.map((m) => `${m.liveBytes}/${m.liveTensors}`).join(', ')}`);
+    for (const m of after) expect({ liveBytes: m.liveBytes, liveTensors: m.liveTensors }).toEqual({ liveBytes: base.liveBytes, liveTensors: base.liveTensors });
+    // the panel's top kernels of the last model run (the last segmentation), by GPU timestamps where
+    // the device has timestamp-query (Chromium's SwiftShader does), else a line saying it has none
+    const caption = page.locator('#profile-caption');
+    expect(await caption.getAttribute('data-run')).toBe('V-Net segmentation');
+    const hasTimestamps = (await page.locator('#adapter').innerText()).match(/^features: (.*)$/m)![1].split(', ').includes('timestamp-query');
+    expect(await caption.getAttribute('data-source')).toBe(hasTimestamps ? 'timestamp' : 'none');
+    console.log(`kernel panel: ${await caption.innerText()}\n${await page.locator('#kernels').innerText()}`);
+    if (hasTimestamps) {
+      const rows = await page.locator('#kernels tr:has(td)').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')));
+      expect(rows.length).toBeGreaterThan(2);
+      expect(rows.length).toBeLessThanOrEqual(8);
+      const ms = (t: string) => (t.endsWith(' s') ? 1000 * parseFloat(t) : parseFloat(t));
+      for (const [kernel, calls, time] of rows) {
+        // a kernel of shaders/ by its file and entry point, dispatched at least once, most time first
+        const [file, entry] = kernel.split(':');
+        expect(readFileSync(join(ROOT, 'shaders', file), 'utf8')).toMatch(new RegExp(`fn ${entry}\\s*\\(`));
+        expect(Number(calls)).toBeGreaterThanOrEqual(1);
+        expect(ms(time)).toBeGreaterThanOrEqual(0);
+      }
+      for (let i = 1; i < rows.length; i++) expect(ms(rows[i][2])).toBeLessThanOrEqual(ms(rows[i - 1][2]) + 0.01);
+      // GPU time of the run no more than its wall time
+      const [gpu, wall] = (await caption.innerText()).match(/([\d.]+ m?s) of GPU time .* in ([\d.]+ m?s)$/)!.slice(1).map(ms);
+      expect(gpu).toBeLessThanOrEqual(wall);
+    } else expect(await caption.innerText()).toMatch(/no per-kernel times/);
+    await page.locator('#profile-kernels').uncheck();
   });
 
   it('tiny MedSAM: a box on the axial view gives a mask overlay; a second box on the slice runs only the decoder', async () => {
@@ -405,7 +495,7 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#show-label').check();
   });
 
-  it("TransUNet: the .npz is refused (encoder only); a trained .pth is converted with progress and segments the scan to Node's labels, drawn per class with a legend", async () => {
+  it("TransUNet: the .npz is refused (encoder only); a trained .pth is converted with progress and segments the scan to Node's labels, drawn per class with a legend, while the V-Net trains, and the training gives the same weights as alone", async () => {
     // the ImageNet-21k layout holds no decoder or head: refused with that reason, nothing loaded
     await page.locator('#transunet-weights').setInputFiles(join(ROOT, 'test/fixtures/transunet_tiny_in21k.npz'));
     const t1 = Date.now();
@@ -417,7 +507,8 @@ describe('demo page (built, served under a sub-path)', () => {
     await init();
     const [nx, ny] = [164, 166];
     /** Drops a checkpoint, segments the scan in the page, and checks the exported labels, the legend and the overlay against segmentVolumeSlices in Node. */
-    const segmentWith = async (file: string, bytes: Uint8Array, classes: number) => {
+    /** With `training`: the V-Net trains 3 steps from random weights while the page segments with TransUNet. */
+    const segmentWith = async (file: string, bytes: Uint8Array, classes: number, training = false) => {
       const t0 = Date.now();
       const lap = (what: string) => console.log(`TransUNet test: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await page.locator('#transunet-weights').setInputFiles({ name: file, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
@@ -434,8 +525,51 @@ describe('demo page (built, served under a sub-path)', () => {
         lap('segmented in Node');
         return labels;
       };
-      await page.locator('#transunet-segment').click();
-      const [want] = await Promise.all([reference(), page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 60_000 }).then(() => lap('segmented in the page'))]);
+      let trainingWhenDone = '';
+      if (training) {
+        // in the page, so that no round trip delays it: once step 1 is reported, Segment with TransUNet
+        // is clicked (the worker is running step 2 then, so it runs the segmentation between steps 2
+        // and 3), and when the segmentation is done, the training's state at that moment is noted
+        await page.evaluate(() => {
+          const train = document.getElementById('train-status')!;
+          const tu = document.getElementById('transunet-status')!;
+          const onStep = new MutationObserver(() => {
+            if (!/^step 1\/3/.test(train.textContent ?? '')) return;
+            onStep.disconnect();
+            (document.getElementById('transunet-segment') as HTMLButtonElement).click();
+          });
+          onStep.observe(train, { childList: true, characterData: true, subtree: true });
+          const onDone = new MutationObserver(() => {
+            if (tu.dataset.state !== 'done') return;
+            onDone.disconnect();
+            tu.dataset.trainingThen = `${train.dataset.state}: ${train.textContent}`;
+          });
+          onDone.observe(tu, { attributes: true, attributeFilter: ['data-state'] });
+        });
+        await page.locator('#train-steps').fill('3');
+        await page.locator('#train').click();
+      } else await page.locator('#transunet-segment').click();
+      const segmented = page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 150_000 }).then(async () => {
+        trainingWhenDone = (await page.locator('#transunet-status').getAttribute('data-training-then')) ?? '';
+        lap(`segmented in the page (V-Net then: ${trainingWhenDone})`);
+      });
+      const [want] = await Promise.all([reference(), segmented]);
+      if (training) {
+        // the segmentation ended before the training did (it ran between two of its steps) ...
+        expect(trainingWhenDone).toMatch(/^training: step 2\/3/);
+        await page.waitForSelector('#train-status[data-state="done"]', { timeout: 90_000 });
+        lap('V-Net trained');
+        // ... and the training gave, bit for bit, the weights (and batch-norm statistics) of the page's
+        // first training run (same seed and patches, a stop and resume between its steps, nothing else)
+        expect(await page.locator('#train-status').innerText()).toContain('trained 3 steps');
+        const [saved] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
+        const got = safetensorsTensors(readFileSync((await saved.path())!));
+        const first = safetensorsTensors(trainedVNet!);
+        expect([...got.keys()]).toEqual([...first.keys()]);
+        const differ = [...first].filter(([k, v]) => Buffer.compare(v, got.get(k)!) !== 0).map(([k]) => k);
+        expect(differ, 'V-Net tensors that differ from the first training run').toEqual([]);
+        expect(await page.locator('#dice').getAttribute('data-dice')).toBe(trainedDice);
+      }
       const counts = new Array(classes).fill(0);
       for (const v of want) counts[v]++;
       console.log(`TransUNet ${file} on the spleen CT (Node): voxels per class ${counts.join(', ')}`);
@@ -497,7 +631,11 @@ describe('demo page (built, served under a sub-path)', () => {
       return { k, inSlice };
     };
     // train.py's torch.save(model.state_dict()) of the tiny model (imgSize 32, 2 classes)
-    const pth = await segmentWith('transunet_tiny.pth', readFileSync(join(ROOT, 'test/fixtures/transunet_tiny.pth')), 2);
+    // the bundled scan and label opened again: the V-Net starts again from its seeded random weights
+    await page.locator('#file').setInputFiles([join(ROOT, 'data/ct_spleen_msd09_crop.nii.gz'), join(ROOT, 'data/ct_spleen_msd09_crop_label.nii.gz')]);
+    await expect.poll(() => page.locator('#train').innerText()).toBe('Train V-Net here');
+    expect(await page.locator('#train').isDisabled()).toBe(false);
+    const pth = await segmentWith('transunet_tiny.pth', readFileSync(join(ROOT, 'test/fixtures/transunet_tiny.pth')), 2, true);
     expect(pth.inSlice.size).toBeGreaterThan(0);
     expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights conversion/);
     await shot('07b-transunet');
