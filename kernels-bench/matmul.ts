@@ -1,15 +1,20 @@
-// matmul benchmark: every variant the kernel registry has for the shape (naive, blocked, tiled) at
-// the shapes that matter: square 256 and 1024, and MedSAM's 4096-token projections (4096x768x768
-// qkv/proj, 4096x3072x768 MLP); --quick runs 128^3. Checked: sampled outputs against
-// float64 dot products of the rows and columns read back.
+// matmul benchmark: every variant the kernel registry has for the shape (naive, blocked, and the
+// tiled kernel at each tile size: tiled, tiled-m32, -m16, -k32, -k8) at the shapes that matter:
+// square 256 and 1024, and MedSAM's 4096-token projections (4096x768x768 qkv/proj, 4096x3072x768
+// MLP); --quick runs 128^3 without the extra tile sizes (each is a pipeline that takes seconds to
+// compile on a CPU adapter; tune.test.ts checks them). Checked: sampled outputs against float64 dot
+// products of the rows and columns read back.
 import { F, randn, type Tensor } from 'medseg';
 import type { BenchCase, BenchFamily } from './case.js';
 import { relErr, sampleIndices } from './check.js';
 
-function matmulCase(M: number, N: number, K: number): BenchCase {
+const TILE_SIZES = ['tiled-m32', 'tiled-m16', 'tiled-k32', 'tiled-k8'];
+
+function matmulCase(M: number, N: number, K: number, quick = false): BenchCase {
   return {
     name: `matmul ${M}x${N}x${K}`,
     registry: 'matmul',
+    exclude: quick ? Object.fromEntries(TILE_SIZES.map((v) => [v, 'quick run (tile sizes are timed in full runs)'])) : undefined,
     flops: 2 * M * N * K,
     bytes: 4 * (M * K + K * N + M * N),
     setup() {
@@ -52,5 +57,5 @@ const SHAPES: [number, number, number][] = [
 
 export const family: BenchFamily = {
   cases: SHAPES.map(([M, N, K]) => matmulCase(M, N, K)),
-  quick: [matmulCase(128, 128, 128)],
+  quick: [matmulCase(128, 128, 128, true)],
 };
