@@ -30,7 +30,7 @@ import type { Overrides } from '../gpu/kernels.js';
 import { scope } from '../scope.js';
 import { Tensor, contiguousStrides, shapeStr } from '../tensor.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
-import { LOOP_BUDGET, chunks, dispatchWorkBound, unitsPerChunk } from './loop-budget.js';
+import { LOOP_BUDGET, chunks, unitsPerChunk } from './loop-budget.js';
 import type { DispatchSpec } from '../gpu/runtime.js';
 import { add, clamp, gt, mul } from './elementwise.js';
 import { matmul } from './matmul.js';
@@ -350,8 +350,7 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
  */
 function dispatchBlocks(spec: Omit<DispatchSpec, 'workgroups'> & { params: Record<string, unknown> }, grid: [number, number, number], rowWork: number): void {
   const rt = runtime();
-  const blockWork = 64 * rowWork;
-  const per = grid[0] * blockWork > dispatchWorkBound() ? unitsPerChunk(grid[0], blockWork) : grid[0];
+  const per = unitsPerChunk(grid[0], 64 * rowWork); // all of them when under the bound
   chunks(grid[0], per, (x0, n) => rt.dispatch({ ...spec, params: { ...spec.params, x0 }, workgroups: [n, grid[1], grid[2]] }));
 }
 
