@@ -51,6 +51,11 @@ struct Params {
   split_len: u32,
   // elements per split of the summed partials (backward_sum_splits)
   n_elems: u32,
+  // the backward's split partials in rounds (their [splits, n] buffer over the binding limit): this
+  // launch runs splits split0 .. split0 + splits - 1 of the plan into partials indexed from 0, and
+  // backward_sum_splits adds them to grad (accumulate 1) after the first round; 0 elsewhere
+  split0: u32,
+  accumulate: u32,
   // added to workgroup_id.x, the 64-row block (queries in forward and backward_dq/dbias, keys in
   // backward_dkdv): a launch over the dispatch work bound runs its blocks in several dispatches
   x0: u32,

@@ -22,6 +22,8 @@
 //                        (TILE * ceil(D / 4) <= 256). Grid [ceil(Lk/64), H, B * splits].
 //   backward_sum_splits: after dq, d(rel) or dkdv when split: grad[e] = sum_s part[s * n_elems + e]
 //                        in split order; one invocation per element (1D grid of 64-element workgroups).
+// Partials over the binding limit (SAM's 4096-token dk/dv at 12 heads: 10 splits of 25 MB) run in
+// rounds of splits (params.split0: the round's first split), each summed into grad in turn.
 
 // #include _attention
 
@@ -105,7 +107,7 @@ fn query_rows(wid: vec3<u32>, lid: u32, what: u32) {
     for (var t = 0u; t < kh + kw; t++) { grad[rel_row + t] = 0.0; }
   }
 
-  let k_begin = split * params.split_len;
+  let k_begin = (params.split0 + split) * params.split_len;
   let k_end = min(params.Lk, k_begin + params.split_len);
   for (var k0 = k_begin; k0 < k_end; k0 += T) {
     let n = min(T, k_end - k0);
@@ -190,7 +192,7 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     dvr[d4] = vec4<f32>(0.0);
   }
 
-  let i_begin = split * params.split_len;
+  let i_begin = (params.split0 + split) * params.split_len;
   let i_end = min(params.Lq, i_begin + params.split_len);
   for (var i0 = i_begin; i0 < i_end; i0 += T) {
     let n = min(T, i_end - i0);
@@ -241,5 +243,5 @@ fn backward_sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
   if (e >= N) { return; }
   var acc = 0.0;
   for (var sp = 0u; sp < params.splits; sp++) { acc += part[sp * N + e]; }
-  grad[e] = acc;
+  grad[e] = select(acc, grad[e] + acc, params.accumulate != 0u);
 }

@@ -24,6 +24,7 @@
 // dq and d(bias); keys for dk, dv) in several dispatches (params.x0), each submitted on its own.
 import { noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
+import { bucketSize } from '../gpu/buffer-pool.js';
 import { registerKernelFamily, type VariantParams } from '../gpu/variants.js';
 import { headDimClass } from '../gpu/tune-classes.js';
 import type { Overrides } from '../gpu/kernels.js';
@@ -253,6 +254,8 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     split_len: 0,
     n_elems: 0,
     x0: 0,
+    split0: 0,
+    accumulate: 0,
   };
   const inputs = { q: q.buffer, k: k.buffer, v: v.buffer, mask: mask?.buffer ?? null, rel: rel?.buffer ?? null };
   const tile = tiles(D);
@@ -284,10 +287,11 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
   return record('scaledDotProductAttention', out, [q, k, v, mask, db?.rel], (g) => {
     const go = denseAt0(g);
     const bufs = { ...inputs, d_o: go.buffer, o: out.buffer, stats: stats.buffer };
-    const launch = (entry: string, grad: Tensor, workgroups: number | [number, number, number], t = 0, extra: Record<string, number> = {}, split: SplitPlan = { splits: 1, len: 0 }, part?: Tensor, nElems = 0) => {
+    const launch = (entry: string, grad: Tensor, workgroups: number | [number, number, number], t = 0, extra: Record<string, number> = {}, split: Round = { splits: 1, len: 0, first: 0 }, part?: Tensor, nElems = 0) => {
       // (the split sum does not depend on the head dim: one pipeline)
       const overrides = entry === 'backward_sum_splits' ? extra : { ...overridesFor(t), ...extra };
-      const params = { ...common, tile: t, splits: split.splits, split_len: split.len, n_elems: nElems };
+      const accumulate = entry === 'backward_sum_splits' && split.first > 0 ? 1 : 0;
+      const params = { ...common, tile: t, splits: split.splits, split_len: split.len, n_elems: nElems, split0: split.first, accumulate };
       // Each entry point binds only the buffers it uses (at most 8 storage buffers per stage).
       const used = rt.pipeline('attention_backward', entry, overrides).bindings;
       const all: Record<string, GPUBuffer | null> = { ...bufs, grad: grad.buffer, ...(part ? { part: part.buffer } : {}) };
@@ -300,13 +304,18 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
       dispatchBlocks(spec, [workgroups[0], workgroups[1], workgroups[2] * split.splits], rowWork);
     };
     // Runs a split kernel into [splits, n] partials and sums them into `into` (n elements), or
-    // straight into `into` with one split.
+    // straight into `into` with one split; partials over the binding limit in rounds of splits,
+    // each round's summed into `into` in split order.
     const launchSplit = (entry: string, into: Tensor, n: number, workgroups: [number, number, number], t: number, split: SplitPlan, extra: Record<string, number> = {}) => {
-      if (split.splits === 1) return launch(entry, into, workgroups, t, extra, split);
+      if (split.splits === 1) return launch(entry, into, workgroups, t, extra, { ...split, first: 0 });
       checkMerge(split, budget, `${ctxStr} backward`);
-      const part = Tensor.empty([split.splits * n], 'attention split partials');
-      launch(entry, part, workgroups, t, extra, split);
-      launch('backward_sum_splits', into, Math.ceil(n / 64), 0, {}, split, part, n);
+      const perRound = splitsPerBinding(split.splits, n, rt.limits.maxStorageBufferBindingSize);
+      for (let first = 0; first < split.splits; first += perRound) {
+        const round = { splits: Math.min(perRound, split.splits - first), len: split.len, first };
+        const part = Tensor.empty([round.splits * n], 'attention split partials');
+        launch(entry, part, workgroups, t, extra, round);
+        launch('backward_sum_splits', into, Math.ceil(n / 64), 0, {}, round, part, n);
+      }
     };
     launch('backward_delta', stats, Math.ceil((BH * Lq) / 64));
     const qGrid: [number, number, number] = [Math.ceil(Lq / 64), H, B];
@@ -324,7 +333,7 @@ function fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, db: Decompo
     if (mask?.requiresGrad) {
       const full = Tensor.empty([...lead, Lq, Lk], 'attention dmask');
       // each key split writes its own columns of the full gradient
-      launch('backward_dbias', full, qGrid, tile.kv, { BIAS_GRAD: 0 }, kSplit);
+      launch('backward_dbias', full, qGrid, tile.kv, { BIAS_GRAD: 0 }, { ...kSplit, first: 0 });
       gmask = sumToShape(full, mask.shape);
     }
     if (db?.rel.requiresGrad) {
@@ -352,6 +361,16 @@ function dispatchBlocks(spec: Omit<DispatchSpec, 'workgroups'> & { params: Recor
   const rt = runtime();
   const per = unitsPerChunk(grid[0], 64 * rowWork); // all of them when under the bound
   chunks(grid[0], per, (x0, n) => rt.dispatch({ ...spec, params: { ...spec.params, x0 }, workgroups: [n, grid[1], grid[2]] }));
+}
+
+/** A launch's part of a split plan: `splits` splits from split `first` on. */
+type Round = SplitPlan & { first: number };
+
+/** How many splits of n-element partials one buffer may hold within the binding limit (at least 1; the pool rounds sizes up). */
+export function splitsPerBinding(splits: number, n: number, maxBinding: number): number {
+  let per = splits;
+  while (per > 1 && bucketSize(4 * per * n) > maxBinding) per--;
+  return per;
 }
 
 /** The merges (forward_merge, backward_sum_splits) loop over the splits: at most 2 (splits + 1) passes. */

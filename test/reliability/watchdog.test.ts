@@ -3,6 +3,8 @@
 // a conv and a strided transposed conv) and attention forward, dq and dk/dv run in several
 // dispatches, each submitted on its own; the results equal the float64 reference (conv: the
 // analytic gradients; attention: finite differences of the reference) and the unsplit results.
+// Attention's backward split partials over the binding limit (maxStorageBufferBindingSize, faked
+// small) run in rounds of splits, each summed into the gradient in turn.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backward, F, runtime, type Tensor } from '../../src/index.js';
 import type { DispatchSpec } from '../../src/gpu/runtime.js';
@@ -140,5 +142,51 @@ describe('attention launches split under a small dispatch work bound', () => {
       expectClose(idx.map((j) => split.outs[i + 1][j]), fd, gradTol(tol), `attention d${'qkv'[i]} (split) vs finite differences`, idx);
       expectClose(split.outs[i + 1], whole.outs[i + 1], gradTol(tol), `attention d${'qkv'[i]}: split vs unsplit`);
     }
+  });
+});
+
+describe('attention backward partials over the binding limit', () => {
+  afterAll(() => setKernelVariant('attention', null));
+  it('dq and dk/dv split partials run in rounds that each fit one binding; the gradients match finite differences', async () => {
+    // One tile per split (a loop budget of 1200 at D = 16): dq over 5 key splits of 6400 elements,
+    // dk/dv over 7 query splits of 9600; a binding of 80 KiB holds 3 of the first and 2 of the second.
+    setKernelVariant('attention', 'fused', { budget: 1200 });
+    const shapes = [[1, 1, 400, 16], [1, 1, 300, 16], [1, 1, 300, 16]];
+    const xs = shapes.map((s, i) => randomArr(s, 20 + i));
+    const ts = xs.map((a) => upload(a, true));
+    const ref = (a: Arr, b: Arr, c: Arr) => refAttention(a, b, c, null);
+    const want = ref(xs[0], xs[1], xs[2]);
+    const tol = reductionTol(300 + 16);
+    const y = F.scaledDotProductAttention(ts[0], ts[1], ts[2]);
+    expectClose(await y.read(), want.data, tol, 'attention forward');
+    const g = randomArr(want.shape, 23);
+    const gt = upload(g);
+    const rt = runtime();
+    const LIMIT = 80 * 1024;
+    const real = { limits: rt.limits, dispatch: rt.dispatch.bind(rt) };
+    const rtw = rt as unknown as { limits: GPUSupportedLimits };
+    const sums: number[] = [];
+    let largest = 0;
+    rtw.limits = new Proxy(real.limits, { get: (t, k) => (k === 'maxStorageBufferBindingSize' ? LIMIT : Reflect.get(t, k, t)) });
+    rt.dispatch = (spec: DispatchSpec) => {
+      if (spec.entry === 'backward_sum_splits') sums.push(spec.params?.splits as number);
+      for (const b of Object.values(spec.buffers)) largest = Math.max(largest, b?.size ?? 0);
+      real.dispatch(spec); // (refuses a buffer over the limit)
+    };
+    try {
+      backward(y, gt);
+    } finally {
+      rtw.limits = real.limits;
+      rt.dispatch = real.dispatch;
+    }
+    // rounds of dq's splits (3 + 2) and of dk/dv's (2 + 2 + 2 + 1), each summed in turn
+    expect(sums, 'splits summed per backward_sum_splits launch').toEqual([3, 2, 2, 2, 2, 1]);
+    expect(largest, 'the largest buffer bound').toBeLessThanOrEqual(LIMIT);
+    for (let i = 0; i < 3; i++) {
+      const all = await ts[i].grad!.read();
+      const idx = sampleIndices(xs[i].size, 12);
+      expectClose(idx.map((j) => all[j]), finiteDifference(ref, xs, g, i, idx), gradTol(tol), `attention d${'qkv'[i]} (rounds) vs finite differences`, idx);
+    }
+    for (const t of [...ts, gt, y]) (t.grad?.dispose(), t.dispose());
   });
 });
