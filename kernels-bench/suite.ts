@@ -10,7 +10,7 @@
 import { init, memoryStats } from 'medseg';
 import {
   adapterKey, adapterKind, forcedVariant, kernelFamily, mergeTuned, recordPicks, runtime, setKernelVariant, tuneFamily, useTunedTable,
-  type PickRecord, type TunedTable,
+  type PickRecord, type TunedEntry, type TunedTable,
 } from 'medseg/gpu';
 import type { BenchCase, BenchFamily, BenchInstance } from './case.js';
 import { measurePeaks } from './peak.js';
@@ -179,6 +179,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
 
   const rows: Row[] = [];
   const modelRows: ModelRow[] = [];
+  const tunedNow: Record<string, Record<string, TunedEntry>> = {};
   const header = [
     `Tuned table: ${o.tune ? `measured in this run (${tunedFrom})` : tunedFrom ?? 'none (default rules)'}`,
     ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
@@ -259,7 +260,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           return row.warmMs! / 1000;
         };
         const entries = await tuneFamily(reg, [{ label: c.name, run: inst.run, exclude: excluded }], timer, log);
-        table!.families[reg] = mergeTuned(table!.families[reg] ?? {}, entries, reg);
+        // classes measured in this run replace the older table's (whose times came from another
+        // run, and may lack variants added since); within the run a class sums its cases
+        tunedNow[reg] = mergeTuned(tunedNow[reg] ?? {}, entries, reg);
+        table!.families[reg] = { ...table!.families[reg], ...tunedNow[reg] };
         await o.io.saveTable(key, table!);
         useTunedTable(table);
         probe = pickSummary(recordPicks(inst.run).picks, reg);
