@@ -731,6 +731,7 @@ async function start(): Promise<void> {
   credit();
   if (!hasWebGpu) {
     $('no-webgpu').hidden = false;
+    $<HTMLInputElement>('profile-kernels').disabled = true;
     $('no-webgpu-detail').textContent = 'navigator.gpu is undefined in this browser.';
     $('adapter').textContent = 'no WebGPU';
   } else {
@@ -784,6 +785,7 @@ async function start(): Promise<void> {
       // navigator.gpu exists but gives no adapter (Chrome on Linux without its flag, a blocklisted GPU): the same notice
       $('adapter').textContent = `WebGPU failed: ${message(e)}`;
       $('no-webgpu').hidden = false;
+      $<HTMLInputElement>('profile-kernels').disabled = true;
       $('no-webgpu-detail').textContent = message(e);
       showError(`WebGPU could not start: ${message(e)}`, e);
     }

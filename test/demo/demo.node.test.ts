@@ -644,6 +644,7 @@ describe('demo page (built, served under a sub-path)', () => {
       el.dispatchEvent(new Event('input'));
     });
     for (const id of ['show-label', 'show-prediction', 'show-medsam']) await page.locator(`#${id}`).check();
+    console.log(`times measured in the page:\n${await page.locator('#timings').innerText()}`);
   });
 
   it('MedSAM weights from a .pth are converted in the page, cached in OPFS, and loaded from the cache on the next visit', async () => {
@@ -661,6 +662,7 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights load \(cached\)\s+\d/);
     expect(await page.locator('#transunet-segment').isDisabled()).toBe(false);
     await shot('08-weights-cached');
+    console.log(`times measured in the page after the reload:\n${await page.locator('#timings').innerText()}`);
   });
 
   it('a PNG dropped on the page opens as one upright, unmirrored slice', async () => {
