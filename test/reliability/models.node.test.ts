@@ -14,7 +14,7 @@
 //   MedSAM decoder, V-Net and TransUNet training steps leave memoryStats()'s live tensors and bytes
 //   at their baseline. CI runs a few of each; MEDSEG_LEAK_FULL=1 runs the counts of the issue: 500
 //   forward passes (predictions) of each tiny model and 200 training steps of each trainer (about
-//   23 minutes on llvmpipe with 2 cores; the two seeded decoder and V-Net runs each take 200 steps).
+//   14 to 23 minutes on llvmpipe with 2 cores, by load; the two seeded decoder and V-Net runs each take 200 steps).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manualSeed, memoryStats, models, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
 import { rng } from '../../src/tensor.js';
