@@ -1,5 +1,5 @@
 // matmul benchmark: every variant the kernel registry has for the shape (naive, blocked, and the
-// tiled kernel at each tile size: tiled, tiled-m32, -m16, -k32, -k8) at the shapes that matter:
+// tiled kernel at each tile size: tiled, tiled-m16, tiled-k32) at the shapes that matter:
 // square 256 and 1024, and MedSAM's 4096-token projections (4096x768x768 qkv/proj, 4096x3072x768
 // MLP); --quick runs 128^3 without the extra tile sizes (each is a pipeline that takes seconds to
 // compile on a CPU adapter; tune.test.ts checks them). Checked: sampled outputs against float64 dot
@@ -8,7 +8,7 @@ import { F, randn, type Tensor } from 'medseg';
 import type { BenchCase, BenchFamily } from './case.js';
 import { relErr, sampleIndices } from './check.js';
 
-const TILE_SIZES = ['tiled-m32', 'tiled-m16', 'tiled-k32', 'tiled-k8'];
+const TILE_SIZES = ['tiled-m16', 'tiled-k32'];
 
 function matmulCase(M: number, N: number, K: number, quick = false): BenchCase {
   return {

@@ -3,7 +3,7 @@
 // differ); a tuned table makes matmul, conv and attention run the tuned variant (the registry's pick
 // records say 'tuned'), and every variant's result stays within tolerance of the float64
 // reference; tables from another adapter, or naming unknown variants, are refused. matmul's
-// tile-size variants (tiled, tiled-m32, -m16, -k32, -k8) are among the variants tuned, and each
+// tile-size variants (tiled, tiled-m16, tiled-k32) are among the variants tuned, and each
 // also runs a linear whose K crosses one of its K slices (each slices K by its own loop-pass count,
 // tiledKSlice), so it continues its sums over launches and adds the bias once.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -67,12 +67,12 @@ const workload = (op: OpUnderTest) => ({ label: op.family, run: () => op.run().d
 
 describe('autotuner', () => {
   it('picks the fastest variant by its timer, per shape class, and follows the timings (tile sizes too)', async () => {
-    const cost = { naive: 3, blocked: 1, tiled: 2, 'tiled-m32': 2.5, 'tiled-m16': 4, 'tiled-k32': 1.5, 'tiled-k8': 5 };
+    const cost = { naive: 3, blocked: 1, tiled: 2, 'tiled-m16': 4, 'tiled-k32': 1.5 };
     const fast = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', cost));
     const cls = Object.keys(fast.families.matmul);
     expect(cls).toEqual(['64x64x64']);
     expect(fast.families.matmul[cls[0]].variant).toBe('blocked');
-    expect(fast.families.matmul[cls[0]].ms).toEqual({ blocked: 1000, 'tiled-k32': 1500, tiled: 2000, 'tiled-m32': 2500, naive: 3000, 'tiled-m16': 4000, 'tiled-k8': 5000 });
+    expect(fast.families.matmul[cls[0]].ms).toEqual({ blocked: 1000, 'tiled-k32': 1500, tiled: 2000, naive: 3000, 'tiled-m16': 4000 });
     // where the tile sizes time differently, another tile wins
     const other = await tune({ matmul: [workload(ops[0])] }, fakeTimer('matmul', { ...cost, blocked: 6, 'tiled-k32': 3.5, 'tiled-m16': 0.5 }));
     expect(other.families.matmul[cls[0]].variant).toBe('tiled-m16');
@@ -130,7 +130,7 @@ describe('autotuner', () => {
 
   it('every tile-size variant continues its sums over K slices and adds the bias once', async () => {
     const knobs: Record<string, Parameters<typeof tiledKSlice>[0]> = {
-      tiled: { TK: 16, TM: 4 }, 'tiled-m32': { TK: 16, TM: 2 }, 'tiled-m16': { TK: 16, TM: 1 }, 'tiled-k32': { TK: 32, TM: 4 }, 'tiled-k8': { TK: 8, TM: 4 },
+      tiled: { TK: 16, TM: 4 }, 'tiled-m16': { TK: 16, TM: 1 }, 'tiled-k32': { TK: 32, TM: 4 },
     };
     for (const [v, k] of Object.entries(knobs)) {
       const LK = tiledKSlice(k) + 37;
