@@ -37,8 +37,8 @@ describe('readNifti property test', () => {
     expect(o.results).toBeGreaterThan(0);
   });
   it('.nii.gz: files mutated before compression, and the gzip bytes mutated', async () => {
-    // before: the mutation is applied to the .nii, then compressed, inside parse
-    await checkOutcome('readNifti .nii.gz (inner)', files.map((bytes) => ({ bytes, hot: HOT })), (b) => parse(gzipSync(b)), { runs: fuzzRuns(500), name });
+    // before: the mutation is applied to the .nii, then compressed (outside the timed part)
+    await checkOutcome('readNifti .nii.gz (inner)', files.map((bytes) => ({ bytes, hot: HOT })), parse, { runs: fuzzRuns(500), name, prepare: (b) => gzipSync(b) });
     await checkOutcome('readNifti .nii.gz (outer)', files.map((b) => ({ bytes: gzipSync(b), hot: [0, 1, 2, 3, 8, 9, 10, 11, 12] })), parse, { runs: fuzzRuns(500), name });
   });
 });

@@ -155,6 +155,6 @@ describe('property test on real files', () => {
     const brain = new Uint8Array(readFileSync(join(DATA, 'mr_brain_crop_nibabel.nii')));
     const seg = new Uint8Array(gunzipSync(readFileSync(join(DATA, 'ct_abdomen_3mm_totalseg_seg.nii.gz'))));
     await checkOutcome('readNifti (data/)', [{ bytes: brain, hot: HOT }], (b) => void readNifti(b, 'fuzz.nii'), { runs: fuzzRuns(300), name: 'fuzz.nii' });
-    await checkOutcome('readNifti (data/, gzip)', [{ bytes: seg, hot: HOT }], (b) => void readNifti(gzipSync(b, { level: 1 }), 'fuzz.nii.gz'), { runs: fuzzRuns(100), name: 'fuzz.nii.gz' });
+    await checkOutcome('readNifti (data/, gzip)', [{ bytes: seg, hot: HOT }], (b) => void readNifti(b, 'fuzz.nii.gz'), { runs: fuzzRuns(100), name: 'fuzz.nii.gz', prepare: (b) => gzipSync(b, { level: 1 }) });
   });
 });

@@ -117,13 +117,14 @@ const arrayBufferBytes = () => (globalThis.process?.memoryUsage ? globalThis.pro
  * throws an Error whose message contains `name`, within `budgetMs` and without holding more
  * ArrayBuffer memory than the input justifies. Counts what happened.
  */
-export async function checkOutcome(what: string, seeds: { bytes: Uint8Array; hot: number[] }[], parse: (bytes: Uint8Array) => unknown, { runs, name, budgetMs = 1000, maxMutations = 4 }: { runs: number; name: string; budgetMs?: number; maxMutations?: number }): Promise<Outcome> {
+export async function checkOutcome(what: string, seeds: { bytes: Uint8Array; hot: number[] }[], parse: (bytes: Uint8Array) => unknown, { runs, name, budgetMs = 1000, maxMutations = 4, prepare }: { runs: number; name: string; budgetMs?: number; maxMutations?: number; /** turns a mutated seed into the parser's input outside the timed and memory-counted part (e.g. gzip it) */ prepare?: (bytes: Uint8Array) => Uint8Array }): Promise<Outcome> {
   const o: Outcome = { cases: 0, results: 0, errors: 0, slowestMs: 0, peakBytes: 0 };
   const hotAll = [...new Set(seeds.flatMap((s) => s.hot))];
   const arb = fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(mutationArb(hotAll), { minLength: 1, maxLength: maxMutations }));
   await fc.assert(
     fc.asyncProperty(arb, async ([i, ms]) => {
-      const bytes = applyMutations(seeds[i].bytes, ms);
+      const mutated = applyMutations(seeds[i].bytes, ms);
+      const bytes = prepare ? prepare(mutated) : mutated;
       const mem0 = arrayBufferBytes();
       const t0 = performance.now();
       let err: unknown = null;
