@@ -4,7 +4,8 @@
 // Each new buffer is created inside an 'out-of-memory' error scope: WebGPU reports a failed
 // allocation only asynchronously, so the pool records it (the bytes asked for and the op) and
 // releases its idle buffers at once; the runtime turns the record into an OutOfMemoryError at the
-// next sync point (see Runtime.checkAllocations).
+// next sync point (see Runtime.checkAllocations). The peak counts only buffers that exist: a refused
+// buffer's bytes come back out of it once the refusal is known, and it is never reused.
 
 // GPUBufferUsage's values, spelled out: in Node the global exists only once Dawn is loaded.
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
@@ -31,6 +32,10 @@ export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   private checks: Promise<void>[] = [];
   private failed: FailedAllocation[] = [];
+  /** Buffers the device refused (no longer in liveBytes): destroyed on release, never pooled. */
+  private refused = new WeakSet<GPUBuffer>();
+  /** Buffers released before their out-of-memory scope answered. */
+  private releasedUnchecked = new WeakSet<GPUBuffer>();
   /** Set when the device is lost: buffers are no longer reused, only counted back. */
   lost: string | null = null;
   private idleBytes = 0;
@@ -66,6 +71,7 @@ export class BufferPool {
 
   private create(size: number, label: string): GPUBuffer {
     const at = { liveBytes: this.liveBytes, idleBytes: this.idleBytes };
+    const peakBefore = this.peakLiveBytes;
     this.device.pushErrorScope('out-of-memory');
     const buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
     this.checks.push(
@@ -73,6 +79,14 @@ export class BufferPool {
         (err) => {
           if (!err) return;
           this.failed.push({ label, bytes: size, message: err.message, ...at });
+          // the peak since this buffer was asked for counted it: without it, the live bytes of that
+          // stretch were `size` lower (and the peak before it stands, unless reset since)
+          this.peakLiveBytes = Math.min(this.peakLiveBytes, Math.max(peakBefore, this.peakLiveBytes - size));
+          if (!this.releasedUnchecked.has(buf)) {
+            this.refused.add(buf); // its release only destroys it
+            this.liveBuffers--;
+            this.liveBytes -= size;
+          }
           this.clear(); // give the idle buffers back to the device before anything else asks
         },
         () => undefined, // a lost device rejects the scope; the runtime reports the loss itself
@@ -97,6 +111,11 @@ export class BufferPool {
 
   release(buf: GPUBuffer): void {
     const size = buf.size;
+    if (this.refused.has(buf)) {
+      this.doomed.push(buf); // already out of the counts
+      return;
+    }
+    if (this.checks.length) this.releasedUnchecked.add(buf); // its scope may still report a refusal
     this.liveBuffers--;
     this.liveBytes -= size;
     if (this.lost) return; // the device and its buffers are gone

@@ -2,7 +2,7 @@
 // caps its own address space with prlimit after start-up, so the CPU adapter's driver refuses a
 // 1 GiB buffer (vkAllocateMemory: VK_ERROR_OUT_OF_DEVICE_MEMORY on SwiftShader). Checks that the
 // refusal becomes an OutOfMemoryError at the next sync naming the op and the bytes asked for, that
-// the next call works and computes the right values, and that an allocation refused only because
+// the next call works and computes the right values, that the memory peak leaves the refused buffer out, and that an allocation refused only because
 // idle pooled buffers held the memory succeeds on retryOnOutOfMemory's one retry.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -42,6 +42,8 @@ describe('GPU out of memory', () => {
     expect(e1.message).toMatch(/out of GPU memory/);
     expect(e1.message).toContain(`(${steps.oversized.asked} bytes)`);
     expect(e1.message).toContain('reliability big');
+    expect(steps.oversized.peakAfter, 'the peak counts only buffers that exist, not the refused one').toBe(steps.oversized.peakBefore);
+    expect(steps.oversized.liveAfter).toBe(steps.oversized.liveBefore);
     expect(steps.after.values).toEqual([4, 7, 10, 13]);
     expect(steps.retry.idleBefore).toBe(3 * 64 * 2 ** 20 + 512);
     expect(steps.retry.error, 'the retried allocation fits once the idle buffers are released').toBeNull();

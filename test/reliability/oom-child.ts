@@ -33,9 +33,20 @@ const errorOf = async (work: () => Promise<unknown>) => {
 
 // 1. far more than the cap leaves (but within maxBufferSize): refused, named, reported at sync
 const big = Math.min(rt.limits.maxBufferSize, 1024 * MiB);
+// the same small op alone first, so the peak before already holds what step 1 really allocates
+const smallOp = () => {
+  const a = tensor([5, 6]);
+  const b = a.mul(2);
+  a.dispose();
+  return b;
+};
+const pre = smallOp();
+await pre.read();
+pre.dispose();
+const { peakBytes: peakBefore, liveBytes: liveBefore } = memoryStats();
 const e1 = await errorOf(async () => {
   const t = Tensor.empty([big / 4], 'reliability big');
-  const small = tensor([5, 6]).mul(2); // an op after it in the same batch
+  const small = smallOp(); // an op after it in the same batch
   try {
     await rt.sync();
   } finally {
@@ -43,7 +54,8 @@ const e1 = await errorOf(async () => {
     small.dispose();
   }
 });
-say({ step: 'oversized', error: e1, asked: big });
+const s1 = memoryStats();
+say({ step: 'oversized', error: e1, asked: big, peakBefore, peakAfter: s1.peakBytes, liveBefore, liveAfter: s1.liveBytes });
 
 // 2. the next call works and computes the right thing
 const x = tensor([1, 2, 3, 4]);
