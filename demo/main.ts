@@ -59,7 +59,10 @@ let scanId = 0;
 const hasWebGpu = 'gpu' in navigator && !!navigator.gpu;
 let engine: Engine | null = null;
 let gpuReady = false;
+/** a training run is going (the only time Stop is enabled) */
 let training = false;
+/** V-Net weights are loading from a file (the V-Net is busy, but there is nothing to stop) */
+let loadingVNet = false;
 /** the total step count of a stopped training run, which Resume completes */
 let resumeTarget: number | null = null;
 /** a V-Net was loaded from a file (it can segment without training) */
@@ -328,11 +331,12 @@ function setTrainState(state: string, text: string): void {
 }
 function updateButtons(): void {
   const gpu = gpuReady && !!scan;
-  $<HTMLButtonElement>('train').disabled = !gpu || !label || training;
+  const vnetBusy = training || loadingVNet;
+  $<HTMLButtonElement>('train').disabled = !gpu || !label || vnetBusy;
   $<HTMLButtonElement>('stop').disabled = !training;
-  $<HTMLButtonElement>('segment').disabled = !gpu || training || !(chart.points > 0 || vnetLoaded);
-  $<HTMLButtonElement>('save-vnet').disabled = !gpu || training || !(chart.points > 0 || vnetLoaded);
-  $<HTMLInputElement>('vnet-weights').disabled = !gpu || training;
+  $<HTMLButtonElement>('segment').disabled = !gpu || vnetBusy || !(chart.points > 0 || vnetLoaded);
+  $<HTMLButtonElement>('save-vnet').disabled = !gpu || vnetBusy || !(chart.points > 0 || vnetLoaded);
+  $<HTMLInputElement>('vnet-weights').disabled = !gpu || vnetBusy;
   $<HTMLButtonElement>('export-prediction').disabled = !viewer.masks.prediction;
   $<HTMLButtonElement>('export-medsam').disabled = !viewer.masks.medsam;
   $<HTMLButtonElement>('propagate').disabled = !gpu || medsamBusy || !viewer.masks.medsam || !viewer.lastBox;
@@ -423,7 +427,7 @@ $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
   const file = input.files?.[0];
   input.value = '';
   if (!file || !engine) return;
-  training = true; // the V-Net is busy
+  loadingVNet = true;
   updateButtons();
   setTrainState('segmenting', `loading ${file.name}…`);
   try {
@@ -440,7 +444,7 @@ $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
     setTrainState('error', `could not load ${file.name}`);
     showError(`could not load V-Net weights from ${file.name}: ${message(err)}`, err);
   } finally {
-    training = false;
+    loadingVNet = false;
     updateButtons();
   }
 };

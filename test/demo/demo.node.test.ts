@@ -145,6 +145,7 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(axial.green).toBeGreaterThan(1000);
     for (const v of ['coronal', 'sagittal']) expect((await pixels(`view-${v}`)).nonBlack).toBeGreaterThan(0.1 * 384 * 384);
     await shot('01-opened');
+    expect(await page.locator('#stop').isDisabled(), 'Stop is disabled at rest, before any training').toBe(true);
     // the green comes from the label: none without it, and the label's slice (13 of 26 axial slices
     // holds 8170 voxels) covers about that many voxels times the zoom's pixels per voxel
     await page.locator('#show-label').uncheck();
@@ -260,12 +261,14 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#train').click();
     // stop once the first step is reported: the worker stops between steps
     await page.waitForFunction(() => /^step [1-9]/.test(document.getElementById('train-status')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    expect(await page.locator('#stop').isDisabled(), 'Stop is enabled while a training run is going').toBe(false);
     await page.locator('#stop').click();
     await page.waitForSelector('#train-status[data-state="stopped"]', { timeout: 60_000 });
     const stoppedAt = Number((await page.locator('#train-status').innerText()).match(/stopped after (\d+) steps?/)![1]);
     expect(stoppedAt).toBeGreaterThanOrEqual(1);
     expect(stoppedAt).toBeLessThan(3);
     await shot('03-training-stopped');
+    expect(await page.locator('#stop').isDisabled(), 'Stop is disabled once the run has stopped').toBe(true);
     expect(await page.locator('#train').innerText()).toBe('Resume');
     await page.locator('#train').click();
     await page.waitForSelector('#train-status[data-state="done"]', { timeout: 90_000 });
@@ -697,6 +700,7 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.mouse.move(box.x + 380, box.y + 330);
     expect(await page.locator('#cursor').innerText()).toMatch(/^voxel \(39, 29, 0\) = 255\b/);
     await shot('09-png');
+    expect(await page.locator('#stop').isDisabled(), 'Stop is disabled at rest, after opening a PNG').toBe(true);
   });
 
   it('made no request outside the served prefix on localhost, and logged no page errors', async () => {
@@ -718,6 +722,7 @@ describe('demo page (built, served under a sub-path)', () => {
       expect(await p.locator('#no-webgpu').isVisible()).toBe(true);
       expect(await p.locator('#no-webgpu').innerText()).toMatch(/Chrome or Edge/);
       expect(await p.locator('#train').isDisabled()).toBe(true);
+      expect(await p.locator('#stop').isDisabled(), 'Stop is disabled without WebGPU').toBe(true);
       const nonBlack = await p.evaluate(() => {
         const c = document.getElementById('view-axial') as HTMLCanvasElement;
         const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
