@@ -8,7 +8,7 @@
 // Bound: Mesa's llvmpipe (gallivm; Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes
 // of an invocation (one counter of 65535 per batch of 8 invocations, shared by all loops, inner
 // loops in full) and silently leaves every loop once it runs out; here each element costs its loop
-// pass plus inner_ndim + 1 passes of strided_offset's dim loop, so a sum over a [1, 1, 64, 128, 128]
+// pass plus inner_ndim + 1 passes of inner_offset's dim loop, so a sum over a [1, 1, 64, 128, 128]
 // volume (16384 elements per invocation, 7 passes each) came out wrong. The host (src/ops/reduce.ts)
 // picks the kernel and chunk so that no invocation runs more than LOOP_BUDGET (16384) passes.
 // No infinities or NaN tests the compiler may fold: an accumulator is (value, index), and one that
@@ -62,12 +62,37 @@ fn wins(acc: vec2<f32>, v: vec2<f32>, larger: bool) -> bool {
 
 // Combines (acc, acc_index) with (v, v_index).
 fn combine(acc: vec2<f32>, v: vec2<f32>) -> vec2<f32> {
-  switch OP {
-    case 0u: { return vec2<f32>(acc.x + v.x, 0.0); }
-    case 1u, 3u: { return select(acc, v, wins(acc, v, true)); }
-    case 2u, 4u: { return select(acc, v, wins(acc, v, false)); }
-    default: { return acc; }
+  if (OP == 0u) { return vec2<f32>(acc.x + v.x, 0.0); }
+  return select(acc, v, wins(acc, v, OP == 1u || OP == 3u));
+}
+
+// Offsets of output o's row start and of element r within a row: the dims are read from the
+// uniform in place, not passed as arrays (_strided's strided_offset takes them by value: a copy into
+// function memory and dynamic indexing of it per element, which made reduce_serial ~20x slower than
+// an elementwise op of the same size on SwiftShader).
+fn outer_offset(o: u32) -> u32 {
+  var rem = o;
+  var off = params.offset;
+  for (var d = i32(params.outer_ndim) - 1; d >= 0; d--) {
+    let n = params.outer_shape[u32(d) / 4u][u32(d) % 4u];
+    let next = rem / n;
+    off += (rem - next * n) * params.outer_strides[u32(d) / 4u][u32(d) % 4u];
+    rem = next;
   }
+  return off;
+}
+
+fn inner_offset(r: u32) -> u32 {
+  if (params.inner_ndim == 1u) { return r * params.inner_strides[0][0]; } // the common case once dims are merged
+  var rem = r;
+  var off = 0u;
+  for (var d = i32(params.inner_ndim) - 1; d >= 0; d--) {
+    let n = params.inner_shape[u32(d) / 4u][u32(d) % 4u];
+    let next = rem / n;
+    off += (rem - next * n) * params.inner_strides[u32(d) / 4u][u32(d) % 4u];
+    rem = next;
+  }
+  return off;
 }
 
 fn result(acc: vec2<f32>) -> f32 {
@@ -79,10 +104,10 @@ fn result(acc: vec2<f32>) -> f32 {
 fn reduce_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let o = linear_id(wid, nwg, lid, 64u);
   if (o >= params.n_out) { return; }
-  let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
+  let base = outer_offset(o);
   var acc = init_value();
   for (var r = 0u; r < params.n_inner; r++) {
-    let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
+    let v = x[base + inner_offset(r)];
     acc = combine(acc, vec2<f32>(v, f32(r)));
   }
   out[o] = result(acc);
@@ -104,9 +129,9 @@ fn wg_combine(lid: u32, acc: vec2<f32>) -> vec2<f32> {
 // Elements [r0, r1) of output o's row, every 64th one per invocation.
 fn row_range(o: u32, r0: u32, r1: u32, lid: u32) -> vec2<f32> {
   var acc = init_value();
-  let base = params.offset + strided_offset(o, params.outer_ndim, params.outer_shape, params.outer_strides);
+  let base = outer_offset(o);
   for (var r = r0 + lid; r < r1; r += 64u) {
-    let v = x[base + strided_offset(r, params.inner_ndim, params.inner_shape, params.inner_strides)];
+    let v = x[base + inner_offset(r)];
     acc = combine(acc, vec2<f32>(v, f32(r)));
   }
   return acc;

@@ -5,7 +5,7 @@ import { record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
 import { Tensor, normDim, numel, shapeStr } from '../tensor.js';
-import { dims8 } from './broadcast.js';
+import { coalesceDims, dims8 } from './broadcast.js';
 import { Binary, Unary, ctx, elementwise } from './elementwise-kernel.js';
 import { LOOP_BUDGET } from './loop-budget.js';
 
@@ -38,22 +38,28 @@ function reduceKernel(x: Tensor, dims: number[], keepdim: boolean, op: number, s
   const nOut = out.size;
   if (nOut === 0) return out;
   if (nInner === 0 && op !== Op.sum) throw new Error(`${name}: cannot reduce an empty dim of ${shapeStr(x.shape)}`);
+  // The kept and the reduced dims, each with adjacent dims that memory walks as one merged and unit
+  // dims dropped (coalesceDims; the flat orders, so the output and argmax indices, are unchanged):
+  // every element costs one index division per dim, the dearest part on CPU adapters (an argmax
+  // over the 2 channels of a [1, 2, 26, 166, 164] volume walks 1 + 1 dims, not 4 + 1).
+  const o = coalesceDims(outer.map((d) => x.shape[d]), [outer.map((d) => x.strides[d])]);
+  const r = coalesceDims(dims.map((d) => x.shape[d]), [dims.map((d) => x.strides[d])]);
   // Loop passes per element: the element loop's, and strided_offset's over the inner dims (ndim + 1).
   // One invocation runs at most LOOP_BUDGET of them (shaders/reduce.wgsl): rows longer than one
   // invocation may take go to a workgroup, rows longer than a workgroup may take are chunked.
-  const perElement = dims.length + 2;
+  const perElement = r.shape.length + 2;
   const serialOk = nInner * perElement + 2 <= LOOP_BUDGET;
   const wgMax = 64 * Math.floor((LOOP_BUDGET - 16) / perElement);
   const kind = serialOk && !(nInner >= 256 && nOut < 4096) ? 'serial' : nInner <= wgMax ? 'workgroup' : 'chunk';
   const chunks = kind === 'chunk' ? Math.ceil(nInner / wgMax) : 0;
   const rt = runtime();
   const params = {
-    outer_shape: dims8(outer.map((d) => x.shape[d])),
-    outer_strides: dims8(outer.map((d) => x.strides[d])),
-    inner_shape: dims8(dims.map((d) => x.shape[d])),
-    inner_strides: dims8(dims.map((d) => x.strides[d])),
-    outer_ndim: outer.length,
-    inner_ndim: dims.length,
+    outer_shape: dims8(o.shape),
+    outer_strides: dims8(o.strides[0]),
+    inner_shape: dims8(r.shape),
+    inner_strides: dims8(r.strides[0]),
+    outer_ndim: o.shape.length,
+    inner_ndim: r.shape.length,
     n_out: nOut,
     n_inner: nInner,
     offset: x.offset,

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, tensor } from '../../src/index.js';
 import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
-import { amax, amin, argmax, cat, mean, softmax, sum, variance } from '../reference/ops.js';
+import { amax, amin, argmax, cat, mean, permute, softmax, sum, variance } from '../reference/ops.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { reductionTol } from '../tolerance.js';
 
@@ -58,6 +58,27 @@ describe('sum / mean / var / max / min', () => {
     expect([...(await F.argmax(t, 1).read())]).toEqual([...argmax(a, 1).data]);
     expect(await F.argmax(t).item()).toBe(argmax(a.reshape([a.size]), 0).data[0]);
     expect([...(await tensor([2, 5, 5, 1]).argmax(0, true).read())]).toEqual([1]);
+  });
+  // the kernel merges adjacent dims that memory walks as one: here the last two of each view merge
+  // and the first two (swapped) must not, so outputs and flat argmax indices keep the view's order
+  it('sum and argmax of a permuted view, where only some adjacent dims can be merged', async () => {
+    await checkOp({
+      name: 'sum(permuted)',
+      shapes: [[3, 4, 5, 6]],
+      prepare: (t) => t.permute(1, 0, 2, 3),
+      gpu: (x) => F.sum(x, [2, 3]),
+      ref: (a) => sum(permute(a, [1, 0, 2, 3]), [2, 3]),
+      tol: reductionTol(30),
+    });
+    const a = randomArr([3, 4, 5, 6], 11);
+    a.data[1 * 120 + 7] = 10; // the maximum at x[1, 0, 1, 1]: flat index 37 in the view, 127 in memory
+    const p = permute(a, [1, 0, 2, 3]);
+    const t = upload(a);
+    const v = t.permute(1, 0, 2, 3);
+    expect(argmax(p.reshape([p.size]), 0).data[0]).toBe(37);
+    expect(await F.argmax(v).item()).toBe(37);
+    expect([...(await F.argmax(v, 0).read())]).toEqual([...argmax(p, 0).data]);
+    t.dispose();
   });
   it('argmax and argmin over all elements of a tensor that requires grad leave no graph behind', async () => {
     const x = upload(randomArr([3, 5], 8), true);
