@@ -300,16 +300,17 @@ const OWN_OPTIONS: Record<string, readonly string[]> = {
   medsam: ['weights', 'freezeEncoder', 'bboxShift', 'window', 'weightDecay', 'slices'],
   transunet: ['weights', 'window', 'weightDecay', 'slices', 'batchSize', 'classes'],
 };
-const flagOf = (name: string) => `--${name === 'flip' ? 'no-flip' : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** The flag as typed: the option `flip` is --flip when true, --no-flip when false. */
+const flagOf = (name: string, value: unknown) => (name === 'flip' ? (value === false ? '--no-flip' : '--flip') : `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
 
 /** Refuses an option given with --model `model` that only other networks take ("--patch is for --model vnet"). */
-function refuseOthers(model: string, given: Given): void {
+function refuseOthers(model: string, o: TrainOptions, given: Given): void {
   const mine = OWN_OPTIONS[model];
   for (const k of new Set(Object.values(OWN_OPTIONS).flat())) {
     if (mine.includes(k) || !given(k)) continue;
     const takers = Object.keys(OWN_OPTIONS).filter((m) => OWN_OPTIONS[m].includes(k));
     const note = k === 'resume' ? ` (${model === 'medsam' ? 'MedSAM' : 'TransUNet'} continues from --weights)` : '';
-    throw new CliError(`${flagOf(k)} is for --model ${takers.join(' or ')}${note}`);
+    throw new CliError(`${flagOf(k, o[k])} is for --model ${takers.join(' or ')}${note}`);
   }
 }
 
@@ -325,11 +326,11 @@ type Given = (name: string) => boolean;
 /** The trainers by --model: each takes the parsed options and which of them the user gave, so another network is one more entry. */
 const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSignal, onWrite: (path: string, steps: number) => void) => Promise<unknown>> = {
   vnet: (o, given, signal, onWrite) => {
-    refuseOthers('vnet', given);
+    refuseOthers('vnet', o, given);
     return runTrain({ ...(o as unknown as TrainArgs), config: o.config as VNetPreset | undefined, images: o.image, labels: o.label, signal, onWrite });
   },
   medsam: (o, given, signal, onWrite) => {
-    refuseOthers('medsam', given);
+    refuseOthers('medsam', o, given);
     return runMedSAMTrain({
       images: o.image,
       labels: o.label,
@@ -351,7 +352,7 @@ const TRAINERS: Record<string, (o: TrainOptions, given: Given, signal: AbortSign
     });
   },
   transunet: (o, given, signal, onWrite) => {
-    refuseOthers('transunet', given);
+    refuseOthers('transunet', o, given);
     return runTransUNetTrain({
       images: o.image,
       labels: o.label,

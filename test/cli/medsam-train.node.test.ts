@@ -55,6 +55,7 @@ describe('medseg train --model medsam', () => {
     expect(await cli('--model', 'medsam', '--resume', out, ...base)).toEqual({ code: 1, err: 'medseg: --resume is for --model vnet (MedSAM continues from --weights)\n' });
     expect(await cli('--model', 'medsam', '--patch', '16,16,16', ...base)).toEqual({ code: 1, err: 'medseg: --patch is for --model vnet\n' });
     expect(await cli('--model', 'medsam', '--no-flip', ...base)).toEqual({ code: 1, err: 'medseg: --no-flip is for --model vnet\n' });
+    expect(await cli('--model', 'medsam', '--flip', ...base)).toEqual({ code: 1, err: 'medseg: --flip is for --model vnet\n' });
     expect(await cli('--freeze-encoder', '--config', 'tiny', ...base)).toEqual({ code: 1, err: 'medseg: --freeze-encoder is for --model medsam\n' });
     expect(await cli('--model', 'medsam', '--config', 'big', ...base)).toEqual({ code: 1, err: "medseg: --config must be vit_b or tiny, got 'big'\n" });
     expect((await cli('--model', 'medsam', '--image', scan, '--label', png, '--steps', '2', '-o', out)).err).toMatch(/^medseg: .*medsam_demo_ct\.png: /);

@@ -6,7 +6,7 @@
 // and its split plan; the 'attention' family's default rule; and the fused kernel's memory: it never
 // allocates the Lq x Lk score matrix. Long rows: attention-long.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { F, memoryStats, randn, runtime, tensor, type Tensor } from '../../src/index.js';
+import { F, memoryStats, randn, resetPeakMemory, runtime, tensor, type Tensor } from '../../src/index.js';
 import { kernelFamily, setKernelVariant } from '../../src/gpu/variants.js';
 import { attentionLoopPasses, attentionSplit } from '../../src/ops/attention.js';
 import { LOOP_BUDGET } from '../../src/ops/loop-budget.js';
@@ -112,7 +112,7 @@ describe('scaledDotProductAttention (fused) special cases', () => {
     const v = randn([1, 1, L, 16]);
     await q.read();
     const before = memoryStats().liveBytes;
-    runtime().pool.peakLiveBytes = before; // measure the peak of this call alone
+    resetPeakMemory(); // measure the peak of this call alone
     const o = sdpa(q, k, v);
     await o.read();
     // output + row statistics only: far under one Lq x Lk f32 matrix (4 MiB)
