@@ -23,7 +23,9 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('GPU out of memory', () => {
   it('a refused allocation is an OutOfMemoryError naming the op and bytes; the next call works; an idle-pool refusal succeeds on retry', () => {
-    const r = spawnSync(process.execPath, [script], { cwd: tmp, env: process.env, encoding: 'utf8', timeout: 240_000 });
+    // one malloc arena: glibc reserves 64 MiB of address space for each new thread's arena, which
+    // moved the capped process's VmSize by 64 MiB at random and made the retry's headroom flaky
+    const r = spawnSync(process.execPath, [script], { cwd: tmp, env: { ...process.env, MALLOC_ARENA_MAX: '1' }, encoding: 'utf8', timeout: 240_000 });
     const steps = Object.fromEntries(
       r.stdout
         .split('\n')
