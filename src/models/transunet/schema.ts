@@ -82,17 +82,20 @@ export function transunetSchema(options: TransUNetShapeOptions): Schema {
   };
 }
 
+/** A key's shape; a key the file lacks means it is no TransUNet state dict. */
+function shapeOf(shapes: ReadonlyMap<string, readonly number[]>, k: string): readonly number[] {
+  const s = shapes.get(k);
+  if (!s) throw new Error(`TransUNet: the checkpoint has no '${k}' (not a TransUNet state dict?)`);
+  return s;
+}
+
 /**
  * The named configuration an encoder's shapes (PyTorch keys) belong to: hidden from the position
  * table, the layer count, the ResNet's width and units. Enough for the ImageNet-21k .npz, which has
  * no decoder.
  */
 export function transunetConfigFromShapes(shapes: ReadonlyMap<string, readonly number[]>): TransUNetConfigName {
-  const get = (k: string) => {
-    const s = shapes.get(k);
-    if (!s) throw new Error(`TransUNet: the checkpoint has no '${k}' (not a TransUNet state dict?)`);
-    return s;
-  };
+  const get = (k: string) => shapeOf(shapes, k);
   const hidden = get(`${E}position_embeddings`)[2];
   let layers = 0;
   while (shapes.has(`transformer.encoder.layer.${layers}.attn.query.weight`)) layers++;
@@ -118,11 +121,7 @@ export function transunetConfigFromShapes(shapes: ReadonlyMap<string, readonly n
  * of unknown make, e.g. `medseg segment --model transunet --weights W` without further options.
  */
 export function transunetOptionsFromShapes(shapes: ReadonlyMap<string, readonly number[]>): TransUNetShapeOptions {
-  const get = (k: string) => {
-    const s = shapes.get(k);
-    if (!s) throw new Error(`TransUNet: the checkpoint has no '${k}' (not a TransUNet state dict?)`);
-    return s;
-  };
+  const get = (k: string) => shapeOf(shapes, k);
   const pos = get(`${E}position_embeddings`);
   const grid = Math.round(Math.sqrt(pos[1]));
   if (pos.length !== 3 || grid * grid !== pos[1]) throw new Error(`TransUNet: position_embeddings [${pos}] is not a square token grid`);
