@@ -34,8 +34,8 @@ export class BufferPool {
   private failed: FailedAllocation[] = [];
   /** Buffers the device refused (no longer in liveBytes): destroyed on release, never pooled. */
   private refused = new WeakSet<GPUBuffer>();
-  /** Buffers released before their out-of-memory scope answered. */
-  private releasedUnchecked = new WeakSet<GPUBuffer>();
+  /** Live buffers whose out-of-memory scope has not answered yet (release takes them out). */
+  private unchecked = new Set<GPUBuffer>();
   /** Set when the device is lost: buffers are no longer reused, only counted back. */
   lost: string | null = null;
   private idleBytes = 0;
@@ -74,22 +74,24 @@ export class BufferPool {
     const peakBefore = this.peakLiveBytes;
     this.device.pushErrorScope('out-of-memory');
     const buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    this.unchecked.add(buf);
     this.checks.push(
       this.device.popErrorScope().then(
         (err) => {
+          const live = this.unchecked.delete(buf); // false: released before the answer
           if (!err) return;
           this.failed.push({ label, bytes: size, message: err.message, ...at });
           // the peak since this buffer was asked for counted it: without it, the live bytes of that
           // stretch were `size` lower (and the peak before it stands, unless reset since)
           this.peakLiveBytes = Math.min(this.peakLiveBytes, Math.max(peakBefore, this.peakLiveBytes - size));
-          if (!this.releasedUnchecked.has(buf)) {
+          if (live) {
             this.refused.add(buf); // its release only destroys it
             this.liveBuffers--;
             this.liveBytes -= size;
           }
           this.clear(); // give the idle buffers back to the device before anything else asks
         },
-        () => undefined, // a lost device rejects the scope; the runtime reports the loss itself
+        () => void this.unchecked.delete(buf), // a lost device rejects the scope; the runtime reports the loss itself
       ),
     );
     // fold the scope promises now and then so the list stays short between sync points
@@ -115,7 +117,7 @@ export class BufferPool {
       this.doomed.push(buf); // already out of the counts
       return;
     }
-    if (this.checks.length) this.releasedUnchecked.add(buf); // its scope may still report a refusal
+    this.unchecked.delete(buf); // its scope may still report a refusal: the counts have it back already
     this.liveBuffers--;
     this.liveBytes -= size;
     if (this.lost) return; // the device and its buffers are gone
