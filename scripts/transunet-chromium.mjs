@@ -36,7 +36,7 @@ if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/index.js not
 
 // ---- the page: runs in Chromium, logs through console.log
 const page = `
-import { init, manualSeed, memoryStats, models, noGrad, rand, runtime, scope } from './dist/index.js';
+import { init, manualSeed, memoryStats, models, noGrad, rand, resetPeakMemory, scope } from './dist/index.js';
 const MiB = 2 ** 20;
 const mib = (b) => (b / MiB).toFixed(1);
 globalThis.runTransUNet = async (o) => {
@@ -52,7 +52,7 @@ globalThis.runTransUNet = async (o) => {
   console.log('TransUNet ' + o.config + ' at ' + o.imgSize + 'x' + o.imgSize + ', ' + o.numClasses + ' classes: ' + params + ' parameters, built in ' + ((performance.now() - t0) / 1000).toFixed(1) + ' s, ' + mib(base) + ' MiB live (weights and input)');
   const rows = [];
   const timed = async (pass, run) => {
-    rt.pool.peakLiveBytes = memoryStats().liveBytes;
+    resetPeakMemory();
     const t = performance.now();
     await run();
     const seconds = (performance.now() - t) / 1000;
