@@ -44,31 +44,6 @@ export function watchInterrupt(o: InterruptOptions): Interrupt {
 export const interrupted = (what: string): CliError => new CliError(`interrupted: ${what}`, 130);
 
 /**
- * The end of a training command's step loop (MedSAM, TransUNet): nothing is written when no step
- * finished; otherwise the weights are written, the model freed, and a loop stopped early ends with
- * the interrupt message saying which step the file holds.
- */
-export async function finishTraining(o: { stepsDone: number; steps: number; output: string; write: () => Promise<{ replaced: boolean }>; dispose: () => void }): Promise<{ replaced: boolean }> {
-  if (o.stepsDone === 0) {
-    o.dispose();
-    throw interrupted('no step had finished: nothing was written');
-  }
-  const { replaced } = await o.write();
-  o.dispose();
-  if (o.stepsDone < o.steps) throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${o.output} with the weights after step ${o.stepsDone} of ${o.steps}`);
-  return { replaced };
-}
-
-/** How many of the last steps a training command's summary averages. */
-export const LAST_STEPS = 5;
-
-/** The mean of `f` over the last LAST_STEPS steps (fewer when fewer ran). */
-export function lastStepsMean<T>(history: readonly T[], f: (h: T) => number): number {
-  const tail = history.slice(-Math.min(LAST_STEPS, history.length));
-  return tail.reduce((a, h) => a + f(h), 0) / tail.length;
-}
-
-/**
  * Runs a segmentation that stops at its next check once `signal` aborts; `cleanup` (progress bar,
  * model weights) runs either way. A run that was interrupted, or that finished after the abort,
  * ends with "interrupted: nothing was written" (exit 130), so its caller writes no output.

@@ -19,9 +19,8 @@ import { rng, tensor, type Tensor } from '../tensor.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
 import { checkOutput } from './files.js';
 import { openGpu } from './gpu.js';
-import { LAST_STEPS, lastStepsMean } from './interrupt.js';
 import { isImagePath, loadMedSAM, parseSliceRange, parseWindow, readImageInput, readMedSAMWeights, sliceImage, windowVolume, type MedSAMWeightsInput } from './medsam-inputs.js';
-import { trainSteps } from './train-loop.js';
+import { LAST_STEPS, lastStepsMean, trainSteps } from './train-loop.js';
 import { readLabelImage, readVolumePair } from './training-pairs.js';
 
 export interface MedSAMTrainArgs {

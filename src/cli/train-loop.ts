@@ -7,7 +7,7 @@
 import type { StateDict } from '../nn/module.js';
 import { save } from '../weights/save.js';
 import { writeAtomic } from './files.js';
-import { finishTraining } from './interrupt.js';
+import { interrupted } from './interrupt.js';
 import { Progress, stderrIsTerminal } from './progress.js';
 
 export interface StepLoop<T> {
@@ -29,6 +29,31 @@ export interface StepLoop<T> {
   onWrite?: (path: string, steps: number) => void;
   /** frees the model and the optimiser's state */
   dispose: () => void;
+}
+
+/**
+ * The end of a training command's step loop (MedSAM, TransUNet): nothing is written when no step
+ * finished; otherwise the weights are written, the model freed, and a loop stopped early ends with
+ * the interrupt message saying which step the file holds.
+ */
+async function finishTraining(o: { stepsDone: number; steps: number; output: string; write: () => Promise<{ replaced: boolean }>; dispose: () => void }): Promise<{ replaced: boolean }> {
+  if (o.stepsDone === 0) {
+    o.dispose();
+    throw interrupted('no step had finished: nothing was written');
+  }
+  const { replaced } = await o.write();
+  o.dispose();
+  if (o.stepsDone < o.steps) throw interrupted(`${replaced ? 'replaced' : 'wrote'} ${o.output} with the weights after step ${o.stepsDone} of ${o.steps}`);
+  return { replaced };
+}
+
+/** How many of the last steps a training command's summary averages. */
+export const LAST_STEPS = 5;
+
+/** The mean of `f` over the last LAST_STEPS steps (fewer when fewer ran). */
+export function lastStepsMean<T>(history: readonly T[], f: (h: T) => number): number {
+  const tail = history.slice(-Math.min(LAST_STEPS, history.length));
+  return tail.reduce((a, h) => a + f(h), 0) / tail.length;
 }
 
 /** Runs the loop; returns each finished step's result and whether the output replaced a file. */
