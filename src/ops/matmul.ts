@@ -21,17 +21,17 @@ export type MatmulVariant = MatmulKernel | 'tiled-m16' | 'tiled-k32';
 const K_SLICE = LOOP_BUDGET / 2;
 
 /** matmul_tiled's tile knobs (override constants of shaders/matmul.wgsl): slice depth TK and rows per invocation TM. */
-export interface TileKnobs {
+export type TileKnobs = {
   TK: 8 | 16 | 32;
   TM: 1 | 2 | 4;
-}
+};
 
 /**
  * The tiled variants: 16 x 16 invocations, 64 columns, 16*TM rows, TK-deep slices staged per
  * barrier pair. (TK 8 and TM 2 were timed too, on llvmpipe and SwiftShader at 128^3 to 1024^3, and
  * never won; each variant is a pipeline the tests compile, so they are not registered.)
  */
-const TILES: Record<string, TileKnobs> = {
+const TILES: Record<string, Readonly<TileKnobs>> = {
   tiled: { TK: 16, TM: 4 },
   'tiled-m16': { TK: 16, TM: 1 },
   'tiled-k32': { TK: 32, TM: 4 },
@@ -55,8 +55,8 @@ export interface MatmulProblem {
 
 const tiledVariant = (name: string, what: string) => ({
   name,
+  // (its override constants are matmulKernel's: from TILES, as for a variant named by the caller)
   description: `${what} (${16 * TILES[name].TM}x64 tiles, ${TILES[name].TK}-deep slices)`,
-  overrides: () => ({ ...TILES[name] }),
 });
 
 export const matmulKernels = registerKernelFamily<MatmulProblem>({
@@ -103,7 +103,7 @@ export function matmulKernel(a: Tensor, b: Tensor, bias: Tensor | null, variant?
   for (let k0 = 0; k0 < K || k0 === 0; k0 += kSlice) rt.dispatch({
     kernel: 'matmul',
     entry: `matmul_${kernel}`,
-    overrides: tile ? { ...tile } : {},
+    overrides: tile ?? {},
     params: {
       batch_shape: dims8(batchShape),
       a_batch_strides: dims8(batchStrides(a)),
