@@ -75,8 +75,8 @@ export async function runConvert(args: ConvertArgs): Promise<void> {
       ({ bytes } = await writeSafetensors(planTargets({ records } as unknown as ConversionPlan, args.dtype), sink, { metadata: { ...own.metadata, dtype: args.dtype }, onProgress }));
       count = records.length;
     } else {
-      const given = Object.fromEntries(Object.entries(args.transunet ?? {}).filter(([, v]) => v !== undefined));
-      if (args.model !== 'transunet' && Object.keys(given).length) throw new CliError(`--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not ${args.model}'s`);
+      const given = args.transunet ?? {};
+      if (args.model !== 'transunet' && Object.values(given).some((v) => v !== undefined)) throw new CliError(`--config, --img-size, --classes and --n-skip are TransUNet's options (--model transunet), not ${args.model}'s`);
       const layout = args.model === 'transunet' && !args.schemas ? await transunetConvertLayout(src, given, `the weights in ${args.checkpoint}`) : null;
       const r = await convert(src, sink, {
         model: args.model,
