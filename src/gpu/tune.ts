@@ -125,7 +125,22 @@ export function mergeTuned(a: Readonly<Record<string, TunedEntry>>, b: Readonly<
   return out;
 }
 
-/** Tunes several families into one table for the open adapter (entries of `base` not re-measured are kept). */
+/**
+ * A family's entries after a tuning run: the classes the run measured replace the older table's
+ * entries entirely (their times came from another run, under other load, and may lack variants
+ * registered since, which summing would drop); classes the run did not measure are kept. Within
+ * the run, a class measured by several cases sums them (mergeTuned, in the order given).
+ */
+export function replaceMeasured(
+  older: Readonly<Record<string, TunedEntry>> | undefined,
+  runCases: readonly Readonly<Record<string, TunedEntry>>[],
+  family: string,
+): Record<string, TunedEntry> {
+  const run = runCases.reduce<Record<string, TunedEntry>>((acc, e) => mergeTuned(acc, e, family), {});
+  return { ...older, ...run };
+}
+
+/** Tunes several families into one table for the open adapter (entries of `base` not re-measured are kept, re-measured ones replaced: replaceMeasured). */
 export async function tune(workloads: Readonly<Record<string, readonly TuneWorkload[]>>, timer: TuneTimer, options: { base?: TunedTable | null; progress?: TuneProgress } = {}): Promise<TunedTable> {
   const adapterName = runtime().adapterName;
   const table: TunedTable = { version: 1, adapter: adapterKey(adapterName), adapterName, measured: new Date().toISOString(), families: {} };
@@ -136,7 +151,7 @@ export async function tune(workloads: Readonly<Record<string, readonly TuneWorkl
   setActiveTunedTable(null);
   try {
     for (const [family, ws] of Object.entries(workloads)) {
-      table.families[family] = { ...table.families[family], ...(await tuneFamily(family, ws, timer, options.progress)) };
+      table.families[family] = replaceMeasured(table.families[family], [await tuneFamily(family, ws, timer, options.progress)], family);
     }
   } finally {
     setActiveTunedTable(before);
