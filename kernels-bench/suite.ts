@@ -9,7 +9,7 @@
 // so an interrupted run keeps what it measured. Never asserts a time.
 import { init, memoryStats } from 'medseg';
 import {
-  adapterKey, adapterKind, forcedVariant, kernelFamily, mergeTuned, recordPicks, runtime, setKernelVariant, tuneFamily, useTunedTable,
+  adapterKey, adapterKind, forcedVariant, kernelFamily, recordPicks, replaceMeasured, runtime, setKernelVariant, tuneFamily, useTunedTable,
   type PickRecord, type TunedEntry, type TunedTable,
 } from 'medseg/gpu';
 import type { BenchCase, BenchFamily, BenchInstance } from './case.js';
@@ -179,7 +179,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
 
   const rows: Row[] = [];
   const modelRows: ModelRow[] = [];
-  const tunedNow: Record<string, Record<string, TunedEntry>> = {};
+  // with --tune: each tuned case's entries per family, and the table's families before the run
+  const tunedNow: Record<string, Record<string, TunedEntry>[]> = {};
+  const olderTable: TunedTable['families'] = { ...table?.families };
   const header = [
     `Tuned table: ${o.tune ? `measured in this run (${tunedFrom})` : tunedFrom ?? 'none (default rules)'}`,
     ...(o.quick ? ['Quick run: small shapes (--quick).'] : []),
@@ -260,10 +262,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           return row.warmMs! / 1000;
         };
         const entries = await tuneFamily(reg, [{ label: c.name, run: inst.run, exclude: excluded }], timer, log);
-        // classes measured in this run replace the older table's (whose times came from another
-        // run, and may lack variants added since); within the run a class sums its cases
-        tunedNow[reg] = mergeTuned(tunedNow[reg] ?? {}, entries, reg);
-        table!.families[reg] = { ...table!.families[reg], ...tunedNow[reg] };
+        // classes measured in this run replace the older table's; within the run a class sums its cases
+        (tunedNow[reg] ??= []).push(entries);
+        table!.families[reg] = replaceMeasured(olderTable[reg], tunedNow[reg], reg);
         await o.io.saveTable(key, table!);
         useTunedTable(table);
         probe = pickSummary(recordPicks(inst.run).picks, reg);
