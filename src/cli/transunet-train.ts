@@ -13,7 +13,8 @@ import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
 import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
 import { TRANSUNET_CT_WINDOW, transunetWindow } from '../models/transunet/inference.js';
-import { TransUNetTrainer, randomGenerator, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
+import { TransUNetTrainer, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
+import { labelClasses, trainingBatch, volumeTrainingSlices } from '../models/transunet/training-slices.js';
 import { manualSeed, rng, tensor } from '../tensor.js';
 import { CliError, oneOf, positiveNumber, wholeNumber } from './args.js';
 import { checkOutput } from './files.js';
@@ -66,16 +67,13 @@ export interface TransUNetTrainReport {
 function slicesOf(imagePath: string, labelPath: string, window: [number, number] | null, range: [number, number] | null, say: (l: string) => void): { slices: TrainingSlice[]; maxLabel: number } {
   const [lo, hi] = window ?? (isImagePath(imagePath) ? [0, 255] : TRANSUNET_CT_WINDOW);
   const scale = (v: ArrayLike<number>) => Float32Array.from(transunetWindow(v, [lo, hi]));
-  const labelsOf = (v: ArrayLike<number>, what: string) => {
-    const out = new Uint8Array(v.length);
-    let max = 0;
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (!Number.isInteger(x) || x < 0 || x > 255) throw new CliError(`${what}: value ${x} is not a class (whole numbers 0-255; label maps hold class indices)`);
-      out[i] = x;
-      if (x > max) max = x;
+  // the pure readers' errors (a value that is not a class) as CLI errors, their messages unchanged
+  const checked = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      throw new CliError((e as Error).message);
     }
-    return { data: out, max };
   };
   if (isImagePath(imagePath)) {
     if (range) throw new CliError(`--slices is for volumes; ${imagePath} is a 2-D image`);
@@ -83,7 +81,7 @@ function slicesOf(imagePath: string, labelPath: string, window: [number, number]
     notes.forEach(say);
     if (image.channels !== 1) throw new CliError(`training image ${imagePath} is an RGB image; TransUNet trains on grey images`);
     const lbl = readLabelImage(labelPath, 'label map', imagePath, image, 'a label map must be grey, its values the classes');
-    const l = labelsOf(lbl.data, `label map ${labelPath}`);
+    const l = checked(() => labelClasses(lbl.data, `label map ${labelPath}`));
     const [h, w] = [image.height, image.width];
     return { slices: [{ image: { data: scale(image.data), h, w }, label: { data: l.data, h, w } }], maxLabel: l.max };
   }
@@ -91,15 +89,7 @@ function slicesOf(imagePath: string, labelPath: string, window: [number, number]
   const [nx, ny, nz] = vol.dims;
   const [z0, z1] = range ?? [0, nz - 1];
   if (z1 >= nz) throw new CliError(`--slices ${z0}-${z1} reaches past the last slice of ${imagePath} (${nz} slices: 0-${nz - 1})`);
-  const plane = nx * ny;
-  const slices: TrainingSlice[] = [];
-  let maxLabel = 0;
-  for (let z = z0; z <= z1; z++) {
-    const l = labelsOf(lab.data.subarray(z * plane, (z + 1) * plane), `label map ${labelPath} slice ${z}`);
-    maxLabel = Math.max(maxLabel, l.max);
-    // a slice's rows are its y (ny of them), each nx long: the planes train.ts takes
-    slices.push({ image: { data: scale(vol.data.subarray(z * plane, (z + 1) * plane)), h: ny, w: nx }, label: { data: l.data, h: ny, w: nx } });
-  }
+  const { slices, maxLabel } = checked(() => volumeTrainingSlices(vol, lab, { window: [lo, hi], range: [z0, z1], what: `label map ${labelPath}` }));
   say(`${basename(imagePath)}: ${z1 - z0 + 1} axial slice${z1 === z0 ? '' : 's'} (${nx}x${ny}), window [${lo}, ${hi}] scaled to [0, 1]`);
   return { slices, maxLabel };
 }
@@ -156,13 +146,7 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
     progress: args.progress,
     signal: args.signal,
     step: async () => {
-      const x = new Float32Array(batchSize * S * S);
-      const y = new Float32Array(batchSize * S * S);
-      for (let b = 0; b < batchSize; b++) {
-        const g = randomGenerator(slices[Math.floor(random() * slices.length)], S, random);
-        x.set(g.image.data, b * S * S);
-        y.set(g.label.data, b * S * S);
-      }
+      const { images: x, labels: y } = trainingBatch(slices, S, batchSize, random);
       const images = tensor(x, [batchSize, 1, S, S]);
       const labels = tensor(y, [batchSize, S, S]);
       try {

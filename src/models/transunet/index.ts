@@ -7,3 +7,4 @@ export { Transformer, Embeddings, Encoder, Block as TransUNetBlock, Attention as
 export { DecoderCup, DecoderBlock, Conv2dReLU, SegmentationHead, upsample2x, type DecoderOptions } from './decoder.js';
 export { segmentSlices, segmentVolumeSlices, transunetPreprocess, transunetWindow, zoomCubic, zoomNearest, TRANSUNET_CT_WINDOW, type TransUNetSegmentOptions, type TransUNetSegmentResult } from './inference.js';
 export { TransUNetTrainer, transunetLoss, transunetLosses, randomGenerator, drawAugmentation, applyAugmentation, rot90, flip, rotateNearest, type TransUNetTrainerOptions, type TransUNetStep, type TrainingSlice, type Augmentation, type Plane } from './train.js';
+export { labelClasses, volumeTrainingSlices, trainingBatch } from './training-slices.js';
