@@ -36,7 +36,7 @@ describe('replaceMeasured (the --tune replace rule)', () => {
   });
 
   it('two cases of one class in the run sum their times; a variant missing from one drops out', () => {
-    const run = [
+    const run: Record<string, TunedEntry>[] = [
       { '256x256x256': entry({ blocked: 3, tiled: 1, 'tiled-m16': 0.5 }, 'case A') },
       { '256x256x256': entry({ blocked: 3, tiled: 4 }, 'case B'), '64x64x64': entry({ naive: 1, blocked: 2 }, 'case B') },
     ];
