@@ -7,7 +7,8 @@
 //                             a dense conv over the taps that reach it (skips the rest)
 //   mode 2 (weight gradient): C = dW [M, N = Cin/g * kvol], K = batch * out, A = dY, B = x gathered
 // Variants: 'naive' (one output, or MR rows on CPU adapters, per invocation; the reduction in a
-// loop) and 'tiled' (workgroup tiles in workgroup memory). K is split into chunks within the loop
+// loop) and the tiled ones (workgroup tiles in workgroup memory, the GEMM tile core's override
+// knobs TK and TM per variant: CONV_TILES). K is split into chunks within the loop
 // budget (conv-split.ts), and for the weight gradient also for parallelism; the chunks' partials
 // are summed pairwise by conv_finish, which applies the epilogue.
 import { runtime } from '../gpu/runtime.js';
@@ -17,7 +18,39 @@ import { chunks, unitsPerChunk } from './loop-budget.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { vol, v4, type Geometry } from './conv-geometry.js';
 
-export type GemmVariant = 'naive' | 'tiled';
+export type TiledVariant = 'tiled' | 'tiled-k32' | 'tiled-m16';
+export type GemmVariant = 'naive' | TiledVariant;
+
+/**
+ * conv_tiled's knobs per tiled variant (override constants of shaders/conv.wgsl and the tile
+ * core): TK, the depth of a staged K slice, and TM, rows per invocation (16*TM-row tiles, 64
+ * columns); TM 'auto' is 1 for at most 16 rows (a 64-row tile of few channels is mostly padding),
+ * else 4. TK 8 and TM 2 are not registered: they never won for matmul's same core (matmul.ts).
+ */
+export const CONV_TILES: Readonly<Record<TiledVariant, { TK: 16 | 32; TM: 1 | 'auto' }>> = {
+  tiled: { TK: 16, TM: 'auto' },
+  'tiled-k32': { TK: 32, TM: 'auto' },
+  'tiled-m16': { TK: 16, TM: 1 },
+};
+
+/** The TK and TM a tiled variant runs with for M rows per group. */
+export function convTile(variant: TiledVariant, M: number): { TK: number; TM: number } {
+  const t = CONV_TILES[variant];
+  return { TK: t.TK, TM: t.TM === 'auto' ? (M <= 16 ? 1 : 4) : t.TM };
+}
+
+/**
+ * Workgroup memory conv_tiled declares at these knobs: tile_a (BM*TK f32), tile_b (TK*64 f32) and
+ * the slice's taps (TK Taps of 32 bytes: two u32 and a 16-byte-aligned vec3<i32>).
+ */
+export function convTileBytes({ TK, TM }: { TK: number; TM: number }): number {
+  return 4 * (16 * TM * TK + TK * 64) + 32 * TK;
+}
+
+/** Whether a tiled variant fits the device's workgroup memory for M rows (TK 32 at 64 rows needs 17 KiB; WebGPU guarantees 16). */
+export function convTileFits(variant: TiledVariant, M: number): boolean {
+  return convTileBytes(convTile(variant, M)) <= runtime().limits.maxComputeWorkgroupStorageSize;
+}
 
 export interface Launch {
   mode: 0 | 1 | 2;
@@ -60,11 +93,14 @@ function naiveChunk(mr: number): number {
   return Math.max(1, Math.floor((convLoopBudget() - (mr + 16)) / (mr + 2)));
 }
 
-/** K per split of conv_tiled (a multiple of TK = 16): the tile core's loop passes per 16-deep slice (_gemm_tile.wgsl). */
-function tiledChunk(tm: number): number {
-  const bm = 16 * tm;
-  const slice = 1 + ((16 * bm) / 256 + 1) + ((16 * 64) / 256 + 1) + 17 + 16 * (tm + 1);
-  return Math.max(1, Math.floor((convLoopBudget() - (6 * tm + 16)) / slice)) * 16;
+/**
+ * K per split of conv_tiled (a multiple of TK): the tile core's loop passes per TK-deep slice
+ * (_gemm_tile.wgsl: 1 + (TK*BM/256 + 1) + (TK*64/256 + 1) + (TK + 1) + TK*(TM + 1)), plus
+ * conv_tiled's own 6*TM + 16 around it.
+ */
+export function tiledChunk({ TK, TM }: { TK: number; TM: number }): number {
+  const slice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + ((TK * 64) / 256 + 1) + (TK + 1) + TK * (TM + 1);
+  return Math.max(1, Math.floor((convLoopBudget() - (6 * TM + 16)) / slice)) * TK;
 }
 
 /**
@@ -80,37 +116,40 @@ export function launch(L: Launch, variant: GemmVariant, ep?: EpilogueArgs): Tens
   const ivol = vol(geom.inSize);
   const ovol = vol(geom.outSize);
   const rt = runtime();
+  const tile = variant === 'naive' ? null : convTile(variant, M);
+  if (tile && !convTileFits(variant as TiledVariant, M)) {
+    throw new Error(`${L.context}: conv variant '${variant}' (TK ${tile.TK}, TM ${tile.TM}) needs ${convTileBytes(tile)} bytes of workgroup memory, the device has ${rt.limits.maxComputeWorkgroupStorageSize}`);
+  }
   let parallel = 1;
-  if (mode === 2 && variant === 'tiled') {
+  if (mode === 2 && tile) {
     // Split the long reduction over batch*space so about 1024 workgroups run (each at least 256
     // deep).
-    const tiles = groups * Math.ceil(M / (M <= 16 ? 16 : 64)) * Math.ceil(N / 64);
+    const tiles = groups * Math.ceil(M / (16 * tile.TM)) * Math.ceil(N / 64);
     parallel = Math.max(1, Math.min(Math.ceil(K / 256), Math.ceil(1024 / tiles)));
   }
   const outShape = mode === 2 ? [groups * M, N] : [batch, groups * M, ...(L.outSpatial ?? geom.outSize)];
   const out = Tensor.empty(outShape, L.context);
   if (out.size === 0) return out;
   if (K === 0) throw new Error(`${L.context}: empty reduction`);
-  // Few rows (output channels) get 16-row tiles, so a tile is not mostly padding.
-  const tm = M <= 16 ? 1 : 4;
-  const mtiles = Math.ceil(M / (16 * tm));
+  const mtiles = tile ? Math.ceil(M / (16 * tile.TM)) : 0;
   // Naive rows per invocation: on CPU adapters every load is costly, and the rows of a workgroup
   // share their A reads (measured 2x at 8 rows on llvmpipe); GPUs keep one row per invocation.
   const mr = variant === 'naive' && rt.isCpuAdapter ? (M >= 8 ? 8 : M >= 4 ? 4 : 1) : 1;
   // Split K into chunks one invocation's loop budget covers (and, for parallelism, as above).
-  const kChunk = Math.min(Math.ceil(Math.ceil(K / parallel) / 16) * 16, variant === 'tiled' ? tiledChunk(tm) : naiveChunk(mr));
+  const step = tile?.TK ?? 16;
+  const kChunk = Math.min(Math.ceil(Math.ceil(K / parallel) / step) * step, tile ? tiledChunk(tile) : naiveChunk(mr));
   const splits = Math.max(1, Math.ceil(K / kChunk));
   const nPhases = mode === 3 ? phases : 1;
   const a = L.a;
   const b = L.b;
   const epBuffers = epilogueBuffers(ep, out);
   const buffers = { a_buf: a.buffer, b_buf: b.buffer, ...epBuffers };
-  const z = groups * nPhases * splits * (variant === 'tiled' ? mtiles : Math.ceil(M / mr));
+  const z = groups * nPhases * splits * (tile ? mtiles : Math.ceil(M / mr));
   const epOverrides = { MODE: mode, ...epilogueOverrides(ep) };
   const spec: Spec = {
     kernel: 'conv',
-    entry: variant === 'tiled' ? 'conv_tiled' : 'conv_naive',
-    overrides: { ...epOverrides, ...(variant === 'tiled' ? { TM: tm } : { MR: mr }) },
+    entry: tile ? 'conv_tiled' : 'conv_naive',
+    overrides: { ...epOverrides, ...(tile ?? { MR: mr }) },
     params: {
       in_size: v4(geom.inSize),
       out_size: v4(geom.outSize),

@@ -2,9 +2,10 @@
 // N-d design in shaders/conv.wgsl (1d and 2d run as 3d with unit dims), with a fused epilogue
 // (bias, residual add, relu/elu/prelu/gelu), forward and backward side by side.
 // This file is the op API and its backward rules; the kernels run through the launchers:
-// conv-gemm.ts (implicit GEMM: 'naive' and 'tiled'), conv-direct.ts ('direct': stride-1 convs on
-// CPU adapters), with conv-epilogue.ts (the fused epilogue) and conv-split.ts (split reductions).
-// The 'conv' kernel family (src/gpu/variants.ts) chooses among the three per launch.
+// conv-gemm.ts (implicit GEMM: 'naive', and 'tiled', 'tiled-k32', 'tiled-m16' on the GEMM tile
+// core), conv-direct.ts ('direct': stride-1 convs on CPU adapters), with conv-epilogue.ts (the
+// fused epilogue) and conv-split.ts (split reductions).
+// The 'conv' kernel family (src/gpu/variants.ts) chooses among them per launch.
 //
 // Forward, per group, with i = o*s - p + k*dil (p the leading padding of each axis):
 //   conv:       y[b, co, o] = sum_{ci, k} W[co, ci, k] * x[b, ci, o*s - p + k*dil]
@@ -33,7 +34,7 @@ import { scope } from '../scope.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { directConv, directFits, directWeightGrad, packWeight } from './conv-direct.js';
 import { epilogueArgs, epilogueBackward, type ConvEpilogue, type EpilogueArgs } from './conv-epilogue.js';
-import { gemmShape, launch, type GemmVariant, type Launch } from './conv-gemm.js';
+import { convTileFits, gemmShape, launch, type GemmVariant, type Launch } from './conv-gemm.js';
 import { to3, type Geometry, type V3 } from './conv-geometry.js';
 import { contiguous, reshape } from './shape.js';
 import { sum } from './reduce.js';
@@ -42,7 +43,7 @@ export type { ConvActivation, ConvEpilogue } from './conv-epilogue.js';
 export { setConvTransposePhases } from './conv-gemm.js';
 export { setConvReductionLimits, type ConvReductionLimits } from './conv-split.js';
 
-export type ConvVariant = 'naive' | 'tiled' | 'direct';
+export type ConvVariant = GemmVariant | 'direct';
 export type IntOrTuple = number | readonly number[];
 /** An int, one int per axis, one [before, after] pair per axis, 'same' (stride 1) or 'valid'. */
 export type ConvPadding = number | readonly number[] | readonly (readonly [number, number])[] | 'same' | 'valid';
@@ -74,7 +75,17 @@ export const convKernels = registerKernelFamily<ConvProblem>({
   family: 'conv',
   variants: [
     { name: 'naive', description: 'implicit GEMM, one output (MR rows on CPU adapters) per invocation: small problems, few output channels' },
-    { name: 'tiled', description: 'implicit GEMM in 64x64 (16x64 for <= 16 rows) workgroup tiles: large problems on GPUs' },
+    { name: 'tiled', description: 'implicit GEMM in 64x64 (16x64 for <= 16 rows) workgroup tiles, 16-deep K slices: large problems on GPUs' },
+    {
+      name: 'tiled-k32',
+      description: 'tiled, 32-deep K slices: half the barriers per FMA (adapters where barriers cost); 64-row tiles need 17 KiB of workgroup memory',
+      applies: (p) => convTileFits('tiled-k32', p.M),
+    },
+    {
+      name: 'tiled-m16',
+      description: 'tiled in 16x64 tiles at any row count (tiled uses them only up to 16 rows): 4x the workgroups, a quarter of the rows each',
+      applies: (p) => p.M > 16,
+    },
     {
       name: 'direct',
       description: 'register-blocked stride-1 kernels (conv_direct.wgsl), ~20x fewer loads per FMA: CPU adapters',

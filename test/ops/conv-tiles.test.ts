@@ -1,0 +1,122 @@
+// The conv family's tile-size variants (tiled-k32: 32-deep K slices; tiled-m16: 16-row tiles at any
+// row count; src/ops/conv-gemm.ts's CONV_TILES) against the float64 reference: the forward, the
+// input gradient (a transposed conv) and the weight gradient, each launch forced to the variant
+// (the pick records must name it: no silent fallback), on conv3d and conv2d shapes whose rows,
+// columns and reductions all end in partial tiles and slices, once as they are and once with a
+// loop budget of 300 (K in chunks of a multiple of TK, summed by conv_finish).
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { F, runtime } from '../../src/index.js';
+import { recordPicks, setKernelVariant } from '../../src/gpu/variants.js';
+import { setConvReductionLimits } from '../../src/ops/conv.js';
+import { convTile, tiledChunk, type TiledVariant } from '../../src/ops/conv-gemm.js';
+import { expectClose, ready, upload } from '../helpers.js';
+import { conv as refConv, convInputGrad, convWeightGrad, type RefConvOptions } from '../reference/conv.js';
+import { randomArr } from '../reference/ndarray.js';
+import { reductionTol } from '../tolerance.js';
+
+beforeAll(ready);
+afterEach(() => {
+  setKernelVariant('conv', null);
+  setConvReductionLimits();
+});
+
+interface TileCase {
+  name: string;
+  x: number[];
+  w: number[];
+  opts: Parameters<typeof F.conv2d>[3];
+  ref: RefConvOptions;
+}
+
+// Rows past one tile's edge, columns not a multiple of 64, reductions not a multiple of 32; as
+// M / N / K of the forward, the input gradient and the weight gradient. tiled-m16 needs over 16
+// rows in all three; tiled-k32 runs 12 rows (16-row tiles, TM 1) in the forward and the weight
+// gradient and 20 (64-row tiles, TM 4) in the input gradient: each TK 32 pipeline compiles for
+// seconds on SwiftShader, so the two cases share their three. (conv2d runs on the same pipelines
+// as conv3d: shapes, strides and dilation are uniforms.)
+const cases: Record<'tiled-k32' | 'tiled-m16', TileCase[]> = {
+  'tiled-m16': [
+    // 18 / 60 / 540, 20 / 60 / 486, 18 / 540 / 60
+    { name: 'conv3d 20->18 k3 p1', x: [1, 20, 3, 4, 5], w: [18, 20, 3, 3, 3], opts: { padding: 1 }, ref: { padBefore: [1, 1, 1] } },
+    // 20 / 70 / 216, 24 / 70 / 180, 20 / 216 / 70
+    { name: 'conv2d 24->20 3x3 dilation 2 p2, batch 2', x: [2, 24, 5, 7], w: [20, 24, 3, 3], opts: { dilation: 2, padding: 2 }, ref: { dilation: [2, 2], padBefore: [2, 2] } },
+  ],
+  'tiled-k32': [
+    // 12 / 60 / 540, 20 / 60 / 324, 12 / 540 / 60
+    { name: 'conv3d 20->12 k3 p1', x: [1, 20, 3, 4, 5], w: [12, 20, 3, 3, 3], opts: { padding: 1 }, ref: { padBefore: [1, 1, 1] } },
+    // 12 / 70 / 180, 20 / 70 / 108, 12 / 180 / 70
+    { name: 'conv2d 20->12 3x3 dilation 2 p2, batch 2', x: [2, 20, 5, 7], w: [12, 20, 3, 3], opts: { dilation: 2, padding: 2 }, ref: { dilation: [2, 2], padBefore: [2, 2] } },
+  ],
+};
+// at most 16 rows: tiled itself uses 16-row tiles
+const fewRows: TileCase = { name: 'conv2d 5->6 3x3 p1', x: [1, 5, 9, 11], w: [6, 5, 3, 3], opts: { padding: 1 }, ref: { padBefore: [1, 1] } };
+
+const kvol = (w: number[]) => w.slice(2).reduce((a, b) => a * b, 1);
+
+/** Forward, input and weight gradients of c with every conv launch forced to `variant`. */
+async function check(c: TileCase, variant: TiledVariant): Promise<void> {
+  const X = randomArr(c.x, 31);
+  const W = randomArr(c.w, 32);
+  const want = refConv(X, W, null, c.ref);
+  const GY = randomArr(want.shape, 33);
+  const [x, w, gy] = [upload(X, true), upload(W, true), upload(GY)];
+  setKernelVariant('conv', variant);
+  const label = `${c.name} [${variant}]`;
+  const { result: y, picks } = recordPicks(() => {
+    const out = (c.x.length === 5 ? F.conv3d : F.conv2d)(x, w, null, c.opts);
+    out.backward(gy);
+    return out;
+  });
+  expect(picks.filter((p) => p.family === 'conv').map((p) => [p.variant, p.source]), `${label}: every launch`).toEqual([
+    [variant, 'forced'],
+    [variant, 'forced'],
+    [variant, 'forced'],
+  ]);
+  const [Cout, CinG] = c.w;
+  const outVox = want.size / (want.shape[0] * want.shape[1]);
+  expectClose(await y.read(), want.data, reductionTol(CinG * kvol(c.w)), `${label} forward`);
+  expectClose(await x.grad!.read(), convInputGrad(GY, W, c.x, c.ref).data, reductionTol(Cout * kvol(c.w)), `${label} input gradient`);
+  expectClose(await w.grad!.read(), convWeightGrad(GY, X, c.w, c.ref).data, reductionTol(c.x[0] * outVox), `${label} weight gradient`);
+  for (const t of [x.grad!, w.grad!, x, w, gy, y]) t.dispose();
+}
+
+describe('conv tile-size variants', () => {
+  it('slice K in multiples of TK within the loop budget', () => {
+    for (const v of ['tiled', 'tiled-k32', 'tiled-m16'] as TiledVariant[]) for (const M of [8, 40]) {
+      const { TK, TM } = convTile(v, M);
+      const k = tiledChunk({ TK, TM });
+      expect(k % TK, `${v} M ${M}`).toBe(0);
+      const perSlice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + ((TK * 64) / 256 + 1) + (TK + 1) + TK * (TM + 1);
+      expect((k / TK) * perSlice + 6 * TM + 16, `${v} M ${M}`).toBeLessThanOrEqual(16384);
+    }
+    expect(convTile('tiled-k32', 40)).toEqual({ TK: 32, TM: 4 });
+    expect(convTile('tiled-m16', 40)).toEqual({ TK: 16, TM: 1 });
+    expect(convTile('tiled', 8)).toEqual({ TK: 16, TM: 1 });
+  });
+
+  for (const variant of ['tiled-m16', 'tiled-k32'] as const) {
+    for (const c of cases[variant]) {
+      it(`${variant}: ${c.name}, forward and both gradients`, () => check(c, variant));
+    }
+    const c = cases[variant][0];
+    it(`${variant}: ${c.name} with the reduction split (loop budget 300)`, async () => {
+      setConvReductionLimits({ loopBudget: 300 });
+      await check(c, variant);
+      // the forward's K (540) is over one chunk: it ends with the sum of the partials
+      setKernelVariant('conv', variant);
+      const [x, w] = [upload(randomArr(c.x, 1)), upload(randomArr(c.w, 2))];
+      const y = F.conv3d(x, w, null, c.opts);
+      expect(runtime().lastContext).toMatch(new RegExp(`\\[${variant}, sum of \\d+ partials\\]$`));
+      for (const t of [x, w, y]) t.dispose();
+    });
+  }
+  it(`tiled-m16 is not offered where tiled already uses 16-row tiles (${fewRows.name})`, () => {
+    setKernelVariant('conv', null);
+    const x = upload(randomArr(fewRows.x, 1));
+    const w = upload(randomArr(fewRows.w, 2));
+    const { result: y, picks } = recordPicks(() => F.conv2d(x, w, null, fewRows.opts));
+    expect(picks[0].applicable).toContain('tiled-k32');
+    expect(picks[0].applicable).not.toContain('tiled-m16');
+    for (const t of [x, w, y]) t.dispose();
+  });
+});
