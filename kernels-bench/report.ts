@@ -29,7 +29,7 @@ export interface Row {
   coldMs: number | null;
   /** ms per run: GPU time where timeSource is 'timestamp', else wall time around a sync */
   warmMs: number | null;
-  /** wall ms per run around a sync, over the same batches */
+  /** wall ms per run around a sync, over batches run without the profiler (timing.ts) */
   wallMs?: number | null;
   timeSource?: 'timestamp' | 'wall';
   /** (max - min) / median of the warm batches, in percent */
@@ -69,7 +69,7 @@ export interface TimeMethod {
 
 export const methodLine = (t: TimeMethod) =>
   t.source === 'timestamp'
-    ? 'Times: GPU time from timestamp queries (each dispatch in a timed pass of its own, summed per run); wall ms = wall clock around a queue sync over the same batches; warm = median per run over batches, spread = (max - min) / median.'
+    ? 'Times: GPU time from timestamp queries (each dispatch in a timed pass of its own, summed per run); wall ms = the end-to-end time, wall clock around a queue sync of runs without the profiler (as many batches, alternating with the timed ones; for a run longer than the budget, its warm-up run); warm = median per run over batches, spread = (max - min) / median.'
     : `Times: wall clock around a queue sync (no timestamp queries: ${t.why}); warm = median per run over batches, spread = (max - min) / median.`;
 
 export function markdown(rows: readonly Row[], peaks: PeakSummary, adapter: string, header: string[] = [], time: TimeMethod = { source: 'wall', why: 'not given' }): string {
