@@ -15,7 +15,9 @@
 // without an adapter) gets the no-WebGPU notice. Reliability in the page: a real out-of-memory
 // refusal (a maxBufferSize buffer, which SwiftShader's driver refuses) is shown with its op and bytes
 // and the next segmentation works; the worker's live GPU memory stays exactly at its baseline across
-// repeated segmentations (kernel timing on: the panel's top kernels are real shaders/ entry points);
+// repeated segmentations, and from the V-Net weights load's own segmentation on that baseline is the
+// loaded V-Net alone (the trained one it replaced freed at once, its gradients too) (kernel timing
+// on: the panel's top kernels are real shaders/ entry points);
 // a TransUNet segmentation run between two V-Net training steps gives Node's labels, and that
 // training gives, bit for bit, the weights of the first, undisturbed run. Screenshots of each state:
 // test-artifacts/demo/.
@@ -29,6 +31,7 @@ import { chromiumArgs, findChromium, probe } from '../../scripts/system.mjs';
 import { readNifti } from '../../src/io/nifti.js';
 import { init, models, weights } from '../../src/index.js';
 import { classColour } from '../../demo/slices.js';
+import { bucketSize } from '../../src/gpu/buffer-pool.js';
 import { serveFolder, type StaticServer } from './static-server.js';
 
 const ROOT = join(__dirname, '../..');
@@ -45,6 +48,11 @@ const pageRequests: string[] = [];
 /** the V-Net the page trained from random weights (3 steps, with a stop and resume), as the page saved it, and its Dice */
 let trainedVNet: Buffer | null = null;
 let trainedDice: string | null = null;
+/** the worker's live GPU memory at the start, before any model exists */
+let startMemory: { liveBytes: number; liveTensors: number } | null = null;
+/** what the segmentation of the V-Net weights load reported, and the file's tensors (name, shape) */
+let afterLoad: { liveBytes: number; liveTensors: number } | null = null;
+let loadedTensors: number[][] = [];
 const consoleErrors: string[] = [];
 
 interface Pixels {
@@ -133,6 +141,7 @@ describe('demo page (built, served under a sub-path)', () => {
   it('opens the bundled scan with its label: the views are drawn and the label colour is where the label is', async () => {
     expect(await page.locator('#errors li').count(), await page.locator('#errors').innerText()).toBe(0);
     await expect.poll(() => page.locator('#adapter').getAttribute('data-adapter')).toBeTruthy();
+    startMemory = await workerMemory();
     expect(await page.locator('#scan-name').innerText()).toContain('164x166x26');
     // the case card: the affine's axis codes and the label's volume (96672 voxels of 0.795 x 0.795 x 5 mm)
     const card = await page.locator('#info').innerText();
@@ -335,6 +344,11 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#vnet-weights').setInputFiles(file);
     await page.waitForSelector('#train-status[data-state="done"]:has-text("loaded vnet-tiny-demo.safetensors")', { timeout: 60_000 });
     expect(await page.locator('#dice').getAttribute('data-dice')).toBe(dice);
+    // the GPU memory the load's segmentation reported (the memory test below checks it)
+    afterLoad = { liveBytes: Number(await page.locator('#memory').getAttribute('data-live-bytes')), liveTensors: Number(await page.locator('#memory').getAttribute('data-live-tensors')) };
+    loadedTensors = Object.entries(header)
+      .filter(([k]) => k !== '__metadata__')
+      .map(([, v]) => (v as { shape: number[] }).shape);
     // saved again, the loaded V-Net gives the same tensors byte for byte
     const [again] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
     const bytes2 = readFileSync((await again.path())!);
@@ -350,7 +364,7 @@ describe('demo page (built, served under a sub-path)', () => {
     }
   });
 
-  it('out of GPU memory: a refused allocation is shown with its op and bytes, and the page still segments; GPU memory stays at its baseline across repeated segmentations', async () => {
+  it('out of GPU memory: a refused allocation is shown with its op and bytes, and the page still segments; GPU memory stays at its baseline across repeated segmentations, and after a weights load it holds the loaded V-Net alone', async () => {
     // a real refusal: one buffer of the adapter's maxBufferSize (1 GiB on SwiftShader, whose driver refuses it)
     const bytes = Number(await page.locator('#adapter').getAttribute('data-max-buffer-size'));
     expect(bytes).toBeGreaterThan(0);
@@ -386,6 +400,14 @@ describe('demo page (built, served under a sub-path)', () => {
     }
     console.log(`worker GPU memory: before ${base.liveBytes} bytes in ${base.liveTensors} tensors; after each of 2 more segmentations (reported, then at rest) ${after.map((m) => `${m.liveBytes}/${m.liveTensors}`).join(', ')}`);
     for (const m of after) expect({ liveBytes: m.liveBytes, liveTensors: m.liveTensors }).toEqual({ liveBytes: base.liveBytes, liveTensors: base.liveTensors });
+    // the at-rest figure is the loaded V-Net alone: the worker's memory at the start plus one pool
+    // buffer per tensor of the file (bucketSize of its f32 bytes); and the segmentation that came with
+    // the weights load already held just that (tolerance 0 bytes, 0 tensors): the trained V-Net it
+    // replaced, with its Adam state and last gradients, was freed at once, not by a later collection
+    const model = { liveBytes: startMemory!.liveBytes + loadedTensors.reduce((a, shape) => a + bucketSize(4 * shape.reduce((x, y) => x * y, 1)), 0), liveTensors: startMemory!.liveTensors + loadedTensors.length };
+    console.log(`worker GPU memory: at the start ${startMemory!.liveBytes}/${startMemory!.liveTensors}; the V-Net's ${loadedTensors.length} tensors give ${model.liveBytes}/${model.liveTensors}; reported by the weights load's segmentation ${afterLoad!.liveBytes}/${afterLoad!.liveTensors}`);
+    expect({ liveBytes: base.liveBytes, liveTensors: base.liveTensors }).toEqual(model);
+    expect(afterLoad).toEqual(model);
     // the panel's top kernels of the last model run (the last segmentation), by GPU timestamps where
     // the device has timestamp-query (Chromium's SwiftShader does), else a line saying it has none
     const caption = page.locator('#profile-caption');
