@@ -1,5 +1,6 @@
 // The demo's GPU worker: everything that runs medseg (WebGPU device, the tiny V-Net and its
-// trainer, the tiny MedSAM predictor, a loaded TransUNet) lives here, so training never blocks the page. Requests run
+// trainer, the tiny MedSAM predictor, a TransUNet loaded or fine-tuned here, and an ImageNet-21k
+// TransUNet encoder to fine-tune from) lives here, so training never blocks the page. Requests run
 // one at a time through a queue; training is a chain of one-step jobs, so a stop (or a MedSAM box)
 // is handled between two steps, and a later train request resumes with the same weights and Adam
 // state. V-Net settings are scripts/demo-spleen.mjs's: the `tiny` preset trained from random weights
@@ -10,7 +11,7 @@
 import { init, manualSeed, memoryStats, models, OutOfMemoryError, Tensor, tensor, weights, type Runtime } from '../src/index.js';
 import { profileKernels, timestampSupport } from '../src/gpu/index.js';
 import type { Volume } from '../src/io/index.js';
-import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
+import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, TransunetEncoderResult, TransunetLoadResult, TransunetSegmentMsg, TransunetTrainResult, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
 
@@ -264,10 +265,12 @@ async function medsamFinetune(r: Extract<Request, { kind: 'medsamFinetune' }>): 
   return { steps: r.steps, loss: last.loss, dice: last.dice, msPerStep: (performance.now() - t0) / r.steps };
 }
 
-// The converted weights live in OPFS (weights.convertCached); a small file there per model names
-// the last conversion loaded, so the next visit loads it without asking.
-type CachedModel = 'medsam' | 'transunet';
-const lastFile = (model: CachedModel) => `${model}-last.txt`;
+// The converted weights live in OPFS (weights.convertCached); a small file there per slot (MedSAM,
+// a trained TransUNet, a TransUNet encoder to fine-tune) names the last conversion loaded, so the
+// next visit loads it without asking.
+type CachedModel = 'medsam' | 'transunet' | 'transunet-encoder';
+const lastFile = (slot: CachedModel) => `${slot}-last.txt`;
+const modelOf = (slot: CachedModel) => (slot === 'medsam' ? 'medsam' : 'transunet');
 async function weightsDir(): Promise<FileSystemDirectoryHandle | null> {
   try {
     return await (await navigator.storage.getDirectory()).getDirectoryHandle('medseg-weights', { create: true });
@@ -276,18 +279,19 @@ async function weightsDir(): Promise<FileSystemDirectoryHandle | null> {
   }
 }
 
-/** Converts a dropped checkpoint to safetensors in OPFS for `model` (or takes the cached conversion), with progress, and remembers it as the model's last. */
-async function convertAndRemember(id: number, file: File, model: CachedModel, schema: weights.Schema, stage: string): Promise<{ file: Blob; fromCache: boolean; notes: string[]; convertMs: number }> {
+/** Converts a dropped checkpoint to safetensors in OPFS for `slot` (or takes the cached conversion) against the first of `schemas` it fits, with progress, and remembers it as the slot's last. */
+async function convertAndRemember(id: number, file: File, slot: CachedModel, schemas: weights.Schema[], stage: string): Promise<{ file: Blob; fromCache: boolean; notes: string[]; convertMs: number }> {
   const t0 = performance.now();
+  const model = modelOf(slot);
   const c = await weights.convertCached(file, {
     model,
-    schemas: [schema],
+    schemas,
     onProgress: (p) => post({ kind: 'stage', id, stage, done: p.index + 1, total: p.count }),
   });
   const convertMs = performance.now() - t0;
   const dir = await weightsDir();
   if (dir) {
-    const w = await (await dir.getFileHandle(lastFile(model), { create: true })).createWritable();
+    const w = await (await dir.getFileHandle(lastFile(slot), { create: true })).createWritable();
     await w.write(JSON.stringify({ key: weights.cacheKey(file, { model }), name: file.name }));
     await w.close();
   }
@@ -309,7 +313,7 @@ async function lastConverted(model: CachedModel): Promise<{ file: File; name: st
 /** Converts a dropped checkpoint to safetensors in OPFS (or takes the cached conversion) and loads it into tiny MedSAM. */
 async function loadMedsamWeights(id: number, file: File): Promise<WeightsResult> {
   const net = medsamModel();
-  const c = await convertAndRemember(id, file, 'medsam', net.schema(), `converting ${file.name}`);
+  const c = await convertAndRemember(id, file, 'medsam', [net.schema()], `converting ${file.name}`);
   const t1 = performance.now();
   const r = await net.loadWeights(c.file);
   predictor?.reset();
@@ -327,21 +331,100 @@ async function restoreMedsamWeights(): Promise<WeightsResult | null> {
   return { name: last.name, notes: r.notes, convertMs: 0, loadMs: performance.now() - t0, fromCache: true, tensors: net.stateDict().size };
 }
 
-const ENCODER_ONLY =
-  "it holds TransUNet's ImageNet-21k encoder only (what load_from() reads), with no trained decoder or segmentation head, so it cannot segment until it is fine-tuned; load a trained TransUNet instead (train.py's .pth, or its .safetensors from medseg convert / medseg train)";
+// ---- TransUNet: a trained checkpoint (.pth / .safetensors) loaded to segment; the ImageNet-21k
+// encoder (the .npz, or a safetensors made from it) kept as the start of a fine-tuning run; and
+// that run, "Train TransUNet here": trainer.py's TransUNetTrainer (0.5 CE + 0.5 Dice, SGD momentum
+// 0.9, poly lr from 0.01) on the open scan's axial slices and its label, 4 slices a step through
+// RandomGenerator, as `medseg train --model transunet` (seed 1234), from random weights (the tiny
+// configuration) or from the loaded encoder (its configuration, decoder and head random). ----
 
-/** A TransUNet made for a checkpoint: its options (config, input size, classes, skips) read from the shapes; an encoder-only checkpoint is refused. */
-async function transunetFor(file: Blob, name: string): Promise<models.TransUNet> {
+const isEncoderKey = (k: string) => !k.startsWith('decoder.') && !k.startsWith('segmentation_head.');
+
+/** The keys the ImageNet-21k .npz fills (load_from()): TransUNet `config`'s encoder at its default input size. */
+function encoderSchema(config: models.TransUNetConfigName): weights.Schema {
+  const imgSize = models.TRANSUNET_CONFIGS[config].defaultImgSize;
+  const full = models.transunetSchema({ config, imgSize, numClasses: 2, nSkip: 3 });
+  return {
+    id: `transunet_encoder_${config}_${imgSize}`,
+    model: 'transunet',
+    description: `TransUNet '${config}' encoder (the ImageNet-21k .npz's arrays), imgSize ${imgSize}`,
+    tensors: new Map([...full.tensors].filter(([k]) => isEncoderKey(k))),
+  };
+}
+const ENCODER_CONFIGS: models.TransUNetConfigName[] = ['tiny', 'R50-ViT-B_16'];
+const encoderSchemas = () => ENCODER_CONFIGS.map(encoderSchema);
+
+/** An encoder-only TransUNet checkpoint, converted: the start of a fine-tuning run. */
+interface TransunetEncoder {
+  file: Blob;
+  name: string;
+  config: models.TransUNetConfigName;
+}
+let transunetEncoder: TransunetEncoder | null = null;
+
+/** What a checkpoint holds: a trained TransUNet (a model made for its shapes) or the encoder only. */
+async function transunetFor(file: Blob, name: string): Promise<{ net: models.TransUNet } | { encoderOnly: true }> {
   const ck = await weights.openCheckpoint(weights.blobSource(file, name));
-  if (ck.format === 'npz') throw new Error(`${name} is an .npz (the R50+ViT-B_16.npz layout): ${ENCODER_ONLY}`);
   const keys = [...ck.tensors.keys()];
-  if (keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.')))
-    throw new Error(`${name} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${ENCODER_ONLY}`);
-  return new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape]))));
+  if (ck.format === 'npz' || !keys.some((k) => !isEncoderKey(k))) return { encoderOnly: true };
+  return { net: new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape])))) };
 }
 
+/** The encoder configuration of a converted encoder file (its keys and shapes against each configuration's). */
+async function encoderOf(file: Blob, name: string): Promise<TransunetEncoder> {
+  const plan = await weights.planConversion(weights.blobSource(file, name), { model: 'transunet', schemas: encoderSchemas() });
+  return { file, name, config: ENCODER_CONFIGS.find((c) => plan.schema.id === encoderSchema(c).id)! };
+}
+
+const encoderResult = (e: TransunetEncoder, notes: string[], convertMs: number, loadMs: number, fromCache: boolean): TransunetEncoderResult => {
+  const c = models.TRANSUNET_CONFIGS[e.config];
+  const schema = encoderSchema(e.config);
+  let parameters = 0;
+  for (const s of schema.tensors.values()) parameters += s.reduce((a, b) => a * b, 1);
+  return { name: e.name, notes, convertMs, loadMs, fromCache, tensors: schema.tensors.size, config: e.config, imgSize: c.defaultImgSize, parameters };
+};
+
+/** Fills a new TransUNet's encoder from a converted encoder file (decoder.* and segmentation_head.* keep their initialisation, as load_from()). */
+async function loadEncoder(net: models.TransUNet, e: TransunetEncoder): Promise<void> {
+  const w = await weights.load(e.file, { model: 'transunet', schemas: [encoderSchema(e.config)] });
+  try {
+    const r = net.loadStateDict(w.tensors, { strict: false });
+    const missing = r.missing.filter(isEncoderKey);
+    if (missing.length || r.unexpected.length) throw new Error(`${e.name}: the encoder does not fit TransUNet '${e.config}': missing [${missing.slice(0, 5).join(', ')}], unexpected [${r.unexpected.slice(0, 5).join(', ')}]`);
+  } finally {
+    for (const t of w.tensors.values()) t.dispose();
+  }
+}
+
+/** A fine-tuning run on the open scan: its model (the page's TransUNet while the run lasts), trainer and slices. */
+interface TransunetRun {
+  net: models.TransUNet;
+  trainer: models.TransUNetTrainer;
+  /** steps taken by the run's earlier trainers ("Train more" past the schedule's end starts a new poly schedule over the added steps) */
+  before: number;
+  slices: models.TrainingSlice[];
+  random: () => number;
+  /** 'random' or the encoder's name */
+  from: string;
+}
+let tuRun: TransunetRun | null = null;
+let tuStopRequested = false;
+const TU_BATCH = 4;
+const TU_LR = 0.01;
+const TU_SEED = 1234;
+const tuSteps = (run: TransunetRun) => run.before + run.trainer.steps;
+
+function endRun(): void {
+  if (!tuRun) return;
+  tuRun.trainer.dispose();
+  tuRun.net.zeroGrad();
+  tuRun = null;
+}
+
+/** `net` becomes the page's TransUNet: the one before it is freed, with a fine-tuning run of another model. */
 function setTransunet(net: models.TransUNet): void {
-  if (transunet) freeModel(transunet);
+  if (tuRun && tuRun.net !== net) endRun();
+  if (transunet && transunet !== net) freeModel(transunet);
   transunet = net;
 }
 
@@ -357,36 +440,114 @@ const transunetResult = (net: models.TransUNet, name: string, notes: string[], c
   numClasses: net.numClasses,
 });
 
-/** Converts a trained TransUNet checkpoint (.pth / .safetensors) into OPFS (or takes the cached conversion) and loads it. */
-async function loadTransunetWeights(id: number, file: File): Promise<TransunetWeightsResult> {
-  const net = await transunetFor(file, file.name);
+/** Converts a dropped TransUNet checkpoint into OPFS (or takes the cached conversion): a trained one is loaded to segment, an encoder-only one kept to fine-tune from. */
+async function loadTransunetWeights(id: number, file: File): Promise<TransunetLoadResult> {
+  const made = await transunetFor(file, file.name);
+  if (!('net' in made)) {
+    const c = await convertAndRemember(id, file, 'transunet-encoder', encoderSchemas(), `TransUNet: converting ${file.name}`);
+    const t1 = performance.now();
+    transunetEncoder = await encoderOf(c.file, file.name);
+    return { encoder: encoderResult(transunetEncoder, c.notes, c.convertMs, performance.now() - t1, c.fromCache) };
+  }
+  const net = made.net;
   try {
-    const c = await convertAndRemember(id, file, 'transunet', net.schema(), `TransUNet: converting ${file.name}`);
+    const c = await convertAndRemember(id, file, 'transunet', [net.schema()], `TransUNet: converting ${file.name}`);
     const t1 = performance.now();
     const r = await net.loadWeights(c.file);
     setTransunet(net);
-    return transunetResult(net, file.name, [...c.notes, ...r.notes], c.convertMs, performance.now() - t1, c.fromCache);
+    return { model: transunetResult(net, file.name, [...c.notes, ...r.notes], c.convertMs, performance.now() - t1, c.fromCache) };
   } catch (e) {
-    if (transunet !== net) for (const t of net.stateDict().values()) t.dispose();
+    if (transunet !== net) freeModel(net);
     throw e;
   }
 }
 
-/** At start: the TransUNet converted on an earlier visit, from OPFS (null when there is none). */
+/** At start: the trained TransUNet and the encoder converted on earlier visits, from OPFS (null where there is none). */
 async function restoreTransunetWeights(): Promise<TransunetWeightsResult | null> {
   const last = await lastConverted('transunet');
   if (!last) return null;
   const t0 = performance.now();
-  const net = await transunetFor(last.file, last.name);
-  const r = await net.loadWeights(last.file);
-  setTransunet(net);
-  return transunetResult(net, last.name, r.notes, 0, performance.now() - t0, true);
+  const made = await transunetFor(last.file, last.name);
+  if (!('net' in made)) return null;
+  const r = await made.net.loadWeights(last.file);
+  setTransunet(made.net);
+  return transunetResult(made.net, last.name, r.notes, 0, performance.now() - t0, true);
+}
+async function restoreTransunetEncoder(): Promise<TransunetEncoderResult | null> {
+  const last = await lastConverted('transunet-encoder');
+  if (!last) return null;
+  const t0 = performance.now();
+  transunetEncoder = await encoderOf(last.file, last.name);
+  return encoderResult(transunetEncoder, [], 0, performance.now() - t0, true);
 }
 
-/** TransUNet slice by slice over the open scan (the CT window [-125, 275] HU, 4 slices a batch): uint8 class labels. */
+const NEEDS_LABEL_TU = NEEDS_LABEL.replace('training needs', 'TransUNet training needs');
+
+/** The run that trains to `target` steps from `from`: the current one unless `fresh` (resumed; a new poly schedule past its end), else a new model on the open scan's slices. */
+async function transunetRun(from: 'random' | 'encoder', target: number, fresh: boolean): Promise<TransunetRun> {
+  if (!scan) throw new Error('no scan is open');
+  const key = from === 'random' ? 'random' : (transunetEncoder?.name ?? '');
+  if (tuRun && tuRun.from === key && !fresh) {
+    if (target > tuRun.before + tuRun.trainer.scheduler.maxSteps) {
+      tuRun.before += tuRun.trainer.steps;
+      tuRun.trainer.dispose();
+      tuRun.trainer = new models.TransUNetTrainer(tuRun.net, { baseLr: TU_LR, maxSteps: target - tuRun.before });
+    }
+    return tuRun;
+  }
+  if (!label) throw new Error(NEEDS_LABEL_TU);
+  if (from === 'encoder' && !transunetEncoder) throw new Error('no TransUNet encoder is loaded: load the ImageNet-21k .npz (or its .safetensors) first, or train from random weights');
+  // every axial slice in the CT window [-125, 275] HU; the label's values are the classes (the spleen label: 0 and 1, two classes)
+  const { slices, maxLabel } = models.volumeTrainingSlices(scan, label, { what: 'the label' });
+  const numClasses = Math.max(2, maxLabel + 1);
+  manualSeed(TU_SEED);
+  const net = new models.TransUNet({ config: from === 'encoder' ? transunetEncoder!.config : 'tiny', numClasses });
+  try {
+    if (from === 'encoder') await loadEncoder(net, transunetEncoder!);
+  } catch (e) {
+    freeModel(net);
+    throw e;
+  }
+  setTransunet(net);
+  endRun();
+  tuRun = { net, trainer: new models.TransUNetTrainer(net, { baseLr: TU_LR, maxSteps: target }), before: 0, slices, random: models.patchRandom(TU_SEED), from: key };
+  return tuRun;
+}
+
+/** Trains the page's TransUNet until `target` steps in all have run (a stop ends it between steps), then segments the scan with it. */
+async function transunetTrain(id: number, target: number, from: 'random' | 'encoder', fresh: boolean): Promise<TransunetTrainResult> {
+  tuStopRequested = false;
+  post({ kind: 'stage', id, stage: 'TransUNet: preparing the slices' });
+  const run = await job(() => transunetRun(from, target, fresh));
+  const model = () => transunetResult(run.net, from === 'random' ? 'TransUNet tiny trained here' : `TransUNet trained here from ${run.from}`, [], 0, 0, false);
+  while (tuSteps(run) < target) {
+    if (tuStopRequested || tuRun !== run) return { steps: tuSteps(run), stopped: true, model: model(), segmentation: null };
+    await job(async () => {
+      if (tuRun !== run) return;
+      const t0 = performance.now();
+      const d0 = rt!.dispatches;
+      const S = run.net.imgSize;
+      const b = models.trainingBatch(run.slices, S, TU_BATCH, run.random);
+      const images = tensor(b.images, [TU_BATCH, 1, S, S]);
+      const labels = tensor(b.labels, [TU_BATCH, S, S]);
+      try {
+        const r = await profiled('TransUNet training step', () => run.trainer.step(images, labels));
+        post({ kind: 'transunetStep', step: tuSteps(run), total: target, loss: r.loss, ce: r.ce, dice: 1 - r.dice, accuracy: r.accuracy, lr: r.lr, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
+      } finally {
+        images.dispose();
+        labels.dispose();
+      }
+    });
+  }
+  if (tuRun !== run) return { steps: tuSteps(run), stopped: true, model: model(), segmentation: null };
+  const segmentation = await job(() => transunetSegment(id));
+  return { steps: tuSteps(run), stopped: false, model: model(), segmentation };
+}
+
+/** TransUNet slice by slice over the open scan (the CT window [-125, 275] HU, 4 slices a batch): uint8 class labels, and each class's Dice against the label. */
 async function transunetSegment(id: number): Promise<TransunetSegmentMsg> {
   if (!scan) throw new Error('no scan is open');
-  if (!transunet) throw new Error('TransUNet has no weights: load a trained TransUNet (.pth / .safetensors) first');
+  if (!transunet) throw new Error('TransUNet has no weights: train it here, or load a trained TransUNet (.pth / .safetensors) first');
   const t0 = performance.now();
   const net = transunet;
   const r = await profiled('TransUNet segmentation', () =>
@@ -396,9 +557,28 @@ async function transunetSegment(id: number): Promise<TransunetSegmentMsg> {
       onProgress: (p) => post({ kind: 'stage', id, stage: 'TransUNet: slices', done: p.done, total: p.total }),
     }),
   );
-  const counts = new Array<number>(transunet.numClasses).fill(0);
+  const C = net.numClasses;
+  const counts = new Array<number>(C).fill(0);
   for (const v of r.labels) counts[v]++;
-  return { labels: r.labels, numClasses: transunet.numClasses, counts, slices: r.slices, ms: performance.now() - t0, memory: memory() };
+  // per class c >= 1: 2 |pred = c and label = c| / (|pred = c| + |label = c|); null where neither
+  // has it. Only where the label has the model's class count: a loaded model's ids need not be the
+  // label's (Synapse's 9 classes against the spleen label's 2)
+  let dice: (number | null)[] | null = null;
+  let maxLabel = 0;
+  if (label) for (const v of label.data) if (v > maxLabel) maxLabel = v;
+  if (label && Math.max(2, maxLabel + 1) === C) {
+    const both = new Array<number>(C).fill(0);
+    const inLabel = new Array<number>(C).fill(0);
+    for (let i = 0; i < r.labels.length; i++) {
+      const l = label.data[i];
+      if (l > 0 && l < C) {
+        inLabel[l]++;
+        if (r.labels[i] === l) both[l]++;
+      }
+    }
+    dice = counts.map((n, c) => (c === 0 ? null : n + inLabel[c] ? (2 * both[c]) / (n + inLabel[c]) : null));
+  }
+  return { labels: r.labels, numClasses: C, counts, dice, slices: r.slices, ms: performance.now() - t0, memory: memory() };
 }
 
 async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transferable[] }> {
@@ -422,11 +602,18 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       } catch (e) {
         cacheError = `${cacheError ? `${cacheError}; ` : ''}the cached TransUNet weights did not load: ${e instanceof Error ? e.message : String(e)}`;
       }
+      let cachedTransunetEncoder: TransunetEncoderResult | null = null;
+      try {
+        cachedTransunetEncoder = await job(restoreTransunetEncoder);
+      } catch (e) {
+        cacheError = `${cacheError ? `${cacheError}; ` : ''}the cached TransUNet encoder did not load: ${e instanceof Error ? e.message : String(e)}`;
+      }
       const result: InitResult = {
         adapter: { name: rt.adapterName, kind: rt.adapterKind, description: rt.adapterInfo.description, features: [...rt.features], limits },
         memory: memory(),
         cachedWeights,
         cachedTransunet,
+        cachedTransunetEncoder,
         cacheError,
       };
       return { result };
@@ -437,6 +624,8 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
         label = r.label;
         dispose(vnet);
         vnet = null;
+        // a TransUNet run trains on its scan's slices: the model stays the page's TransUNet, its training ends
+        endRun();
         predictor?.reset();
         embeddedKey = null;
       });
@@ -476,6 +665,13 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       return { result: await job(() => loadMedsamWeights(r.id, r.file)) };
     case 'loadTransunetWeights':
       return { result: await job(() => loadTransunetWeights(r.id, r.file)) };
+    case 'transunetTrain': {
+      const result = await transunetTrain(r.id, r.steps, r.from, r.fresh);
+      return { result, transfer: result.segmentation ? [result.segmentation.labels.buffer] : [] };
+    }
+    case 'transunetStop':
+      tuStopRequested = true;
+      return {};
     case 'transunetSegment': {
       const result = await job(() => transunetSegment(r.id));
       return { result, transfer: [result.labels.buffer] };

@@ -2,8 +2,10 @@
 // drops; a PNG or JPEG opens as one slice), shows them in the three-view viewer, trains the tiny
 // V-Net on them in the GPU worker with a live chart and segments the scan, runs tiny MedSAM on
 // boxes and points drawn on the axial view (after fine-tuning its decoder on the label, or with
-// loaded weights), segments the scan slice by slice with a loaded TransUNet (a class colour each,
-// with a legend), and exports masks as NIfTI on the scan's grid. Every error lands in the page's
+// loaded weights), fine-tunes TransUNet on the scan's axial slices (tiny from random weights, or a
+// loaded ImageNet-21k encoder) with its own chart, segments the scan slice by slice with it or with
+// a loaded TransUNet (a class colour each, with a legend and each class's Dice), and exports masks
+// as NIfTI on the scan's grid. Every error lands in the page's
 // error list (out of GPU memory names what was refused); the page stays usable. Nothing is fetched
 // but the page's own files. window.medsegDebug reads the worker's GPU memory and asks for a buffer.
 import { io } from '../src/index.js';
@@ -16,7 +18,21 @@ import { readImageFile } from './image2d.js';
 import { TrainingChart } from './chart.js';
 import { Viewer, type OverlayName, type Tool } from './viewer.js';
 import { CT_PRESETS, IMAGE_PRESET, axisCodes, classColour, looksLikeCt, percentileWindow, pixelToVoxel, sliceGray, voxelIndex } from './slices.js';
-import type { Event as WorkerEvent, FinetuneResult, InitResult, MedsamResult, MemoryReport, SegmentResultMsg, TrainResult, TransunetSegmentMsg, TransunetWeightsResult, WeightsResult } from './protocol.js';
+import type {
+  Event as WorkerEvent,
+  FinetuneResult,
+  InitResult,
+  MedsamResult,
+  MemoryReport,
+  SegmentResultMsg,
+  TrainResult,
+  TransunetEncoderResult,
+  TransunetLoadResult,
+  TransunetSegmentMsg,
+  TransunetTrainResult,
+  TransunetWeightsResult,
+  WeightsResult,
+} from './protocol.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`);
@@ -59,6 +75,8 @@ let scanId = 0;
 const hasWebGpu = 'gpu' in navigator && !!navigator.gpu;
 let engine: Engine | null = null;
 let gpuReady = false;
+/** the adapter is a CPU one (SwiftShader, llvmpipe): the full TransUNet is not chosen for the user there */
+let cpuAdapter = false;
 /** a training run is going (the only time Stop is enabled) */
 let training = false;
 /** V-Net weights are loading from a file (the V-Net is busy, but there is nothing to stop) */
@@ -71,6 +89,13 @@ let medsamBusy = false;
 /** the loaded TransUNet (null: none yet), and whether it is converting or segmenting */
 let transunetWeights: TransunetWeightsResult | null = null;
 let transunetBusy = false;
+/** the ImageNet-21k encoder loaded to fine-tune from (null: none) */
+let transunetEncoder: TransunetEncoderResult | null = null;
+/** a TransUNet training run is going (the only time its Stop is enabled) */
+let tuTraining = false;
+/** the total step count of a stopped TransUNet run, which Resume completes */
+let tuResumeTarget: number | null = null;
+const tuStepTimes: number[] = [];
 const timings = new Map<string, string>();
 const stepTimes: number[] = [];
 
@@ -89,6 +114,7 @@ const viewer = new Viewer($('views'), {
   },
 });
 const chart = new TrainingChart($('chart'));
+const tuChart = new TrainingChart($('transunet-chart'), { loss: 'loss (0.5 CE + 0.5 Dice loss)', dice: 'soft Dice (1 - Dice loss)' });
 
 // ---- display controls ----
 const preset = $<HTMLSelectElement>('preset');
@@ -179,6 +205,10 @@ function openVolume(vol: Volume, lab: Volume | null, name: string, kind: 'scan' 
   $('train').textContent = 'Train V-Net here';
   setTrainState('idle', lab ? 'random weights; trains on the open scan and its label' : 'this scan has no label: open it with its label file to train');
   $('transunet-legend').replaceChildren();
+  // a TransUNet run trains on its scan's slices: the next Train starts a new run on this scan
+  newTransunetRun();
+  $('transunet-dice').textContent = '';
+  delete $('transunet-dice').dataset.dice;
   if (transunetWeights) setTransunetState('weights', `${transunetWeights.name} loaded: Segment with TransUNet labels the open scan`);
   setMedsamState('idle', lab ? 'fine-tune MedSAM on the label or load weights, then draw a box on the axial view with the box tool' : 'draw a box on the axial view with the box tool');
   document.body.dataset.scan = String(scanId);
@@ -344,6 +374,9 @@ function updateButtons(): void {
   $<HTMLInputElement>('medsam-weights').disabled = !gpuReady || medsamBusy;
   $<HTMLInputElement>('transunet-weights').disabled = !gpuReady || transunetBusy;
   $<HTMLButtonElement>('transunet-segment').disabled = !gpu || transunetBusy || !transunetWeights;
+  $<HTMLButtonElement>('transunet-train').disabled = !gpu || !label || transunetBusy;
+  $<HTMLButtonElement>('transunet-stop').disabled = !tuTraining;
+  $<HTMLSelectElement>('transunet-start').disabled = !gpu || transunetBusy;
   $<HTMLButtonElement>('export-transunet').disabled = !viewer.masks.transunet;
 }
 
@@ -616,6 +649,15 @@ function showWeights(r: WeightsResult): void {
 }
 
 // ---- TransUNet ----
+/** The next Train starts a new TransUNet run (a new model from the chosen start): no steps charted, nothing to resume. */
+function newTransunetRun(): void {
+  tuChart.clear();
+  delete $('transunet-chart').dataset.losses;
+  tuResumeTarget = null;
+  tuStepTimes.length = 0;
+  $('transunet-train').textContent = 'Train TransUNet here';
+}
+
 function setTransunetState(state: string, text: string): void {
   const el = $('transunet-status');
   el.dataset.state = state;
@@ -624,6 +666,8 @@ function setTransunetState(state: string, text: string): void {
 
 function showTransunetWeights(r: TransunetWeightsResult): void {
   transunetWeights = r;
+  // a loaded model replaces one trained here: the next Train starts a new run
+  newTransunetRun();
   if (!r.fromCache) setTiming('TransUNet weights conversion', fmtMs(r.convertMs));
   setTiming(r.fromCache ? 'TransUNet weights load (cached)' : 'TransUNet weights load', fmtMs(r.loadMs));
   const what = `${r.config} at ${r.imgSize} x ${r.imgSize}, ${r.numClasses} classes, ${r.tensors} tensors`;
@@ -648,6 +692,30 @@ function showLegend(counts: number[]): void {
   $('transunet-legend').replaceChildren(...items, bg);
 }
 
+/** The loaded ImageNet-21k encoder: the start option names it (with a warning where it is the full R50-ViT-B_16), and is chosen. */
+function showTransunetEncoder(r: TransunetEncoderResult): void {
+  transunetEncoder = r;
+  if (!r.fromCache) setTiming('TransUNet encoder conversion', fmtMs(r.convertMs));
+  const params = `${(r.parameters / 1e6).toFixed(r.parameters < 1e6 ? 3 : 1)} M parameters`;
+  const slow = r.config === 'tiny' ? '' : ': far too slow on a CPU adapter such as SwiftShader, minutes a step; use a GPU';
+  const option = $<HTMLSelectElement>('transunet-start').options[1];
+  option.disabled = false;
+  option.textContent = `ImageNet-21k encoder ${r.name} (${r.config}, ${r.imgSize} x ${r.imgSize})${slow && cpuAdapter ? ', far too slow on this CPU adapter' : ''}`;
+  option.title = `TransUNet's ImageNet-21k encoder from ${r.name}: ${r.config} at ${r.imgSize} x ${r.imgSize}, ${params}${slow}`;
+  // chosen for the user unless it is the full network on a CPU adapter, where a step takes minutes
+  const start = $<HTMLSelectElement>('transunet-start');
+  const chosen = r.config === 'tiny' || !cpuAdapter ? 'encoder' : 'random';
+  if (start.value !== chosen) {
+    start.value = chosen;
+    newTransunetRun();
+  }
+  setTransunetState(
+    'encoder',
+    `${r.fromCache ? 'loaded the cached conversion of' : 'converted and loaded'} ${r.name}: TransUNet's ImageNet-21k encoder (${r.config}, ${r.tensors} tensors, ${params}), no decoder or head, so it cannot segment yet; Train TransUNet here fine-tunes from it (decoder and head from random weights) once it is chosen under Start from${r.config === 'tiny' ? '' : `. R50-ViT-B_16 is far too slow on SwiftShader and other CPU adapters (minutes a step): there "random weights, tiny" stays chosen`}`,
+  );
+  updateButtons();
+}
+
 $<HTMLInputElement>('transunet-weights').onchange = async (e) => {
   const input = e.target as HTMLInputElement;
   const file = input.files?.[0];
@@ -657,7 +725,9 @@ $<HTMLInputElement>('transunet-weights').onchange = async (e) => {
   updateButtons();
   setTransunetState('loading', `loading ${file.name}…`);
   try {
-    showTransunetWeights(await engine.request<TransunetWeightsResult>('loadTransunetWeights', { file }));
+    const r = await engine.request<TransunetLoadResult>('loadTransunetWeights', { file });
+    if ('encoder' in r) showTransunetEncoder(r.encoder);
+    else showTransunetWeights(r.model);
   } catch (err) {
     setTransunetState('error', transunetWeights ? `could not load ${file.name}; still using ${transunetWeights.name}` : `could not load ${file.name}`);
     showError(`could not load TransUNet weights from ${file.name}: ${message(err)}`, err);
@@ -668,6 +738,28 @@ $<HTMLInputElement>('transunet-weights').onchange = async (e) => {
   }
 };
 
+/** A TransUNet segmentation in the page: the overlay, the legend, the times, and each class's Dice against the label. */
+function showTransunetSegmentation(r: TransunetSegmentMsg, by: string): void {
+  viewer.setMask('transunet', r.labels);
+  updateInfo();
+  showLegend(r.counts);
+  setTiming('TransUNet segmentation', `${fmtMs(r.ms)} (${r.slices} slices, ${fmtMs(r.ms / r.slices)} a slice)`);
+  showMemory(r.memory);
+  const found = r.counts.filter((n, c) => c > 0 && n > 0).length;
+  setTransunetState('done', `segmented ${r.slices} axial slices with ${by}: ${found} of ${r.numClasses - 1} foreground classes found (each class its colour; ids in the legend)`);
+  const el = $('transunet-dice');
+  el.dataset.segmentations = String(Number(el.dataset.segmentations ?? 0) + 1);
+  const scored = (r.dice ?? []).flatMap((d, c) => (d === null ? [] : [[c, d] as const]));
+  if (!scored.length) {
+    el.textContent = '';
+    delete el.dataset.dice;
+    return;
+  }
+  const mean = scored.reduce((a, [, d]) => a + d, 0) / scored.length;
+  el.dataset.dice = String(mean);
+  el.textContent = scored.length === 1 ? `Dice against the label (class ${scored[0][0]}): ${mean.toFixed(3)}` : `mean Dice against the label over ${scored.length} classes: ${mean.toFixed(3)} (${scored.map(([c, d]) => `${c}: ${d.toFixed(3)}`).join(', ')})`;
+}
+
 $('transunet-segment').onclick = async () => {
   if (!engine || !scan || !transunetWeights) return;
   transunetBusy = true;
@@ -677,13 +769,7 @@ $('transunet-segment').onclick = async () => {
   try {
     const r = await engine.request<TransunetSegmentMsg>('transunetSegment');
     if (id !== scanId) return;
-    viewer.setMask('transunet', r.labels);
-    updateInfo();
-    showLegend(r.counts);
-    setTiming('TransUNet segmentation', `${fmtMs(r.ms)} (${r.slices} slices, ${fmtMs(r.ms / r.slices)} a slice)`);
-    showMemory(r.memory);
-    const found = r.counts.filter((n, c) => c > 0 && n > 0).length;
-    setTransunetState('done', `segmented ${r.slices} axial slices with ${transunetWeights.name}: ${found} of ${r.numClasses - 1} foreground classes found (each class its colour; ids in the legend)`);
+    showTransunetSegmentation(r, transunetWeights.name);
   } catch (err) {
     setTransunetState('error', `TransUNet segmentation failed: ${message(err)}`);
     showError(`TransUNet segmentation failed: ${message(err)}`, err);
@@ -693,6 +779,46 @@ $('transunet-segment').onclick = async () => {
     updateButtons();
   }
 };
+
+// a new start option: the next Train starts a new run from it
+$<HTMLSelectElement>('transunet-start').onchange = () => newTransunetRun();
+
+$('transunet-train').onclick = async () => {
+  if (!engine || !scan || transunetBusy) return;
+  const steps = Number($<HTMLInputElement>('transunet-steps').value);
+  if (!(Number.isInteger(steps) && steps > 0)) return showError('steps must be a positive whole number');
+  const from = $<HTMLSelectElement>('transunet-start').value as 'random' | 'encoder';
+  // Resume finishes the interrupted run; otherwise `steps` more steps (the worker counts the total);
+  // with no step charted yet, a new run (a new model from the chosen start)
+  const target = tuResumeTarget ?? tuChart.points + steps;
+  const fresh = tuResumeTarget === null && tuChart.points === 0;
+  tuTraining = true;
+  transunetBusy = true;
+  updateButtons();
+  setTransunetState('training', 'TransUNet: preparing the slices…');
+  const id = scanId;
+  try {
+    const r = await engine.request<TransunetTrainResult>('transunetTrain', { steps: target, from, fresh });
+    if (id !== scanId) return;
+    tuResumeTarget = r.stopped ? target : null;
+    $('transunet-train').textContent = r.stopped ? 'Resume' : 'Train more';
+    transunetWeights = r.model;
+    if (r.stopped) setTransunetState('stopped', `stopped after ${r.steps} step${r.steps === 1 ? '' : 's'}; Resume continues with the same weights and momentum, Segment with TransUNet uses them now`);
+    if (r.segmentation) {
+      showTransunetSegmentation(r.segmentation, `${r.model.name} (${r.steps} steps)`);
+      setTransunetState('done', `trained ${r.steps} step${r.steps === 1 ? '' : 's'} (${r.model.config} at ${r.model.imgSize} x ${r.model.imgSize}, ${r.model.numClasses} classes) and segmented the scan slice by slice (trained on this label: the Dice checks the pipeline, not generalisation)`);
+    }
+  } catch (e) {
+    setTransunetState('error', `TransUNet training failed: ${message(e)}`);
+    showError(`TransUNet training failed: ${message(e)}`, e);
+  } finally {
+    $<HTMLProgressElement>('transunet-progress').hidden = true;
+    tuTraining = false;
+    transunetBusy = false;
+    updateButtons();
+  }
+};
+$('transunet-stop').onclick = () => void engine?.request('transunetStop').catch((e) => showError(message(e), e));
 
 // ---- the console handle (used by the end-to-end test too): the worker's GPU memory now, and one
 // buffer of a given size asked for from the GPU, which exercises the out-of-memory path for real ----
@@ -748,6 +874,16 @@ async function start(): Promise<void> {
         setTiming('V-Net training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${stepTimes.length}; ${e.dispatches} GPU dispatches)`);
         showMemory(e.memory);
         setTrainState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)}, training Dice ${e.dice.toFixed(3)}`);
+      } else if (e.kind === 'transunetStep') {
+        tuChart.add(e.step, e.loss, e.dice);
+        // each step's loss, in full, for the console and the end-to-end test
+        const c = $('transunet-chart');
+        c.dataset.losses = `${c.dataset.losses ? `${c.dataset.losses},` : ''}${e.loss}`;
+        tuStepTimes.push(e.ms);
+        const mean = tuStepTimes.reduce((a, b) => a + b, 0) / tuStepTimes.length;
+        setTiming('TransUNet training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${tuStepTimes.length}; ${e.dispatches} GPU dispatches)`);
+        showMemory(e.memory);
+        setTransunetState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)} (CE ${e.ce.toFixed(3)}), soft Dice ${e.dice.toFixed(3)}, pixel accuracy ${e.accuracy.toFixed(3)}, lr ${e.lr.toPrecision(3)}`);
       } else if (e.kind === 'medsamStep') {
         setMedsamState('training', `fine-tuning step ${e.step}/${e.total}: loss ${e.loss.toFixed(3)}, training Dice ${e.dice.toFixed(3)} (${fmtMs(e.ms)})`);
       } else if (e.kind === 'stage') {
@@ -756,7 +892,7 @@ async function start(): Promise<void> {
           bar.hidden = false;
           bar.max = e.total ?? 1;
           bar.value = e.done ?? 0;
-          setTransunetState(e.stage.includes('converting') ? 'loading' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
+          setTransunetState(e.stage.includes('converting') ? 'loading' : tuTraining ? 'training' : 'segmenting', `${e.stage}${e.total ? ` ${e.done}/${e.total}` : ''}…`);
         } else if (e.stage.startsWith('converting')) setMedsamState('loading', `${e.stage}: tensor ${e.done}/${e.total}`);
         else if (e.stage.startsWith('MedSAM')) {
           $<HTMLProgressElement>('medsam-progress').value = e.done ?? 0;
@@ -777,12 +913,14 @@ async function start(): Promise<void> {
         .join('\n');
       $('adapter').textContent = `${a.name}${a.kind === 'cpu' ? ' (a CPU adapter: expect seconds per step)' : ''}\nfeatures: ${a.features.join(', ') || 'none'}\nlimits:\n${lim}`;
       $('adapter').dataset.adapter = a.name;
+      cpuAdapter = a.kind === 'cpu';
       $('adapter').dataset.maxBufferSize = String(a.limits.maxBufferSize);
       showMemory(r.memory);
       if (r.cacheError) showError(r.cacheError);
       await engine.request('setProfiling', { on: $<HTMLInputElement>('profile-kernels').checked });
       await opened;
       if (r.cachedWeights) showWeights(r.cachedWeights);
+      if (r.cachedTransunetEncoder) showTransunetEncoder(r.cachedTransunetEncoder);
       if (r.cachedTransunet) showTransunetWeights(r.cachedTransunet);
       if (scan) await engine.request('setScan', { scan, label });
     } catch (e) {

@@ -32,8 +32,11 @@ export type Request =
   /** a V-Net .safetensors replaces the page's; the scan is segmented with it */
   | { id: number; kind: 'loadVNet'; file: File }
   | { id: number; kind: 'loadMedsamWeights'; file: File }
-  /** a trained TransUNet (.pth / .safetensors; an .npz is refused: encoder only) converted into OPFS and loaded */
+  /** a TransUNet checkpoint converted into OPFS: a trained one (.pth / .safetensors) is loaded to segment; the ImageNet-21k encoder (.npz, or its .safetensors) is kept to fine-tune from */
   | { id: number; kind: 'loadTransunetWeights'; file: File }
+  /** fine-tunes TransUNet on the open scan's axial slices and label until `steps` steps in all (resumes the run a stop left; `fresh`: a new run, a new model), from random weights (tiny) or the loaded encoder; then segments */
+  | { id: number; kind: 'transunetTrain'; steps: number; from: 'random' | 'encoder'; fresh: boolean }
+  | { id: number; kind: 'transunetStop' }
   /** the loaded TransUNet slice by slice over the open scan */
   | { id: number; kind: 'transunetSegment' }
   /** whether model runs are profiled per kernel (timestamp queries; each dispatch then runs in a compute pass of its own) */
@@ -58,6 +61,8 @@ export type Event =
   /** one V-Net training step; dispatches: the compute passes it ran on the GPU */
   | { kind: 'step'; step: number; total: number; loss: number; dice: number; ms: number; dispatches: number; memory: MemoryReport }
   | { kind: 'medsamStep'; step: number; total: number; loss: number; dice: number; ms: number }
+  /** one TransUNet training step: trainer.py's loss (0.5 CE + 0.5 Dice loss), its CE, the soft Dice (1 - the Dice loss: classes averaged, background included), pixel accuracy, the lr it used */
+  | { kind: 'transunetStep'; step: number; total: number; loss: number; ce: number; dice: number; accuracy: number; lr: number; ms: number; dispatches: number; memory: MemoryReport }
   /** the kernels of one model run, most GPU time first (at most 8; source 'none': the device has no timestamp queries, `why` says so) */
   | { kind: 'profile'; run: string; source: 'timestamp' | 'none'; why: string; kernels: KernelTime[]; kernelCount: number; dispatches: number; gpuMs: number; wallMs: number }
   | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }
@@ -77,6 +82,8 @@ export interface InitResult {
   cachedWeights: WeightsResult | null;
   /** the TransUNet converted on an earlier visit, loaded from OPFS */
   cachedTransunet: TransunetWeightsResult | null;
+  /** the TransUNet encoder (ImageNet-21k) converted on an earlier visit */
+  cachedTransunetEncoder: TransunetEncoderResult | null;
   cacheError: string | null;
 }
 
@@ -135,7 +142,28 @@ export interface TransunetSegmentMsg {
   numClasses: number;
   /** voxels per class id */
   counts: number[];
+  /** per class id, its Dice against the scan's label (null for class 0 and for a class in neither; the whole list null without a label) */
+  dice: (number | null)[] | null;
   slices: number;
   ms: number;
   memory: MemoryReport;
+}
+
+/** An encoder-only TransUNet checkpoint (the ImageNet-21k .npz or its safetensors), kept to fine-tune from. */
+export interface TransunetEncoderResult extends WeightsResult {
+  config: string;
+  /** the input size a run from it trains at (the configuration's default) */
+  imgSize: number;
+  /** the encoder's parameter count */
+  parameters: number;
+}
+
+export type TransunetLoadResult = { model: TransunetWeightsResult } | { encoder: TransunetEncoderResult };
+
+export interface TransunetTrainResult {
+  steps: number;
+  stopped: boolean;
+  /** the model trained here, now the page's TransUNet */
+  model: TransunetWeightsResult;
+  segmentation: TransunetSegmentMsg | null;
 }

@@ -8,9 +8,12 @@
 // page's Dice equals the Dice of the exported mask against the label; exported NIfTI masks read back
 // with the scan's affine; tiny MedSAM gives a mask for a box (later boxes and points without the
 // encoder), fine-tuned in the page it segments the spleen, and propagation reaches the neighbouring
-// slices; TransUNet's ImageNet-21k .npz is refused (encoder only), a trained .pth (2 classes) and a
-// 9-class .safetensors segment the scan slice by slice to the labels segmentVolumeSlices gives in
-// Node, drawn in each class's colour with a legend; .pth files are converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
+// slices; TransUNet's ImageNet-21k .npz loads as the encoder to fine-tune from (nothing to segment
+// with), a trained .pth (2 classes) segments the scan slice by slice to the labels
+// segmentVolumeSlices gives in Node, drawn in each class's colour with a legend; "Train
+// TransUNet here" trains tiny TransUNet on the scan's axial slices from random weights (stop, resume)
+// and from that encoder, each first step's loss Node's, its chart drawn, the scan segmented to a
+// class overlay with the Dice of the exported labels; .pth files are converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
 // opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
 // without an adapter) gets the no-WebGPU notice. Reliability in the page: a real out-of-memory
 // refusal (a maxBufferSize buffer, which SwiftShader's driver refuses) is shown with its op and bytes
@@ -29,7 +32,7 @@ import { build } from 'vite';
 import { chromium, type Browser, type Page } from 'playwright';
 import { chromiumArgs, findChromium, probe } from '../../scripts/system.mjs';
 import { readNifti } from '../../src/io/nifti.js';
-import { init, models, weights } from '../../src/index.js';
+import { init, manualSeed, models, tensor, weights } from '../../src/index.js';
 import { classColour } from '../../demo/slices.js';
 import { bucketSize } from '../../src/gpu/buffer-pool.js';
 import { serveFolder, type StaticServer } from './static-server.js';
@@ -37,6 +40,7 @@ import { serveFolder, type StaticServer } from './static-server.js';
 const ROOT = join(__dirname, '../..');
 const ARTIFACTS = join(ROOT, 'test-artifacts/demo');
 const PREFIX = '/some/sub/path/';
+const NPZ = join(ROOT, 'test/fixtures/transunet_tiny_in21k.npz');
 const scanFile = readNifti(readFileSync(join(ROOT, 'data/ct_spleen_msd09_crop.nii.gz')));
 const labelFile = readNifti(readFileSync(join(ROOT, 'data/ct_spleen_msd09_crop_label.nii.gz')));
 
@@ -520,14 +524,17 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#show-label').check();
   });
 
-  it("TransUNet: the .npz is refused (encoder only); a trained .pth is converted with progress and segments the scan to Node's labels, drawn per class with a legend, while the V-Net trains, and the training gives the same weights as alone", async () => {
-    // the ImageNet-21k layout holds no decoder or head: refused with that reason, nothing loaded
-    await page.locator('#transunet-weights').setInputFiles(join(ROOT, 'test/fixtures/transunet_tiny_in21k.npz'));
+  it("TransUNet: the .npz loads as the encoder to fine-tune from (nothing to segment with); a trained .pth is converted with progress and segments the scan to Node's labels, drawn per class with a legend, while the V-Net trains, and the training gives the same weights as alone", async () => {
+    // the ImageNet-21k layout holds no decoder or head: kept (converted into OPFS) as the encoder
+    // to fine-tune from, the start option it names chosen; nothing to segment with yet
+    await page.locator('#transunet-weights').setInputFiles(NPZ);
     const t1 = Date.now();
-    await expect.poll(() => page.locator('#errors li').count(), { timeout: 30_000 }).toBe(1);
-    console.log(`TransUNet test: npz refused after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    expect(await page.locator('#errors li').innerText()).toMatch(/transunet_tiny_in21k\.npz is an \.npz .*no trained decoder or segmentation head, so it cannot segment until it is fine-tuned/);
-    await page.locator('#errors li button').click();
+    await page.waitForSelector('#transunet-status[data-state="encoder"]', { timeout: 30_000 });
+    console.log(`TransUNet test: npz loaded as the encoder after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/^converted and loaded transunet_tiny_in21k\.npz: TransUNet's ImageNet-21k encoder \(tiny, \d+ tensors, [\d.]+ M parameters\), no decoder or head, so it cannot segment yet/);
+    expect(await page.locator('#transunet-start').inputValue()).toBe('encoder');
+    expect(await page.locator('#transunet-start option[value="encoder"]').innerText()).toBe('ImageNet-21k encoder transunet_tiny_in21k.npz (tiny, 32 x 32)');
+    expect(await page.locator('#errors li').count()).toBe(0);
     expect(await page.locator('#transunet-segment').isDisabled()).toBe(true);
     await init();
     const [nx, ny] = [164, 166];
@@ -672,6 +679,125 @@ describe('demo page (built, served under a sub-path)', () => {
     console.log(`times measured in the page:\n${await page.locator('#timings').innerText()}`);
   });
 
+  it('Train TransUNet here: tiny from random weights (stop, then resume) draws its chart and segments the scan slice by slice to a class overlay with its Dice; from the loaded ImageNet encoder too; each first loss is Node\'s', async () => {
+    await init();
+    const t0 = Date.now();
+    const lap = (what: string) => console.log(`TransUNet training test: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // Node's first step from the same seed (1234), slices, batch (4 slices at 32 x 32) and lr: the loss the page must report
+    const nodeFirstLoss = async (encoder: boolean) => {
+      manualSeed(1234);
+      const net = new models.TransUNet({ config: 'tiny', numClasses: 2 });
+      if (encoder) await net.loadWeights(weights.bytesSource(readFileSync(NPZ), 'transunet_tiny_in21k.npz'));
+      const trainer = new models.TransUNetTrainer(net, { baseLr: 0.01, maxSteps: 3 });
+      const b = models.trainingBatch(models.volumeTrainingSlices(scanFile, labelFile).slices, 32, 4, models.patchRandom(1234));
+      const images = tensor(b.images, [4, 1, 32, 32]);
+      const labels = tensor(b.labels, [4, 32, 32]);
+      const r = await trainer.step(images, labels);
+      for (const t of [images, labels]) t.dispose();
+      trainer.dispose();
+      net.zeroGrad();
+      for (const t of net.stateDict().values()) t.dispose();
+      return r.loss;
+    };
+    const losses = async () => ((await page.locator('#transunet-chart').getAttribute('data-losses')) ?? '').split(',').map(Number);
+    await page.locator('#transunet-start').selectOption('random');
+    await page.locator('#transunet-steps').fill('3');
+    await page.locator('#transunet-train').click();
+    // stop once the first step is reported: the worker stops between steps
+    await page.waitForFunction(() => /^step [1-9]/.test(document.getElementById('transunet-status')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    expect(await page.locator('#transunet-stop').isDisabled(), 'Stop is enabled while a TransUNet run is going').toBe(false);
+    await page.locator('#transunet-stop').click();
+    await page.waitForSelector('#transunet-status[data-state="stopped"]', { timeout: 60_000 });
+    const stoppedAt = Number((await page.locator('#transunet-status').innerText()).match(/stopped after (\d+) steps?/)![1]);
+    expect(stoppedAt).toBeGreaterThanOrEqual(1);
+    expect(stoppedAt).toBeLessThan(3);
+    expect(await page.locator('#transunet-stop').isDisabled()).toBe(true);
+    expect(await page.locator('#transunet-train').innerText()).toBe('Resume');
+    lap(`stopped after ${stoppedAt}`);
+    const [want] = await Promise.all([nodeFirstLoss(false), page.locator('#transunet-train').click()]);
+    await page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 90_000 });
+    lap('trained and segmented');
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/^trained 3 steps \(tiny at 32 x 32, 2 classes\) and segmented the scan slice by slice/);
+    const random = await losses();
+    expect(random.length).toBe(3);
+    expect(random[0]).toBeCloseTo(want, 4);
+    // the chart: uPlot's canvas holds the loss (#d9480f) and Dice (#2f9e44) strokes
+    const strokes = await page.evaluate(() => {
+      const c = document.querySelector('#transunet-chart canvas') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let loss = 0;
+      let dice = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (Math.abs(d[i] - 0xd9) < 30 && Math.abs(d[i + 1] - 0x48) < 30 && Math.abs(d[i + 2] - 0x0f) < 30) loss++;
+        if (Math.abs(d[i] - 0x2f) < 30 && Math.abs(d[i + 1] - 0x9e) < 30 && Math.abs(d[i + 2] - 0x44) < 30) dice++;
+      }
+      return { loss, dice };
+    });
+    expect(strokes.loss).toBeGreaterThan(20);
+    expect(strokes.dice).toBeGreaterThan(20);
+    expect(await page.locator('#timings').innerText()).toMatch(/TransUNet training step\s+[\d.]+ m?s \(mean [\d.]+ m?s over \d+; \d+ GPU dispatches\)/);
+    // the Dice shown is the exported labels' against the label (class 1, the spleen)
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#export-transunet').click()]);
+    const mask = readNifti(readFileSync((await download.path())!), 'transunet-mask.nii.gz');
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) expect(mask.affine[r][c]).toBeCloseTo(scanFile.affine[r][c], 4);
+    let [inter, a, b] = [0, 0, 0];
+    for (let i = 0; i < mask.data.length; i++) {
+      const m = mask.data[i] === 1;
+      const l = labelFile.data[i] === 1;
+      if (m && l) inter++;
+      if (m) a++;
+      if (l) b++;
+    }
+    const dice = Number(await page.locator('#transunet-dice').getAttribute('data-dice'));
+    console.log(`TransUNet tiny after 3 steps from random weights: ${a} voxels of class 1 (label ${b}), Dice ${dice.toFixed(3)}; ${await page.locator('#transunet-dice').innerText()}`);
+    expect(dice).toBeCloseTo((2 * inter) / (a + b), 6);
+    expect(await page.locator('#transunet-dice').innerText()).toBe(`Dice against the label (class 1): ${dice.toFixed(3)}`);
+    // the overlay: class 1's colour on the axial slice, about its predicted voxels times the canvas pixels per voxel
+    const [nx, ny] = [164, 166];
+    const k = Number(await page.locator('#slice-axial').inputValue());
+    let inSlice = 0;
+    for (let i = k * nx * ny; i < (k + 1) * nx * ny; i++) if (mask.data[i] === 1) inSlice++;
+    expect(inSlice, 'class-1 voxels predicted on the shown slice').toBeGreaterThan(0);
+    for (const id of ['show-label', 'show-prediction', 'show-medsam']) await page.locator(`#${id}`).uncheck();
+    const opacity = (v: string) =>
+      page.locator('#op-transunet').evaluate((el: HTMLInputElement, v) => {
+        el.value = v;
+        el.dispatchEvent(new Event('input'));
+      }, v);
+    // at opacity 1 a class-1 voxel's pixels are exactly its colour
+    await opacity('1');
+    const drawn = await page.evaluate((colour) => {
+      const c = document.getElementById('view-axial') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] === colour[0] && d[i + 1] === colour[1] && d[i + 2] === colour[2]) n++;
+      return { n };
+    }, classColour(1));
+    await opacity('0.5');
+    const perVoxel = (384 / ny) ** 2;
+    console.log(`TransUNet overlay on axial slice ${k}: ${drawn.n} coloured canvas pixels for ${inSlice} class-1 voxels (${(drawn.n / (inSlice * perVoxel)).toFixed(2)} of the expected)`);
+    expect(drawn.n / (inSlice * perVoxel)).toBeGreaterThan(0.8);
+    expect(drawn.n / (inSlice * perVoxel)).toBeLessThan(1.2);
+    await shot('07c-transunet-trained');
+    for (const id of ['show-label', 'show-prediction', 'show-medsam']) await page.locator(`#${id}`).check();
+    // from the loaded ImageNet-21k encoder (the tiny fixture): a new run, one step; its first loss is
+    // Node's from the same encoder, and not the random start's
+    await page.locator('#transunet-start').selectOption('encoder');
+    expect(await page.locator('#transunet-train').innerText()).toBe('Train TransUNet here');
+    await page.locator('#transunet-steps').fill('1');
+    const [wantEncoder] = await Promise.all([nodeFirstLoss(true), page.locator('#transunet-train').click()]);
+    await page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 90_000 });
+    lap('trained from the encoder and segmented');
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/^trained 1 step \(tiny at 32 x 32, 2 classes\)/);
+    const fromEncoder = await losses();
+    expect(fromEncoder.length).toBe(1);
+    expect(fromEncoder[0]).toBeCloseTo(wantEncoder, 4);
+    expect(Math.abs(fromEncoder[0] - random[0])).toBeGreaterThan(1e-3);
+    console.log(`TransUNet first-step loss: from random weights ${random[0]} (Node ${want}), from the encoder ${fromEncoder[0]} (Node ${wantEncoder})`);
+    await shot('07d-transunet-from-encoder');
+    console.log(`times measured in the page:\n${await page.locator('#timings').innerText()}`);
+  });
+
   it('MedSAM weights from a .pth are converted in the page, cached in OPFS, and loaded from the cache on the next visit', async () => {
     await page.locator('#medsam-weights').setInputFiles(join(ROOT, 'test/fixtures/medsam_tiny_train.pth'));
     await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
@@ -686,6 +812,9 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#transunet-status').innerText()).toMatch(/loaded the cached conversion of transunet_tiny\.pth \(tiny at 32 x 32, 2 classes/);
     expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights load \(cached\)\s+\d/);
     expect(await page.locator('#transunet-segment').isDisabled()).toBe(false);
+    // and so does the ImageNet-21k encoder, a start for training again
+    expect(await page.locator('#transunet-start option[value="encoder"]').isDisabled()).toBe(false);
+    expect(await page.locator('#transunet-start option[value="encoder"]').innerText()).toBe('ImageNet-21k encoder transunet_tiny_in21k.npz (tiny, 32 x 32)');
     await shot('08-weights-cached');
     console.log(`times measured in the page after the reload:\n${await page.locator('#timings').innerText()}`);
   });
