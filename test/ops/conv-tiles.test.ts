@@ -3,7 +3,9 @@
 // input gradient (a transposed conv) and the weight gradient, each launch forced to the variant
 // (the pick records must name it: no silent fallback), on conv3d and conv2d shapes whose rows,
 // columns and reductions all end in partial tiles and slices, once as they are and once with a
-// loop budget of 300 (K in chunks of a multiple of TK, summed by conv_finish).
+// loop budget of 300 (K in chunks of a multiple of TK, summed by conv_finish). Where each is
+// offered: tiled-k32's 64-row tiles not on a device with WebGPU's guaranteed 16 KiB of workgroup
+// memory (a limit faked here), tiled-m16 not where tiled already has 16-row tiles.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { F, runtime } from '../../src/index.js';
 import { recordPicks, setKernelVariant } from '../../src/gpu/variants.js';
@@ -110,6 +112,29 @@ describe('conv tile-size variants', () => {
       for (const t of [x, w, y]) t.dispose();
     });
   }
+  it('tiled-k32 with 64-row tiles is not offered on a device with 16 KiB of workgroup memory', () => {
+    const rt = runtime();
+    const real = rt.limits;
+    const rtw = rt as unknown as { limits: GPUSupportedLimits };
+    const applicable = (c: TileCase) => {
+      const [x, w] = [upload(randomArr(c.x, 1)), upload(randomArr(c.w, 2))];
+      const { result: y, picks } = recordPicks(() => (c.x.length === 5 ? F.conv3d : F.conv2d)(x, w, null, c.opts));
+      for (const t of [x, w, y]) t.dispose();
+      return picks[0].applicable;
+    };
+    // (SwiftShader and llvmpipe have 32 KiB: there it is offered)
+    if (real.maxComputeWorkgroupStorageSize >= 17408) expect(applicable(cases['tiled-m16'][0])).toContain('tiled-k32');
+    rtw.limits = new Proxy(real, { get: (t, k) => (k === 'maxComputeWorkgroupStorageSize' ? 16384 : Reflect.get(t, k, t)) });
+    try {
+      // 18 rows: TK 32 at 64 rows needs 17408 bytes
+      expect(applicable(cases['tiled-m16'][0])).not.toContain('tiled-k32');
+      // 12 rows: 16-row tiles, 11264 bytes
+      expect(applicable(cases['tiled-k32'][0])).toContain('tiled-k32');
+    } finally {
+      rtw.limits = real;
+    }
+  });
+
   it(`tiled-m16 is not offered where tiled already uses 16-row tiles (${fewRows.name})`, () => {
     setKernelVariant('conv', null);
     const x = upload(randomArr(fewRows.x, 1));
