@@ -1,7 +1,8 @@
 // Convolution benchmarks: conv3d / convTranspose3d / conv2d / convTranspose2d at the shapes the
 // models run (V-Net's 5x5x5 convs and stride-2 down/up convs per stage, ResNet-50's stage convs at
 // 224x224, SAM's neck and mask-decoder upscaling), each in every variant the registry has for its
-// launches (naive, tiled implicit GEMM; direct where stride 1). Training cases run forward and
+// launches (naive, tiled implicit GEMM in its tile sizes tiled, tiled-k32, tiled-m16; direct
+// where stride 1). Training cases run forward and
 // backward (input and weight gradients: three times the forward's work). FLOPs count 2 per
 // multiply-add of the dense convolution; bytes are input + weight + output once (training: also
 // their gradients). Checked: sampled outputs (training: sampled weight-gradient entries) against

@@ -3,7 +3,8 @@
 // differ); a tuned table makes matmul, conv and attention run the tuned variant (the registry's pick
 // records say 'tuned'), and every variant's result stays within tolerance of the float64
 // reference; tables from another adapter, or naming unknown variants, are refused. matmul's
-// tile-size variants (tiled, tiled-m16, tiled-k32) are among the variants tuned, and each
+// tile-size variants (tiled, tiled-m16, tiled-k32) are among the variants tuned (conv's tiled-k32
+// too; its tiled-m16 needs more than the case's 5 rows: test/ops/conv-tiles.test.ts), and each
 // also runs a linear whose K crosses one of its K slices (each slices K by its own loop-pass count,
 // tiledKSlice), so it continues its sums over launches and adds the bias once.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
