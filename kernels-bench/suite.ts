@@ -162,19 +162,22 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       `plan: ${modelPlanRows} model rows (${benches.map((b) => b.model).join(', ')}; ${passes.join(' and ')}; each a cold and at least one warm run)` +
         (cpu && !o.quick ? ': full sizes take minutes per row on a CPU adapter (on llvmpipe TransUNet forward took 21-76 s and forward+backward 69 s, with the load; the ETA follows the measured pace)' : ''),
     );
-    // per row: two runs (cold, then one warm where a run outlasts the budget) at the share of the FMA
-    // peak the models reached on the CPU adapters here (about 4%; a GPU differs)
+    // per row: the cold run and, where a run outlasts the budget, one warm run (two with timestamp
+    // queries: one for wall time, one in the profiler; timing.ts), at the share of the FMA peak the
+    // models reached on the CPU adapters here (about 4%; a GPU differs)
     const share = 0.04;
+    const runsPerRow = time.source === 'timestamp' ? 3 : 2;
+    const runsSaid = time.source === 'timestamp' ? 'cold + two warm runs (wall, then GPU time)' : 'cold + one warm run';
     const est: string[] = [];
     for (const b of benches) for (const part of b.parts) {
       const g = b.gflop?.[part];
       if (g === undefined || modelSkip(b.model, part)) continue;
       for (const pass of passes) {
-        const s = (2 * (pass === 'forward' ? g : 3 * g)) / (share * peaks.gflops);
+        const s = (runsPerRow * (pass === 'forward' ? g : 3 * g)) / (share * peaks.gflops);
         est.push(`${modelName({ model: b.model, part })} ${pass} ~${duration(s)}`);
       }
     }
-    if (est.length) log(`estimated (${(100 * share).toFixed(0)}% of the ${peaks.gflops.toFixed(1)} GFLOP/s FMA peak, cold + one warm run): ${est.join('; ')}`);
+    if (est.length) log(`estimated (${(100 * share).toFixed(0)}% of the ${peaks.gflops.toFixed(1)} GFLOP/s FMA peak, ${runsSaid}): ${est.join('; ')}`);
   }
 
   const rows: Row[] = [];
