@@ -33,9 +33,15 @@ export const FAMILIES: Record<string, () => Promise<{ family: BenchFamily }>> = 
 /** The families the tuner measures (the registry's tunable ones). */
 export const TUNABLE = ['matmul', 'conv', 'attention'];
 
-/** On CPU adapters, cases above this much work or traffic are skipped (and listed) unless full. */
+/**
+ * On CPU adapters, cases above this much work or traffic, or needing more than CPU_PEAK_SECONDS at the
+ * adapter's best measured FMA rate, are skipped (and listed) unless full. At llvmpipe's peak on 2 cores
+ * (40-65 GFLOP/s) 4 GFLOP takes 0.1 s; SwiftShader's peak is some 40x lower, and there the cases under
+ * 4 GFLOP would take hours (at a few per cent of the peak, for every variant).
+ */
 const CPU_GFLOP_BUDGET = 4;
 const CPU_BYTES_BUDGET = 2 ** 30;
+const CPU_PEAK_SECONDS = 0.5;
 
 export interface SuiteOptions {
   families: string[];
@@ -136,9 +142,12 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   for (const family of o.families) {
     const { family: fam } = await FAMILIES[family]();
     for (const c of o.quick ? fam.quick : fam.cases) {
-      const heavy = cpu && !o.full && !o.quick && (c.flops / 1e9 > CPU_GFLOP_BUDGET || c.bytes > CPU_BYTES_BUDGET);
-      const work = `${(c.flops / 1e9).toFixed(1)} GFLOP, ${(c.bytes / 2 ** 30).toFixed(2)} GiB moved`;
-      plan.push({ family, c, skip: heavy ? `skipped: ${work} on a CPU adapter (--full runs it)` : null });
+      const gflop = c.flops / 1e9;
+      const slow = gflop / peaks.gflopsRange[1] > CPU_PEAK_SECONDS;
+      const heavy = cpu && !o.full && !o.quick && (gflop > CPU_GFLOP_BUDGET || c.bytes > CPU_BYTES_BUDGET || slow);
+      const work = `${gflop < 0.1 ? gflop.toPrecision(2) : gflop.toFixed(1)} GFLOP, ${(c.bytes / 2 ** 30).toFixed(2)} GiB moved`;
+      const why = slow && gflop <= CPU_GFLOP_BUDGET ? `, over ${CPU_PEAK_SECONDS} s at the best measured FMA peak (${peaks.gflopsRange[1].toFixed(2)} GFLOP/s)` : '';
+      plan.push({ family, c, skip: heavy ? `skipped: ${work}${why} on a CPU adapter (--full runs it)` : null });
     }
   }
   const runnable = plan.filter((p) => !p.skip);
