@@ -116,7 +116,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   log(`medseg kernel benchmarks on ${adapter}${cpu && !o.quick ? ' (a CPU adapter: large cases skipped unless --full)' : ''}`);
   useTimestamps(!o.wall);
   const time = timeSource();
-  log(`times: ${time.source === 'timestamp' ? 'GPU time from timestamp queries (wall time beside it)' : `wall clock around a sync (${time.why})`}`);
+  log(`times: ${time.source === 'timestamp' ? 'GPU time from timestamp queries (beside it the end-to-end wall time, from runs without the profiler)' : `wall clock around a sync (${time.why})`}`);
 
   let table: TunedTable | null = null;
   let tunedFrom: string | null = null;
