@@ -11,7 +11,7 @@
 import { init, manualSeed, memoryStats, models, OutOfMemoryError, Tensor, tensor, weights, type Runtime } from '../src/index.js';
 import { profileKernels, timestampSupport } from '../src/gpu/index.js';
 import type { Volume } from '../src/io/index.js';
-import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SegmentResultMsg, TrainResult, TransunetEncoderResult, TransunetLoadResult, TransunetSegmentMsg, TransunetTrainResult, TransunetWeightsResult, WeightsResult } from './protocol.js';
+import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SavedModel, SegmentResultMsg, TrainResult, TransunetEncoderResult, TransunetLoadResult, TransunetSegmentMsg, TransunetTrainResult, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
 
@@ -115,11 +115,16 @@ async function vnetState(): Promise<VNetState> {
   return vnet;
 }
 
-/** The trained V-Net as safetensors, with the metadata `medseg segment` reads (config, preprocessing). */
-async function saveVNet(): Promise<Uint8Array> {
+/** The page's V-Net and the metadata `medseg segment` reads its settings from (config, preprocessing). */
+function vnetToSave(): { net: models.VNet; metadata: Record<string, string> } {
   if (!vnet) throw new Error('no V-Net to save: train one first');
-  const metadata = { ...models.vnetMetadata(vnet.net.config, vnet.pre), steps: String(vnet.trainer.steps), trained_on: 'the demo page' };
-  return (await weights.save(vnet.net.stateDict(), { metadata }))!;
+  return { net: vnet.net, metadata: { ...models.vnetMetadata(vnet.net.config, vnet.pre), steps: String(vnet.trainer.steps), trained_on: 'the demo page' } };
+}
+
+/** One of the page's models as safetensors, the file `medseg train` writes for it, with its metadata (the V-Net's settings; TransUNet's options and run). */
+async function saveWeights(model: SavedModel): Promise<Uint8Array> {
+  const { net, metadata } = model === 'vnet' ? vnetToSave() : transunetToSave();
+  return (await weights.save(net.stateDict(), { metadata }))!;
 }
 
 /** A V-Net from a .safetensors (as `medseg train` and `npm run demo:spleen` write), replacing the page's; then segments. */
@@ -414,18 +419,42 @@ const TU_LR = 0.01;
 const TU_SEED = 1234;
 const tuSteps = (run: TransunetRun) => run.before + run.trainer.steps;
 
+/** What the page's TransUNet's saved file records of where it came from, once no run of it is going: the run it was trained in, or the checkpoint it was loaded from. */
+let transunetProvenance: Record<string, string> = {};
+/** A run's part of the metadata, as `medseg train --model transunet` writes it (trained_on: the page, as the V-Net's). */
+const runProvenance = (run: TransunetRun): Record<string, string> => ({
+  steps: String(tuSteps(run)),
+  base_lr: String(TU_LR),
+  trained_on: 'the demo page',
+  ...(run.from === 'random' ? {} : { started_from: run.from }),
+});
+
 function endRun(): void {
   if (!tuRun) return;
+  if (tuRun.net === transunet) transunetProvenance = runProvenance(tuRun);
   tuRun.trainer.dispose();
   tuRun.net.zeroGrad();
   tuRun = null;
 }
 
-/** `net` becomes the page's TransUNet: the one before it is freed, with a fine-tuning run of another model. */
-function setTransunet(net: models.TransUNet): void {
+/** `net` becomes the page's TransUNet (`provenance`: where it came from, for its saved file): the one before it is freed, with a fine-tuning run of another model. */
+function setTransunet(net: models.TransUNet, provenance: Record<string, string>): void {
   if (tuRun && tuRun.net !== net) endRun();
   if (transunet && transunet !== net) freeModel(transunet);
   transunet = net;
+  transunetProvenance = provenance;
+}
+
+/**
+ * The page's TransUNet and the metadata `medseg train --model transunet` writes: its options
+ * (config, input size, classes, skips; `medseg segment --model transunet` reads them from the
+ * shapes, which they match) and its run (steps, base lr, the encoder it started from).
+ */
+function transunetToSave(): { net: models.TransUNet; metadata: Record<string, string> } {
+  const net = transunet;
+  if (!net) throw new Error('no TransUNet to save: train one here or load one first');
+  const provenance = tuRun && tuRun.net === net ? runProvenance(tuRun) : transunetProvenance;
+  return { net, metadata: { model: 'transunet', transunet_config: net.configName, img_size: String(net.imgSize), num_classes: String(net.numClasses), n_skip: String(net.nSkip), ...provenance } };
 }
 
 const transunetResult = (net: models.TransUNet, name: string, notes: string[], convertMs: number, loadMs: number, fromCache: boolean): TransunetWeightsResult => ({
@@ -454,7 +483,7 @@ async function loadTransunetWeights(id: number, file: File): Promise<TransunetLo
     const c = await convertAndRemember(id, file, 'transunet', [net.schema()], `TransUNet: converting ${file.name}`);
     const t1 = performance.now();
     const r = await net.loadWeights(c.file);
-    setTransunet(net);
+    setTransunet(net, { loaded_from: file.name });
     return { model: transunetResult(net, file.name, [...c.notes, ...r.notes], c.convertMs, performance.now() - t1, c.fromCache) };
   } catch (e) {
     if (transunet !== net) freeModel(net);
@@ -470,7 +499,7 @@ async function restoreTransunetWeights(): Promise<TransunetWeightsResult | null>
   const made = await transunetFor(last.file, last.name);
   if (!('net' in made)) return null;
   const r = await made.net.loadWeights(last.file);
-  setTransunet(made.net);
+  setTransunet(made.net, { loaded_from: last.name });
   return transunetResult(made.net, last.name, r.notes, 0, performance.now() - t0, true);
 }
 async function restoreTransunetEncoder(): Promise<TransunetEncoderResult | null> {
@@ -508,7 +537,7 @@ async function transunetRun(from: 'random' | 'encoder', target: number, fresh: b
     freeModel(net);
     throw e;
   }
-  setTransunet(net);
+  setTransunet(net, {});
   endRun();
   tuRun = { net, trainer: new models.TransUNetTrainer(net, { baseLr: TU_LR, maxSteps: target }), before: 0, slices, random: models.patchRandom(TU_SEED), from: key };
   return tuRun;
@@ -651,8 +680,8 @@ async function handle(r: Request): Promise<{ result?: unknown; transfer?: Transf
       const result = await job(() => medsamPredict(r));
       return { result, transfer: [result.mask.buffer] };
     }
-    case 'saveVNet': {
-      const bytes = await job(saveVNet);
+    case 'saveWeights': {
+      const bytes = await job(() => saveWeights(r.model));
       return { result: bytes, transfer: [bytes.buffer] };
     }
     case 'loadVNet': {

@@ -24,6 +24,7 @@ import type {
   InitResult,
   MedsamResult,
   MemoryReport,
+  SavedModel,
   SegmentResultMsg,
   TrainResult,
   TransunetEncoderResult,
@@ -374,6 +375,7 @@ function updateButtons(): void {
   $<HTMLInputElement>('medsam-weights').disabled = !gpuReady || medsamBusy;
   $<HTMLInputElement>('transunet-weights').disabled = !gpuReady || transunetBusy;
   $<HTMLButtonElement>('transunet-segment').disabled = !gpu || transunetBusy || !transunetWeights;
+  $<HTMLButtonElement>('save-transunet').disabled = !gpuReady || transunetBusy || !transunetWeights;
   $<HTMLButtonElement>('transunet-train').disabled = !gpu || !label || transunetBusy;
   $<HTMLButtonElement>('transunet-stop').disabled = !tuTraining;
   $<HTMLSelectElement>('transunet-start').disabled = !gpu || transunetBusy;
@@ -447,14 +449,16 @@ function download(bytes: Uint8Array, name: string, type: string): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-$('save-vnet').onclick = async () => {
+/** Downloads one of the page's models as safetensors (the file `medseg train` writes: `medseg segment` reads it). */
+async function saveWeights(model: SavedModel, file: string, what: string): Promise<void> {
   if (!engine) return;
   try {
-    download(await engine.request<Uint8Array>('saveVNet'), 'vnet-tiny-demo.safetensors', 'application/octet-stream');
+    download(await engine.request<Uint8Array>('saveWeights', { model }), file, 'application/octet-stream');
   } catch (e) {
-    showError(`saving the V-Net failed: ${message(e)}`, e);
+    showError(`saving the ${what} failed: ${message(e)}`, e);
   }
-};
+}
+$('save-vnet').onclick = () => saveWeights('vnet', 'vnet-tiny-demo.safetensors', 'V-Net');
 $<HTMLInputElement>('vnet-weights').onchange = async (e) => {
   const input = e.target as HTMLInputElement;
   const file = input.files?.[0];
@@ -779,6 +783,8 @@ $('transunet-segment').onclick = async () => {
     updateButtons();
   }
 };
+
+$('save-transunet').onclick = () => saveWeights('transunet', `transunet-${transunetWeights?.config ?? 'tiny'}-demo.safetensors`, 'TransUNet');
 
 // a new start option: the next Train starts a new run from it
 $<HTMLSelectElement>('transunet-start').onchange = () => newTransunetRun();

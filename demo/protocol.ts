@@ -19,6 +19,9 @@ export interface MemoryReport {
   idleBytes: number;
 }
 
+/** the models whose weights the page saves */
+export type SavedModel = 'vnet' | 'transunet';
+
 export type Request =
   | { id: number; kind: 'init' }
   | { id: number; kind: 'setScan'; scan: Volume; label: Volume | null }
@@ -27,8 +30,8 @@ export type Request =
   | { id: number; kind: 'stop' }
   | { id: number; kind: 'segment' }
   | { id: number; kind: 'resetVNet' }
-  /** the V-Net as safetensors bytes */
-  | { id: number; kind: 'saveVNet' }
+  /** the page's V-Net or TransUNet as safetensors bytes (with the metadata `medseg train` writes) */
+  | { id: number; kind: 'saveWeights'; model: SavedModel }
   /** a V-Net .safetensors replaces the page's; the scan is segmented with it */
   | { id: number; kind: 'loadVNet'; file: File }
   | { id: number; kind: 'loadMedsamWeights'; file: File }

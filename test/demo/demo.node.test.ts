@@ -13,7 +13,10 @@
 // segmentVolumeSlices gives in Node, drawn in each class's colour with a legend; "Train
 // TransUNet here" trains tiny TransUNet on the scan's axial slices from random weights (stop, resume)
 // and from that encoder, each first step's loss Node's, its chart drawn, the scan segmented to a
-// class overlay with the Dice of the exported labels; .pth files are converted, cached in OPFS and loaded from the cache after a reload; a dropped PNG
+// class overlay with the Dice of the exported labels, and saved as safetensors it reads back (keys,
+// shapes and metadata of that model; the CLI's reader takes it) and, loaded again, segments to the
+// same Dice; dropped checkpoints are converted, cached in OPFS and loaded from the cache after a
+// reload (MedSAM's .pth, that saved TransUNet, the encoder); a dropped PNG
 // opens upright; no request leaves the served prefix on localhost; a browser without WebGPU (or
 // without an adapter) gets the no-WebGPU notice. Reliability in the page: a real out-of-memory
 // refusal (a maxBufferSize buffer, which SwiftShader's driver refuses) is shown with its op and bytes
@@ -35,6 +38,7 @@ import { readNifti } from '../../src/io/nifti.js';
 import { init, manualSeed, models, tensor, weights } from '../../src/index.js';
 import { classColour } from '../../demo/slices.js';
 import { bucketSize } from '../../src/gpu/buffer-pool.js';
+import { readTransUNetWeights } from '../../src/cli/transunet-weights.js';
 import { serveFolder, type StaticServer } from './static-server.js';
 
 const ROOT = join(__dirname, '../..');
@@ -101,15 +105,10 @@ async function medsamRun(n: number): Promise<string> {
   return page.locator('#medsam-status').innerText();
 }
 
-/** The tensors of a safetensors file, by name: their raw bytes. */
-function safetensorsTensors(bytes: Buffer): Map<string, Buffer> {
-  const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
-  return new Map(
-    Object.entries(header)
-      .filter(([k]) => k !== '__metadata__')
-      .map(([k, v]) => [k, bytes.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1])]),
-  );
+/** The tensors of a safetensors file, by name: their raw bytes (the header read by the repo's safetensors reader). */
+async function safetensorsTensors(bytes: Buffer): Promise<Map<string, Buffer>> {
+  const file = await weights.readSafetensors(bytes);
+  return new Map(file.tensors.map((t) => [t.name, bytes.subarray(t.begin, t.end)]));
 }
 
 /** The worker's memoryStats, read through the page's console handle. */
@@ -337,10 +336,9 @@ describe('demo page (built, served under a sub-path)', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
     const path = (await download.path())!;
     const bytes = readFileSync(path);
-    const headerLength = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
-    expect(JSON.parse(header.__metadata__.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
-    expect(Object.keys(header).length).toBeGreaterThan(20);
+    const saved = await weights.readSafetensors(bytes);
+    expect(JSON.parse(saved.metadata.vnet_preprocessing)).toMatchObject({ spacing: [6.4, 6.4, 10], patch: [16, 32, 32] });
+    expect(saved.tensors.length).toBeGreaterThanOrEqual(20);
     trainedVNet = bytes;
     trainedDice = dice;
     const file = join(outDir, 'vnet-tiny-demo.safetensors');
@@ -350,22 +348,13 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#dice').getAttribute('data-dice')).toBe(dice);
     // the GPU memory the load's segmentation reported (the memory test below checks it)
     afterLoad = { liveBytes: Number(await page.locator('#memory').getAttribute('data-live-bytes')), liveTensors: Number(await page.locator('#memory').getAttribute('data-live-tensors')) };
-    loadedTensors = Object.entries(header)
-      .filter(([k]) => k !== '__metadata__')
-      .map(([, v]) => (v as { shape: number[] }).shape);
+    loadedTensors = saved.tensors.map((t) => t.shape);
     // saved again, the loaded V-Net gives the same tensors byte for byte
     const [again] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
-    const bytes2 = readFileSync((await again.path())!);
-    const header2 = JSON.parse(bytes2.subarray(8, 8 + Number(bytes2.readBigUInt64LE(0))).toString('utf8'));
-    const tensors = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k !== '__metadata__');
-    expect(tensors(header2)).toEqual(tensors(header));
-    for (const k of tensors(header)) {
-      const [a0, a1] = (header[k] as { data_offsets: number[] }).data_offsets;
-      const [b0, b1] = (header2[k] as { data_offsets: number[] }).data_offsets;
-      const da = bytes.subarray(8 + headerLength + a0, 8 + headerLength + a1);
-      const db = bytes2.subarray(8 + Number(bytes2.readBigUInt64LE(0)) + b0, 8 + Number(bytes2.readBigUInt64LE(0)) + b1);
-      expect(Buffer.compare(da, db), k).toBe(0);
-    }
+    const first = await safetensorsTensors(bytes);
+    const second = await safetensorsTensors(readFileSync((await again.path())!));
+    expect([...second.keys()]).toEqual([...first.keys()]);
+    for (const [k, v] of first) expect(Buffer.compare(v, second.get(k)!), k).toBe(0);
   });
 
   it('out of GPU memory: a refused allocation is shown with its op and bytes, and the page still segments; GPU memory stays at its baseline across repeated segmentations, and after a weights load it holds the loaded V-Net alone', async () => {
@@ -595,8 +584,8 @@ describe('demo page (built, served under a sub-path)', () => {
         // first training run (same seed and patches, a stop and resume between its steps, nothing else)
         expect(await page.locator('#train-status').innerText()).toContain('trained 3 steps');
         const [saved] = await Promise.all([page.waitForEvent('download'), page.locator('#save-vnet').click()]);
-        const got = safetensorsTensors(readFileSync((await saved.path())!));
-        const first = safetensorsTensors(trainedVNet!);
+        const got = await safetensorsTensors(readFileSync((await saved.path())!));
+        const first = await safetensorsTensors(trainedVNet!);
         expect([...got.keys()]).toEqual([...first.keys()]);
         const differ = [...first].filter(([k, v]) => Buffer.compare(v, got.get(k)!) !== 0).map(([k]) => k);
         expect(differ, 'V-Net tensors that differ from the first training run').toEqual([]);
@@ -679,12 +668,13 @@ describe('demo page (built, served under a sub-path)', () => {
     console.log(`times measured in the page:\n${await page.locator('#timings').innerText()}`);
   });
 
-  it('Train TransUNet here: tiny from random weights (stop, then resume) draws its chart and segments the scan slice by slice to a class overlay with its Dice; from the loaded ImageNet encoder too; each first loss is Node\'s', async () => {
+  it('Train TransUNet here: tiny from random weights (stop, then resume) draws its chart and segments the scan slice by slice to a class overlay with its Dice; from the loaded ImageNet encoder too; each first loss is Node\'s; saved as safetensors it reads back as that model and, loaded again, segments to the same Dice', async () => {
     await init();
     const t0 = Date.now();
     const lap = (what: string) => console.log(`TransUNet training test: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // Node's first step from the same seed (1234), slices, batch (4 slices at 32 x 32) and lr: the loss the page must report
-    const nodeFirstLoss = async (encoder: boolean) => {
+    // Node's first step from the same seed (1234), slices, batch (4 slices at 32 x 32) and lr: the
+    // loss the page must report, and the weights after it (what the page saves after one step)
+    const nodeFirstStep = async (encoder: boolean) => {
       manualSeed(1234);
       const net = new models.TransUNet({ config: 'tiny', numClasses: 2 });
       if (encoder) await net.loadWeights(weights.bytesSource(readFileSync(NPZ), 'transunet_tiny_in21k.npz'));
@@ -692,12 +682,16 @@ describe('demo page (built, served under a sub-path)', () => {
       const b = models.trainingBatch(models.volumeTrainingSlices(scanFile, labelFile).slices, 32, 4, models.patchRandom(1234));
       const images = tensor(b.images, [4, 1, 32, 32]);
       const labels = tensor(b.labels, [4, 32, 32]);
+      const initial = new Map<string, Float32Array>();
+      for (const [k, t] of net.stateDict()) initial.set(k, await t.read());
       const r = await trainer.step(images, labels);
       for (const t of [images, labels]) t.dispose();
       trainer.dispose();
       net.zeroGrad();
+      const state = new Map<string, Float32Array>();
+      for (const [k, t] of net.stateDict()) state.set(k, await t.read());
       for (const t of net.stateDict().values()) t.dispose();
-      return r.loss;
+      return { loss: r.loss, state, initial };
     };
     const losses = async () => ((await page.locator('#transunet-chart').getAttribute('data-losses')) ?? '').split(',').map(Number);
     await page.locator('#transunet-start').selectOption('random');
@@ -714,7 +708,7 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(await page.locator('#transunet-stop').isDisabled()).toBe(true);
     expect(await page.locator('#transunet-train').innerText()).toBe('Resume');
     lap(`stopped after ${stoppedAt}`);
-    const [want] = await Promise.all([nodeFirstLoss(false), page.locator('#transunet-train').click()]);
+    const [{ loss: want }] = await Promise.all([nodeFirstStep(false), page.locator('#transunet-train').click()]);
     await page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 90_000 });
     lap('trained and segmented');
     expect(await page.locator('#transunet-status').innerText()).toMatch(/^trained 3 steps \(tiny at 32 x 32, 2 classes\) and segmented the scan slice by slice/);
@@ -785,7 +779,7 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.locator('#transunet-start').selectOption('encoder');
     expect(await page.locator('#transunet-train').innerText()).toBe('Train TransUNet here');
     await page.locator('#transunet-steps').fill('1');
-    const [wantEncoder] = await Promise.all([nodeFirstLoss(true), page.locator('#transunet-train').click()]);
+    const [{ loss: wantEncoder, state: nodeWeights, initial: nodeInitial }] = await Promise.all([nodeFirstStep(true), page.locator('#transunet-train').click()]);
     await page.waitForSelector('#transunet-status[data-state="done"]', { timeout: 90_000 });
     lap('trained from the encoder and segmented');
     expect(await page.locator('#transunet-status').innerText()).toMatch(/^trained 1 step \(tiny at 32 x 32, 2 classes\)/);
@@ -795,6 +789,58 @@ describe('demo page (built, served under a sub-path)', () => {
     expect(Math.abs(fromEncoder[0] - random[0])).toBeGreaterThan(1e-3);
     console.log(`TransUNet first-step loss: from random weights ${random[0]} (Node ${want}), from the encoder ${fromEncoder[0]} (Node ${wantEncoder})`);
     await shot('07d-transunet-from-encoder');
+    // Save weights: the TransUNet trained here as the safetensors `medseg train --model transunet`
+    // writes, read with the repo's reader: tiny's keys and shapes in stateDict() order (the schema
+    // from the options, not the model), f32, and the CLI's metadata; the CLI's reader
+    // (medseg segment --model transunet) takes it as that model
+    const trainedDice = await page.locator('#transunet-dice').getAttribute('data-dice');
+    const trainedLegend = await page.locator('#transunet-legend').innerText();
+    expect(trainedDice).not.toBeNull();
+    const [saved] = await Promise.all([page.waitForEvent('download'), page.locator('#save-transunet').click()]);
+    expect(saved.suggestedFilename()).toBe('transunet-tiny-demo.safetensors');
+    const bytes = readFileSync((await saved.path())!);
+    const file = await weights.readSafetensors(bytes);
+    const options = { config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 } as const;
+    expect(file.tensors.map((t) => [t.name, t.shape])).toEqual([...models.transunetSchema(options).tensors].map(([k, shape]) => [k, [...shape]]));
+    expect(new Set(file.tensors.map((t) => t.dtype))).toEqual(new Set(['F32']));
+    // its values: the weights of Node's one step from the same encoder, seed and batch (the
+    // tolerance 100 times below what the step moved a value, BatchNorm's step counters aside: the
+    // file holds the trained model, not its start)
+    const TOLERANCE = 1e-5;
+    const largest = (a: Map<string, Float32Array>, b: Map<string, Float32Array>, skip = (_k: string) => false) => {
+      let worst = { key: '', diff: 0 };
+      for (const [k, x] of a) {
+        if (skip(k)) continue;
+        const y = b.get(k)!;
+        for (let i = 0; i < x.length; i++) {
+          const diff = Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i]));
+          if (!(diff <= worst.diff)) worst = { key: k, diff };
+        }
+      }
+      return worst;
+    };
+    const savedWeights = new Map<string, Float32Array>();
+    for (const t of file.tensors) savedWeights.set(t.name, await weights.readFloat32(t));
+    const worst = largest(savedWeights, nodeWeights);
+    const moved = largest(nodeWeights, nodeInitial, (k) => k.endsWith('.num_batches_tracked'));
+    console.log(`TransUNet saved weights against Node's after its one step: largest difference ${worst.diff.toExponential(2)} (relative to 1 + |w|) in ${worst.key}; the step moved a weight by up to ${moved.diff.toExponential(2)} (${moved.key})`);
+    expect(worst.diff, worst.key).toBeLessThan(TOLERANCE);
+    expect(moved.diff).toBeGreaterThan(100 * TOLERANCE);
+    expect(file.metadata).toEqual({ model: 'transunet', transunet_config: 'tiny', img_size: '32', num_classes: '2', n_skip: '3', steps: '1', base_lr: '0.01', trained_on: 'the demo page', started_from: 'transunet_tiny_in21k.npz' });
+    const savedPath = join(outDir, 'transunet-tiny-demo.safetensors');
+    writeFileSync(savedPath, bytes);
+    expect((await readTransUNetWeights(savedPath)).options).toEqual(options);
+    // loaded back in the page (converted into OPFS as any .safetensors), it segments the scan to the same Dice and class counts
+    await page.locator('#transunet-weights').setInputFiles(savedPath);
+    await page.waitForSelector('#transunet-status[data-state="weights"]', { timeout: 60_000 });
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/^converted and loaded transunet-tiny-demo\.safetensors \(tiny at 32 x 32, 2 classes/);
+    const segmentations = Number(await page.locator('#transunet-dice').getAttribute('data-segmentations'));
+    await page.locator('#transunet-segment').click();
+    await page.waitForSelector(`#transunet-dice[data-segmentations="${segmentations + 1}"]`, { timeout: 60_000 });
+    lap('saved, loaded back and segmented');
+    console.log(`TransUNet saved (${bytes.length} bytes, ${file.tensors.length} tensors) and loaded back: Dice ${await page.locator('#transunet-dice').getAttribute('data-dice')} (trained: ${trainedDice})`);
+    expect(await page.locator('#transunet-dice').getAttribute('data-dice')).toBe(trainedDice);
+    expect(await page.locator('#transunet-legend').innerText()).toBe(trainedLegend);
     console.log(`times measured in the page:\n${await page.locator('#timings').innerText()}`);
   });
 
@@ -808,8 +854,8 @@ describe('demo page (built, served under a sub-path)', () => {
     await page.waitForSelector('#medsam-status[data-state="weights"]', { timeout: 60_000 });
     expect(await page.locator('#medsam-status').innerText()).toMatch(/loaded the cached conversion of medsam_tiny_train\.pth/);
     expect(await page.locator('#timings').innerText()).toMatch(/MedSAM weights load \(cached\)\s+\d/);
-    // the TransUNet converted in the test before comes back from OPFS too
-    expect(await page.locator('#transunet-status').innerText()).toMatch(/loaded the cached conversion of transunet_tiny\.pth \(tiny at 32 x 32, 2 classes/);
+    // the TransUNet the page saved and loaded back in the test before comes back from OPFS too
+    expect(await page.locator('#transunet-status').innerText()).toMatch(/loaded the cached conversion of transunet-tiny-demo\.safetensors \(tiny at 32 x 32, 2 classes/);
     expect(await page.locator('#timings').innerText()).toMatch(/TransUNet weights load \(cached\)\s+\d/);
     expect(await page.locator('#transunet-segment').isDisabled()).toBe(false);
     // and so does the ImageNet-21k encoder, a start for training again
