@@ -454,7 +454,7 @@ function transunetToSave(): { net: models.TransUNet; metadata: Record<string, st
   const net = transunet;
   if (!net) throw new Error('no TransUNet to save: train one here or load one first');
   const provenance = tuRun && tuRun.net === net ? runProvenance(tuRun) : transunetProvenance;
-  return { net, metadata: { model: 'transunet', transunet_config: net.configName, img_size: String(net.imgSize), num_classes: String(net.numClasses), n_skip: String(net.nSkip), ...provenance } };
+  return { net, metadata: { ...models.transunetMetadata(net), ...provenance } };
 }
 
 const transunetResult = (net: models.TransUNet, name: string, notes: string[], convertMs: number, loadMs: number, fromCache: boolean): TransunetWeightsResult => ({

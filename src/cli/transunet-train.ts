@@ -11,7 +11,7 @@
 // safetensors whose metadata records the options; Ctrl-C finishes the step and writes the weights so far.
 import { basename } from 'node:path';
 import { runtime } from '../gpu/runtime.js';
-import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
+import { TRANSUNET_CONFIGS, TransUNet, transunetMetadata, type TransUNetConfigName } from '../models/transunet/transunet.js';
 import { TRANSUNET_CT_WINDOW, transunetWindow } from '../models/transunet/inference.js';
 import { TransUNetTrainer, type TrainingSlice, type TransUNetStep } from '../models/transunet/train.js';
 import { labelClasses, trainingBatch, volumeTrainingSlices } from '../models/transunet/training-slices.js';
@@ -159,11 +159,7 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
     describe: (r) => `loss ${r.loss.toFixed(4)} (CE ${r.ce.toFixed(3)}, Dice loss ${r.dice.toFixed(3)}), pixel accuracy ${r.accuracy.toFixed(3)}, lr ${r.lr.toPrecision(3)}`,
     stateDict: () => net.stateDict(),
     metadata: (stepsDone) => ({
-      model: 'transunet',
-      transunet_config: config,
-      img_size: String(S),
-      num_classes: String(options.numClasses),
-      n_skip: String(options.nSkip),
+      ...transunetMetadata(net),
       steps: String(stepsDone),
       base_lr: String(lr),
       trained_on: args.images.map((p) => basename(p)).join(','),

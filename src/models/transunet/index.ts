@@ -1,6 +1,6 @@
 // TransUNet: the ResNetV2 hybrid, the ViT encoder, the cascaded decoder and the model with its
 // configurations (files as TransUNet's networks/ splits the concepts).
-export { TransUNet, TRANSUNET_CONFIGS, type TransUNetConfig, type TransUNetConfigName, type TransUNetOptions } from './transunet.js';
+export { TransUNet, TRANSUNET_CONFIGS, transunetMetadata, type TransUNetConfig, type TransUNetConfigName, type TransUNetOptions } from './transunet.js';
 export { transunetSchema, transunetOptionsFromShapes, transunetConfigFromShapes, type TransUNetShapeOptions } from './schema.js';
 export { ResNetV2, Root as ResNetRoot, Stage as ResNetStage, PreActBottleneck, type ResNetV2Output } from './resnet-v2.js';
 export { Transformer, Embeddings, Encoder, Block as TransUNetBlock, Attention as TransUNetAttention, Mlp as TransUNetMlp, type TransformerOptions } from './vit.js';

@@ -163,3 +163,11 @@ export class TransUNet extends Module {
     return { format: loaded.format, notes: loaded.notes, metadata: loaded.metadata };
   }
 }
+
+/**
+ * safetensors metadata entries recording a TransUNet's options (what `medseg train --model transunet`
+ * and the demo write; readers take the options from the shapes, which these match).
+ */
+export function transunetMetadata(net: Pick<TransUNet, 'configName' | 'imgSize' | 'numClasses' | 'nSkip'>): Record<string, string> {
+  return { model: 'transunet', transunet_config: net.configName, img_size: String(net.imgSize), num_classes: String(net.numClasses), n_skip: String(net.nSkip) };
+}
