@@ -15,6 +15,7 @@ import { runtime } from '../gpu/runtime.js';
 import { Tensor } from '../tensor.js';
 import { dispatchZ, convLoopBudget, splitReduce, type Spec } from './conv-split.js';
 import { chunks, unitsPerChunk } from './loop-budget.js';
+import { tileSlicePasses } from './matmul.js';
 import { epilogueBuffers, epilogueOverrides, epilogueParams, type EpilogueArgs } from './conv-epilogue.js';
 import { vol, v4, type Geometry } from './conv-geometry.js';
 
@@ -94,13 +95,11 @@ function naiveChunk(mr: number): number {
 }
 
 /**
- * K per split of conv_tiled (a multiple of TK): the tile core's loop passes per TK-deep slice
- * (_gemm_tile.wgsl: 1 + (TK*BM/256 + 1) + (TK*64/256 + 1) + (TK + 1) + TK*(TM + 1)), plus
- * conv_tiled's own 6*TM + 16 around it.
+ * K per split of conv_tiled (a multiple of TK): whole TK-deep slices of the tile core's loop passes
+ * (matmul.ts's tileSlicePasses), plus conv_tiled's own 6*TM + 16 around them.
  */
-export function tiledChunk({ TK, TM }: { TK: number; TM: number }): number {
-  const slice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + ((TK * 64) / 256 + 1) + (TK + 1) + TK * (TM + 1);
-  return Math.max(1, Math.floor((convLoopBudget() - (6 * TM + 16)) / slice)) * TK;
+export function tiledChunk(tile: { TK: number; TM: number }): number {
+  return Math.max(1, Math.floor((convLoopBudget() - (6 * tile.TM + 16)) / tileSlicePasses(tile))) * tile.TK;
 }
 
 /**

@@ -38,13 +38,16 @@ const TILES: Record<string, Readonly<TileKnobs>> = {
 };
 
 /**
- * k per launch of a tiled variant: the tile core (shaders/_gemm_tile.wgsl) runs, per TK-deep
- * slice, 1 + (TK*BM/256 + 1) + (TK*64/256 + 1) + (TK + 1) + TK*(TM + 1) loop passes (108 at TK
- * 16, TM 4), and matmul_tiled about 64 outside it, within LOOP_BUDGET.
+ * Loop passes of the tile core (shaders/_gemm_tile.wgsl, shared with conv_tiled) per TK-deep
+ * slice: 1 + (TK*BM/256 + 1) + (TK*64/256 + 1) + (TK + 1) + TK*(TM + 1) (108 at TK 16, TM 4).
  */
-export function tiledKSlice({ TK, TM }: TileKnobs): number {
-  const slice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + (Math.ceil((TK * 64) / 256) + 1) + (TK + 1) + TK * (TM + 1);
-  return Math.floor((LOOP_BUDGET - 64) / slice) * TK;
+export function tileSlicePasses({ TK, TM }: { TK: number; TM: number }): number {
+  return 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + (Math.ceil((TK * 64) / 256) + 1) + (TK + 1) + TK * (TM + 1);
+}
+
+/** k per launch of a tiled variant: whole slices (tileSlicePasses), and matmul_tiled about 64 outside them, within LOOP_BUDGET. */
+export function tiledKSlice(knobs: TileKnobs): number {
+  return Math.floor((LOOP_BUDGET - 64) / tileSlicePasses(knobs)) * knobs.TK;
 }
 
 export interface MatmulProblem {
