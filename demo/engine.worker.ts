@@ -11,6 +11,8 @@
 import { init, manualSeed, memoryStats, models, OutOfMemoryError, Tensor, tensor, weights, type Runtime } from '../src/index.js';
 import { profileKernels, timestampSupport } from '../src/gpu/index.js';
 import type { Volume } from '../src/io/index.js';
+import { numel } from '../src/tensor.js';
+import { npzNotLoaded } from '../src/weights/schemas/transunet-npz.js';
 import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SavedModel, SegmentResultMsg, TrainResult, TransunetEncoderResult, TransunetLoadResult, TransunetSegmentMsg, TransunetTrainResult, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
@@ -343,7 +345,8 @@ async function restoreMedsamWeights(): Promise<WeightsResult | null> {
 // RandomGenerator, as `medseg train --model transunet` (seed 1234), from random weights (the tiny
 // configuration) or from the loaded encoder (its configuration, decoder and head random). ----
 
-const isEncoderKey = (k: string) => !k.startsWith('decoder.') && !k.startsWith('segmentation_head.');
+/** the keys load_from() fills from the ImageNet-21k .npz: all but decoder.* and segmentation_head.* */
+const isEncoderKey = (k: string) => !npzNotLoaded(k);
 
 /** The keys the ImageNet-21k .npz fills (load_from()): TransUNet `config`'s encoder at its default input size. */
 function encoderSchema(config: models.TransUNetConfigName): weights.Schema {
@@ -385,7 +388,7 @@ const encoderResult = (e: TransunetEncoder, notes: string[], convertMs: number, 
   const c = models.TRANSUNET_CONFIGS[e.config];
   const schema = encoderSchema(e.config);
   let parameters = 0;
-  for (const s of schema.tensors.values()) parameters += s.reduce((a, b) => a * b, 1);
+  for (const s of schema.tensors.values()) parameters += numel(s);
   return { name: e.name, notes, convertMs, loadMs, fromCache, tensors: schema.tensors.size, config: e.config, imgSize: c.defaultImgSize, parameters };
 };
 
