@@ -90,8 +90,6 @@ let medsamBusy = false;
 /** the loaded TransUNet (null: none yet), and whether it is converting or segmenting */
 let transunetWeights: TransunetWeightsResult | null = null;
 let transunetBusy = false;
-/** the ImageNet-21k encoder loaded to fine-tune from (null: none) */
-let transunetEncoder: TransunetEncoderResult | null = null;
 /** a TransUNet training run is going (the only time its Stop is enabled) */
 let tuTraining = false;
 /** the total step count of a stopped TransUNet run, which Resume completes */
@@ -698,7 +696,6 @@ function showLegend(counts: number[]): void {
 
 /** The loaded ImageNet-21k encoder: the start option names it (with a warning where it is the full R50-ViT-B_16), and is chosen. */
 function showTransunetEncoder(r: TransunetEncoderResult): void {
-  transunetEncoder = r;
   if (!r.fromCache) setTiming('TransUNet encoder conversion', fmtMs(r.convertMs));
   const params = `${(r.parameters / 1e6).toFixed(r.parameters < 1e6 ? 3 : 1)} M parameters`;
   const slow = r.config === 'tiny' ? '' : ': far too slow on a CPU adapter such as SwiftShader, minutes a step; use a GPU';
