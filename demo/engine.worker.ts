@@ -85,21 +85,10 @@ function job<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/**
- * Frees a model's GPU memory at once: its parameters' gradients first (a tensor's dispose() leaves
- * its .grad to the garbage collector, so a trained model's last gradients outlived it until a
- * collection: a V-Net load after training held 130 gradient tensors, 11 MiB, into the next
- * segmentation), then every state-dict tensor.
- */
-function freeModel(net: { zeroGrad(): void; stateDict(): Map<string, Tensor> }): void {
-  net.zeroGrad();
-  for (const t of net.stateDict().values()) t.dispose();
-}
-
 function dispose(s: VNetState | null): void {
   if (!s) return;
   s.trainer.optimizer.dispose();
-  freeModel(s.net);
+  s.net.dispose();
 }
 
 const NEEDS_LABEL = 'training needs a label for the scan: open the scan together with its label file (a second .nii/.nii.gz whose name contains "label", "seg" or "mask")';
@@ -443,7 +432,7 @@ function endRun(): void {
 /** `net` becomes the page's TransUNet (`provenance`: where it came from, for its saved file): the one before it is freed, with a fine-tuning run of another model. */
 function setTransunet(net: models.TransUNet, provenance: Record<string, string>): void {
   if (tuRun && tuRun.net !== net) endRun();
-  if (transunet && transunet !== net) freeModel(transunet);
+  if (transunet && transunet !== net) transunet.dispose();
   transunet = net;
   transunetProvenance = provenance;
 }
@@ -489,7 +478,7 @@ async function loadTransunetWeights(id: number, file: File): Promise<TransunetLo
     setTransunet(net, { loaded_from: file.name });
     return { model: transunetResult(net, file.name, [...c.notes, ...r.notes], c.convertMs, performance.now() - t1, c.fromCache) };
   } catch (e) {
-    if (transunet !== net) freeModel(net);
+    if (transunet !== net) net.dispose();
     throw e;
   }
 }
@@ -537,7 +526,7 @@ async function transunetRun(from: 'random' | 'encoder', target: number, fresh: b
   try {
     if (from === 'encoder') await loadEncoder(net, transunetEncoder!);
   } catch (e) {
-    freeModel(net);
+    net.dispose();
     throw e;
   }
   setTransunet(net, {});

@@ -65,7 +65,7 @@ export interface ModelRow {
 }
 
 const disposeModel = (m: nn.Module) => {
-  for (const t of m.stateDict().values()) t.dispose();
+  m.dispose();
 };
 const shape = (t: Tensor) => t.shape.join('x');
 const countParams = (m: nn.Module) => m.parameters().reduce((s, p) => s + p.size, 0);

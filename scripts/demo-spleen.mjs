@@ -86,4 +86,4 @@ console.log(`Dice of the mask against the manual label: ${dice.toFixed(3)} after
 console.log(`wrote ${relative(process.cwd(), maskPath) || maskPath} (uint8 mask on the scan's grid and affine) and ${relative(process.cwd(), weightsPath)}`);
 console.log(`the same mask again: npx medseg segment --weights ${relative(process.cwd(), weightsPath)} ${relative(process.cwd(), imagePath)} -o mask.nii.gz`);
 console.log(`done in ${elapsed()} s`);
-for (const t of net.stateDict().values()) t.dispose();
+net.dispose();

@@ -87,7 +87,7 @@ globalThis.runTransUNet = async (o) => {
     });
   }
   x.dispose();
-  for (const t of net.stateDict().values()) t.dispose();
+  net.dispose();
   return { adapter: rt.adapterName, params, baseMiB: base / MiB, rows };
 };
 globalThis.pageReady = true;

@@ -155,7 +155,7 @@ export async function runMedSAMSegment(args: MedSAMSegmentArgs): Promise<MedSAMS
   }, () => {
     bar?.end();
     predictor.reset();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
   const tSeg = performance.now();
   let bytes: Uint8Array;

@@ -147,7 +147,7 @@ export async function runMedSAMTrain(args: MedSAMTrainArgs): Promise<MedSAMTrain
   const dispose = () => {
     trainer.dispose();
     for (const t of [...masks, ...embeddings]) t.dispose();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   };
   const tEmbed = performance.now();
   if (freeze) {

@@ -125,7 +125,7 @@ export async function runSegment(args: SegmentArgs): Promise<SegmentReport> {
       }),
     () => {
       (bar as Progress | null)?.end();
-      for (const t of net.stateDict().values()) t.dispose();
+      net.dispose();
     },
   );
   const tSeg = performance.now();

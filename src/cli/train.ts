@@ -263,7 +263,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   }
   const dispose = () => {
     trainer.optimizer.dispose();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   };
   if (history.length === 0) {
     dispose();

@@ -145,7 +145,7 @@ export async function runTransUNetSegment(args: TransUNetSegmentArgs): Promise<T
       }),
     () => {
       (bar as Progress | null)?.end();
-      for (const t of net.stateDict().values()) t.dispose();
+      net.dispose();
     },
   );
   const tSeg = performance.now();

@@ -137,7 +137,7 @@ export async function runTransUNetTrain(args: TransUNetTrainArgs): Promise<Trans
   say(`TransUNet ${config} (${S}x${S} input, ${options.numClasses} classes, ${options.nSkip} skips), SGD momentum 0.9, weight decay ${weightDecay}, poly lr from ${lr} over ${args.steps} steps`);
   const dispose = () => {
     trainer.dispose();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   };
   const random = rng(seed);
   const { history, replaced } = await trainSteps<TransUNetStep>({

@@ -38,11 +38,11 @@ export async function readWeightsInput(path: string, what: string): Promise<Weig
  * After the GPU opens: loads a checked weights file into a freshly built model, strictly. On failure
  * the model's tensors are freed and the error names the file once (as `what`, default 'weights').
  */
-export async function loadStrictly<N extends { loadWeights(source: ReturnType<typeof bytesSource>): Promise<unknown>; stateDict(): Map<string, { dispose(): void }> }>(net: N, w: { path: string; bytes: Uint8Array; what?: string }): Promise<N> {
+export async function loadStrictly<N extends { loadWeights(source: ReturnType<typeof bytesSource>): Promise<unknown>; dispose(): void }>(net: N, w: { path: string; bytes: Uint8Array; what?: string }): Promise<N> {
   try {
     await net.loadWeights(bytesSource(w.bytes, w.path));
   } catch (e) {
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
     throw new CliError(`${w.what ?? 'weights'} ${w.path}: ${(e as Error).message.replace(`${w.path}: `, '')}`);
   }
   return net;

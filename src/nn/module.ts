@@ -114,6 +114,18 @@ export class Module {
   }
 
   /**
+   * Frees the module's GPU memory at once: every parameter's gradient, then every parameter and
+   * buffer (a gradient left on a disposed parameter would wait for garbage collection). The module
+   * cannot run afterwards.
+   */
+  dispose(): void {
+    for (const t of this.stateDict().values()) {
+      t.zeroGrad();
+      t.dispose();
+    }
+  }
+
+  /**
    * Parameters and buffers by their PyTorch state_dict keys (the tensors themselves, not copies), in
    * PyTorch's order: module by module, each module's parameters, then its buffers.
    */

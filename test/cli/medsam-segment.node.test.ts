@@ -39,7 +39,7 @@ async function tinyWeights(name: string, changes: Record<string, number> = {}): 
   }
   const path = join(dir, name);
   writeFileSync(path, (await weights.save(net.stateDict(), { metadata: { model: 'medsam', medsam_config: 'tiny' } }))!);
-  for (const t of net.stateDict().values()) t.dispose();
+  net.dispose();
   return path;
 }
 
@@ -128,7 +128,7 @@ describe('medseg segment --model medsam', () => {
     }
     for (let z = 0; z < nz; z++) if (z < 12 || z > 14) expect(plane(z).some((v) => v), `slice ${z} outside the range`).toBe(false);
     p.reset();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
 
   it('an empty mask on the box slice stops the propagation both ways and says so; the mask warns', async () => {
@@ -154,7 +154,7 @@ describe('medseg segment --model medsam', () => {
     expect(Array.from(got.data)).toEqual(Array.from(r.masks, (m) => m * 255));
     expect(report.slices[0].pixels).toBe(r.masks.reduce((a, v) => a + v, 0));
     p.reset();
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
 
   it('an interrupt (the AbortSignal Ctrl-C sets) stops after the current slice and writes nothing', async () => {

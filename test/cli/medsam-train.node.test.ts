@@ -66,7 +66,7 @@ describe('medseg train --model medsam', () => {
     const net = new models.MedSAM({ config: 'tiny' });
     fillModule(net);
     writeFileSync(start, (await weights.save(net.stateDict(), { metadata: { model: 'medsam', medsam_config: 'tiny' } }))!);
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
 
   it('--freeze-encoder on slices 1-5 of the spleen crop: each labelled one trains, only the mask decoder moves, and segment runs on the result', async () => {

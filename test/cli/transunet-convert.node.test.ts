@@ -51,7 +51,7 @@ describe('medseg convert --model transunet', () => {
       await m.loadWeights(readFileSync(join(dir, 'tiny48.safetensors')));
       for (const [k, t] of m.stateDict()) if (!k.endsWith('num_batches_tracked')) expect(await t.read(), k).toEqual(await weights.readFloat32(ck.tensors.get(k)!));
     } finally {
-      for (const t of m.stateDict().values()) t.dispose();
+      m.dispose();
     }
   });
 

@@ -54,7 +54,7 @@ async function tinyNet(): Promise<InstanceType<typeof models.TransUNet>> {
   return net;
 }
 const dispose = (net: InstanceType<typeof models.TransUNet>) => {
-  for (const t of net.stateDict().values()) t.dispose();
+  net.dispose();
 };
 
 describe('medseg segment --model transunet: refused before the GPU opens', () => {

@@ -104,7 +104,7 @@ describe('medseg train --model transunet', () => {
     const key = 'segmentation_head.0.weight';
     const [a, b] = await Promise.all([net.stateDict().get(key)!.read(), start.stateDict().get(key)!.read()]);
     expect(Array.from(a)).not.toEqual(Array.from(b));
-    for (const m of [net, start]) for (const t of m.stateDict().values()) t.dispose();
+    for (const m of [net, start]) m.dispose();
     // what segment reads before the GPU opens (the options from the shapes; it then loads as above)
     expect((await readTransUNetWeights(output)).options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
   });
@@ -117,7 +117,7 @@ describe('medseg train --model transunet', () => {
     expect(report.options).toEqual({ config: 'tiny', imgSize: 32, numClasses: 2, nSkip: 3 });
     const net = new models.TransUNet({ config: 'tiny', imgSize: 32, numClasses: 2 });
     await net.loadWeights(readFileSync(output));
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
 
   it('a grey PNG with a label PNG (values the classes): 1 step from the .pth on the one image', async () => {
@@ -133,7 +133,7 @@ describe('medseg train --model transunet', () => {
     expect(report.history).toHaveLength(1);
     const net = new models.TransUNet({ config: 'tiny', imgSize: 32, numClasses: 2 });
     await net.loadWeights(readFileSync(output));
-    for (const t of net.stateDict().values()) t.dispose();
+    net.dispose();
   });
 
   it('an interrupt after two of five steps writes the weights after step 2; one before the first step writes nothing', async () => {

@@ -542,7 +542,7 @@ describe('demo page (built, served under a sub-path)', () => {
         const net = new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape]))));
         await net.loadWeights(weights.bytesSource(bytes, file));
         const labels = (await models.segmentVolumeSlices(net, scanFile, { window: [-125, 275], batchSize: 4 })).labels;
-        for (const t of net.stateDict().values()) t.dispose();
+        net.dispose();
         lap('segmented in Node');
         return labels;
       };
@@ -690,7 +690,7 @@ describe('demo page (built, served under a sub-path)', () => {
       net.zeroGrad();
       const state = new Map<string, Float32Array>();
       for (const [k, t] of net.stateDict()) state.set(k, await t.read());
-      for (const t of net.stateDict().values()) t.dispose();
+      net.dispose();
       return { loss: r.loss, state, initial };
     };
     const losses = async () => ((await page.locator('#transunet-chart').getAttribute('data-losses')) ?? '').split(',').map(Number);

@@ -2,7 +2,7 @@
 // and F.dropout (train/eval behaviour, keep rate, scaling, seeding, backward), nn.GELU/ReLU and the
 // containers' state_dict names.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { F, nn, tensor, type Tensor } from '../../src/index.js';
+import { F, memoryStats, nn, tensor, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, ready } from '../helpers.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { erf } from '../reference/ops.js';
@@ -75,6 +75,27 @@ describe('nn.Linear', () => {
 });
 
 describe('containers', () => {
+  it('dispose() frees every parameter, buffer and gradient at once (memory back to before the model)', async () => {
+    const before = memoryStats();
+    class WithBuffer extends nn.Module {
+      scale = this.buffer('scale', tensor([2, 2, 2, 2], [4]));
+      forward(x: Tensor) {
+        return x.mul(this.scale);
+      }
+    }
+    const net = new nn.Sequential(new nn.Linear(6, 4, { seed: 1 }), new WithBuffer(), new nn.GELU(), new nn.Linear(4, 2, { seed: 2 }));
+    const x = tensor(randomArr([3, 6], 5).data, [3, 6]);
+    const y = net.forward(x);
+    const loss = y.sum();
+    loss.backward();
+    for (const t of [loss, y, x]) t.dispose();
+    const grads = net.parameters().filter((p) => p.grad).length;
+    expect(grads).toBe(net.parameters().length);
+    expect(memoryStats().liveTensors).toBeGreaterThan(before.liveTensors + grads);
+    net.dispose();
+    expect(memoryStats().liveTensors).toBe(before.liveTensors);
+    expect(memoryStats().liveBytes).toBe(before.liveBytes);
+  });
   it("Sequential and ModuleList name children 0, 1, ... as PyTorch's state_dict", () => {
     const seq = new nn.Sequential(new nn.Linear(4, 8, { seed: 1 }), new nn.GELU(), new nn.Dropout(0.1, { seed: 2 }), new nn.Linear(8, 2, { seed: 3 }));
     expect([...seq.stateDict().keys()]).toEqual(['0.weight', '0.bias', '3.weight', '3.bias']);

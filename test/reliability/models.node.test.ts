@@ -56,9 +56,6 @@ async function readAll(entries: Iterable<[string, Tensor]>): Promise<Map<string,
   return out;
 }
 
-const disposeAll = (m: { stateDict(): Map<string, Tensor> }) => {
-  for (const t of m.stateDict().values()) (t.grad?.dispose(), t.dispose());
-};
 
 const live = () => {
   const s = memoryStats();
@@ -101,7 +98,7 @@ describe('MedSAM tiny', () => {
     console.log(`MedSAM tiny: ${N} predictions and ${images} new images in ${((performance.now() - t0) / 1000).toFixed(1)} s: live tensors ${base.tensors} -> ${end.tensors}, bytes ${base.bytes} -> ${end.bytes}`);
     expect(end).toEqual(base);
     p.reset();
-    disposeAll(net);
+    net.dispose();
   }, timeout);
 
   it('decoder training: the same seed gives the same losses and weights bit for bit; the steps keep live memory at its baseline', async () => {
@@ -130,7 +127,7 @@ describe('MedSAM tiny', () => {
       const weights = await readAll(net.mask_decoder.stateDict());
       trainer.dispose();
       for (const t of [masks, embedding]) t.dispose();
-      disposeAll(net);
+      net.dispose();
       return { losses, weights, base, end };
     };
     const t0 = performance.now();
@@ -197,8 +194,8 @@ describe('V-Net tiny', () => {
       trainer.optimizer.dispose();
       images.dispose();
       labels.dispose();
-      disposeAll(trained);
-      disposeAll(segmenter);
+      trained.dispose();
+      segmenter.dispose();
       return { losses, weights, labels: seg.labels, windows: seg.windows, startedAt, afterFirst, afterSteps, seconds };
     };
     const steps = trainingSteps(slow() ? 1 : 2);
@@ -224,8 +221,8 @@ describe('V-Net tiny', () => {
     expect(convs.length).toBeGreaterThan(10);
     const d = new Set(differing(w7, w8));
     expect(convs.filter((k) => !d.has(k)), 'convolution weights equal under seeds 7 and 8').toEqual([]);
-    disposeAll(other);
-    disposeAll(again);
+    other.dispose();
+    again.dispose();
     expect(live(), 'live memory after both runs').toEqual(baseline);
   }, timeout);
 
@@ -247,7 +244,7 @@ describe('V-Net tiny', () => {
     console.log(`V-Net tiny: ${N} forward passes in ${((performance.now() - t0) / 1000).toFixed(1)} s: live tensors ${base.tensors} -> ${end.tensors}, bytes ${base.bytes} -> ${end.bytes}`);
     expect(end).toEqual(base);
     x.dispose();
-    disposeAll(net);
+    net.dispose();
   }, timeout);
 });
 
@@ -272,7 +269,7 @@ describe('TransUNet tiny', () => {
     console.log(`TransUNet tiny: ${N} forward passes in ${((performance.now() - t0) / 1000).toFixed(1)} s: live tensors ${base.tensors} -> ${end.tensors}, bytes ${base.bytes} -> ${end.bytes}`);
     expect(end).toEqual(base);
     x.dispose();
-    disposeAll(net);
+    net.dispose();
   }, timeout);
 
   it('training steps (forward, losses, backward, SGD) keep live memory at its baseline', async () => {
@@ -293,6 +290,6 @@ describe('TransUNet tiny', () => {
     expect(end).toEqual(base);
     trainer.dispose();
     for (const t of [images, labels]) t.dispose();
-    disposeAll(net);
+    net.dispose();
   }, timeout);
 });
