@@ -85,6 +85,25 @@ function job<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
+/**
+ * A training run's step loop, V-Net's and TransUNet's alike: one step a GPU job until `done()`
+ * reaches `target`; between steps a stop, or the run being replaced (a new scan or model), ends it.
+ * `step` runs one step and returns its progress message (given the step's time and dispatches).
+ * Returns whether the run ended early.
+ */
+async function runSteps(target: number, done: () => number, live: () => boolean, stopped: () => boolean, step: (t: { ms: () => number; dispatches: () => number }) => Promise<Event>): Promise<boolean> {
+  while (done() < target) {
+    if (stopped() || !live()) return true;
+    await job(async () => {
+      if (!live()) return;
+      const t0 = performance.now();
+      const d0 = rt!.dispatches;
+      post(await step({ ms: () => performance.now() - t0, dispatches: () => rt!.dispatches - d0 }));
+    });
+  }
+  return !live();
+}
+
 function dispose(s: VNetState | null): void {
   if (!s) return;
   s.trainer.optimizer.dispose();
@@ -169,21 +188,15 @@ async function train(id: number, steps: number, lr: number): Promise<TrainResult
   }
   const c = s.c;
   for (const g of s.trainer.optimizer.paramGroups) g.lr = lr;
-  while (s.trainer.steps < steps) {
-    // a stop, or a new scan (which replaced this V-Net), ends the run between steps
-    if (stopRequested || vnet !== s) return { steps: s.trainer.steps, stopped: true, segmentation: null };
-    await job(async () => {
-      if (vnet !== s) return;
-      const t0 = performance.now();
-      const d0 = rt!.dispatches;
-      const { images, labels } = models.sampleBatch([c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
-      const r = await profiled('V-Net training step', () => s.trainer.step(images, labels));
-      images.dispose();
-      labels.dispose();
-      post({ kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
-    });
-  }
-  if (vnet !== s) return { steps: s.trainer.steps, stopped: true, segmentation: null };
+  // a stop, or a new scan (which replaced this V-Net), ends the run between steps
+  const ended = await runSteps(steps, () => s.trainer.steps, () => vnet === s, () => stopRequested, async (t) => {
+    const { images, labels } = models.sampleBatch([c], s.pre.patch as [number, number, number], 1, s.random, { flip: false, deformation: null });
+    const r = await profiled('V-Net training step', () => s.trainer.step(images, labels));
+    images.dispose();
+    labels.dispose();
+    return { kind: 'step', step: s.trainer.steps, total: steps, loss: r.loss, dice: r.dice, ms: t.ms(), dispatches: t.dispatches(), memory: memory() };
+  });
+  if (ended) return { steps: s.trainer.steps, stopped: true, segmentation: null };
   post({ kind: 'stage', id, stage: 'segmenting the scan' });
   const seg = await job(() => segment(id));
   return { steps: s.trainer.steps, stopped: false, segmentation: seg };
@@ -541,26 +554,20 @@ async function transunetTrain(id: number, target: number, from: 'random' | 'enco
   post({ kind: 'stage', id, stage: 'TransUNet: preparing the slices' });
   const run = await job(() => transunetRun(from, target, fresh));
   const model = () => transunetResult(run.net, from === 'random' ? 'TransUNet tiny trained here' : `TransUNet trained here from ${run.from}`, [], 0, 0, false);
-  while (tuSteps(run) < target) {
-    if (tuStopRequested || tuRun !== run) return { steps: tuSteps(run), stopped: true, model: model(), segmentation: null };
-    await job(async () => {
-      if (tuRun !== run) return;
-      const t0 = performance.now();
-      const d0 = rt!.dispatches;
-      const S = run.net.imgSize;
-      const b = models.trainingBatch(run.slices, S, TU_BATCH, run.random);
-      const images = tensor(b.images, [TU_BATCH, 1, S, S]);
-      const labels = tensor(b.labels, [TU_BATCH, S, S]);
-      try {
-        const r = await profiled('TransUNet training step', () => run.trainer.step(images, labels));
-        post({ kind: 'transunetStep', step: tuSteps(run), total: target, loss: r.loss, ce: r.ce, dice: 1 - r.dice, accuracy: r.accuracy, lr: r.lr, ms: performance.now() - t0, dispatches: rt!.dispatches - d0, memory: memory() });
-      } finally {
-        images.dispose();
-        labels.dispose();
-      }
-    });
-  }
-  if (tuRun !== run) return { steps: tuSteps(run), stopped: true, model: model(), segmentation: null };
+  const ended = await runSteps(target, () => tuSteps(run), () => tuRun === run, () => tuStopRequested, async (t) => {
+    const S = run.net.imgSize;
+    const b = models.trainingBatch(run.slices, S, TU_BATCH, run.random);
+    const images = tensor(b.images, [TU_BATCH, 1, S, S]);
+    const labels = tensor(b.labels, [TU_BATCH, S, S]);
+    try {
+      const r = await profiled('TransUNet training step', () => run.trainer.step(images, labels));
+      return { kind: 'transunetStep', step: tuSteps(run), total: target, loss: r.loss, ce: r.ce, dice: 1 - r.dice, accuracy: r.accuracy, lr: r.lr, ms: t.ms(), dispatches: t.dispatches(), memory: memory() };
+    } finally {
+      images.dispose();
+      labels.dispose();
+    }
+  });
+  if (ended) return { steps: tuSteps(run), stopped: true, model: model(), segmentation: null };
   const segmentation = await job(() => transunetSegment(id));
   return { steps: tuSteps(run), stopped: false, model: model(), segmentation };
 }
