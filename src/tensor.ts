@@ -55,9 +55,15 @@ export function backwardEnded(): void {
   for (const t of deadInBackward.splice(0)) t.freeIfUnused();
 }
 let liveTensors = 0;
+/** Tensors dropped without dispose() and reclaimed by the garbage collector, and the GPU bytes that freed, since start-up. */
+let collectedTensors = 0;
+let collectedBytes = 0;
 const collected = new FinalizationRegistry<Storage>((s) => {
   liveTensors--;
+  collectedTensors++;
+  const live = s.pool.liveBytes;
   s.release();
+  collectedBytes += live - s.pool.liveBytes;
 });
 
 export function contiguousStrides(shape: readonly number[]): number[] {
@@ -271,10 +277,16 @@ export class Tensor {
   }
 }
 
-/** Live tensor handles, storages and GPU bytes (leak checks); peak is since the runtime opened or resetPeakMemory. */
+/**
+ * Live tensor handles, storages and GPU bytes (leak checks); peak is since the runtime opened or
+ * resetPeakMemory. collectedTensors and collectedBytes count, since start-up, the tensors dropped
+ * without dispose() that the garbage collector reclaimed and the bytes that freed: a leak check over
+ * an interval compares liveTensors + collectedTensors (liveBytes + collectedBytes), since a
+ * collection of earlier garbage can land inside it.
+ */
 export function memoryStats() {
   const p = runtime().pool.stats();
-  return { liveTensors, liveStorages, liveBytes: p.liveBytes, peakBytes: p.peakLiveBytes, idleBytes: p.idleBytes };
+  return { liveTensors, collectedTensors, collectedBytes, liveStorages, liveBytes: p.liveBytes, peakBytes: p.peakLiveBytes, idleBytes: p.idleBytes };
 }
 
 /** Restarts memoryStats' peakBytes from the bytes live now (to measure the peak of one step). */

@@ -85,23 +85,28 @@ export async function checkOp(c: OpCase): Promise<void> {
 }
 
 /**
+ * Tensor handles and GPU bytes held since start-up: live ones plus those the garbage collector
+ * reclaimed. Unlike memoryStats()'s live counts, a collection of garbage that earlier tests dropped
+ * does not change it, so a leak check compares two of these exactly.
+ */
+export function held(): { tensors: number; bytes: number } {
+  const s = memoryStats();
+  return { tensors: s.liveTensors + s.collectedTensors, bytes: s.liveBytes + s.collectedBytes };
+}
+
+/**
  * Leak check: runs `step` (one training step that disposes every handle it makes) once to create
- * shared scratch buffers and caches, then twice more; live bytes and tensor handles must come back
- * to their value after the first run. Garbage collection of handles that earlier tests dropped
- * only lowers the counts, so a measurement that went down is taken again (at most 3 times).
+ * shared scratch buffers and caches, then twice more; the tensor handles and bytes held (see
+ * held()) must come back to their value after the first run.
  */
 export async function expectStepLeavesNothing(step: () => Promise<void>): Promise<void> {
   await step();
   await runtime().sync();
-  for (let attempt = 1; ; attempt++) {
-    const before = memoryStats();
-    await step();
-    await step();
-    await runtime().sync();
-    const after = memoryStats();
-    if ((after.liveTensors < before.liveTensors || after.liveBytes < before.liveBytes) && attempt < 3) continue;
-    expect(after.liveTensors, 'live tensor handles after the step').toBe(before.liveTensors);
-    expect(after.liveBytes, 'live bytes after the step').toBe(before.liveBytes);
-    return;
-  }
+  const before = held();
+  await step();
+  await step();
+  await runtime().sync();
+  const after = held();
+  expect(after.tensors, 'tensor handles held after the step').toBe(before.tensors);
+  expect(after.bytes, 'bytes held after the step').toBe(before.bytes);
 }

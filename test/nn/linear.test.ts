@@ -3,7 +3,7 @@
 // containers' state_dict names.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, memoryStats, nn, tensor, type Tensor } from '../../src/index.js';
-import { checkOp, expectClose, ready } from '../helpers.js';
+import { checkOp, expectClose, held, ready } from '../helpers.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { erf } from '../reference/ops.js';
 import { elementwiseTol, reductionTol } from '../tolerance.js';
@@ -76,7 +76,7 @@ describe('nn.Linear', () => {
 
 describe('containers', () => {
   it('dispose() frees every parameter, buffer and gradient at once (memory back to before the model)', async () => {
-    const before = memoryStats();
+    const before = held();
     class WithBuffer extends nn.Module {
       scale = this.buffer('scale', tensor([2, 2, 2, 2], [4]));
       forward(x: Tensor) {
@@ -91,10 +91,10 @@ describe('containers', () => {
     for (const t of [loss, y, x]) t.dispose();
     const grads = net.parameters().filter((p) => p.grad).length;
     expect(grads).toBe(net.parameters().length);
-    expect(memoryStats().liveTensors).toBeGreaterThan(before.liveTensors + grads);
+    expect(held().tensors).toBeGreaterThan(before.tensors + grads);
     net.dispose();
-    expect(memoryStats().liveTensors).toBe(before.liveTensors);
-    expect(memoryStats().liveBytes).toBe(before.liveBytes);
+    expect(held().tensors).toBe(before.tensors);
+    expect(held().bytes).toBe(before.bytes);
   });
   it("Sequential and ModuleList name children 0, 1, ... as PyTorch's state_dict", () => {
     const seq = new nn.Sequential(new nn.Linear(4, 8, { seed: 1 }), new nn.GELU(), new nn.Dropout(0.1, { seed: 2 }), new nn.Linear(8, 2, { seed: 3 }));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
 import { conv, convTranspose, setConvReductionLimits, setConvTransposePhases, type ConvReductionLimits, type ConvVariant } from '../../src/ops/conv.js';
 import { setKernelVariant } from '../../src/gpu/variants.js';
-import { checkOp, expectClose, expectStepLeavesNothing, ready } from '../helpers.js';
+import { checkOp, expectClose, expectStepLeavesNothing, held, ready } from '../helpers.js';
 import { gradTol, reductionTol } from '../tolerance.js';
 import {
   conv as refConv,
@@ -343,10 +343,10 @@ describe('conv memory', () => {
       });
     run(); // first use creates the shared scratch buffers
     await runtime().sync();
-    const before = memoryStats().liveTensors;
+    const before = held().tensors;
     run();
     await runtime().sync();
-    expect(memoryStats().liveTensors).toBe(before);
+    expect(held().tensors).toBe(before);
     for (const t of [x, w, wt, pw]) t.dispose();
   });
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setKernelVariant } from '../../src/gpu/variants.js';
 import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
-import { checkOp, expectClose, expectStepLeavesNothing, ready, upload } from '../helpers.js';
+import { checkOp, expectClose, expectStepLeavesNothing, held, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';
 import * as ref from '../reference/norm.js';
@@ -265,10 +265,10 @@ describe('norm and pool memory', () => {
       });
     run();
     await runtime().sync();
-    const before = memoryStats().liveTensors;
+    const before = held().tensors;
     run();
     await runtime().sync();
-    expect(memoryStats().liveTensors).toBe(before);
+    expect(held().tensors).toBe(before);
     for (const t of [x, rm, rv]) t.dispose();
   });
 

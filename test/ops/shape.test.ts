@@ -2,7 +2,7 @@
 // cat, pad) against the reference, with gradients; views must not copy.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { F, tensor, memoryStats } from '../../src/index.js';
-import { checkOp, ready } from '../helpers.js';
+import { checkOp, held, ready } from '../helpers.js';
 import { cat, pad, permute } from '../reference/ops.js';
 import { Arr, unravel } from '../reference/ndarray.js';
 
@@ -74,17 +74,17 @@ describe('cat and pad', () => {
 
 describe('memory', () => {
   it('disposing every handle returns all bytes, views included', async () => {
-    const before = memoryStats().liveBytes;
+    const before = held().bytes;
     const x = tensor(new Float32Array(1000), [10, 100]);
     const v = x.transpose(0, 1);
     const c = v.contiguous();
     const y = c.add(1);
     c.dispose();
     x.dispose();
-    expect(memoryStats().liveBytes).toBeGreaterThan(before);
+    expect(held().bytes).toBeGreaterThan(before);
     v.dispose();
     y.dispose();
-    expect(memoryStats().liveBytes).toBe(before);
+    expect(held().bytes).toBe(before);
   });
   it('backward frees its intermediate gradients', async () => {
     const x = tensor(new Float32Array(4096).fill(0.5), [64, 64], { requiresGrad: true });
@@ -115,12 +115,12 @@ describe('memory', () => {
       w.zeroGrad();
     };
     await step();
-    const before = memoryStats();
+    const before = held();
     await step();
     await step();
-    const after = memoryStats();
-    expect(after.liveBytes).toBe(before.liveBytes);
-    expect(after.liveTensors).toBe(before.liveTensors);
+    const after = held();
+    expect(after.bytes).toBe(before.bytes);
+    expect(after.tensors).toBe(before.tensors);
     expect(w.graphUses).toBe(0);
   });
   it('use after dispose is an error naming the tensor', () => {

@@ -16,10 +16,13 @@ const rt = await init();
 const warm = tensor([1, 2, 3]).add(1);
 await warm.read();
 warm.dispose();
-const headroom = Number(process.env.OOM_HEADROOM_MIB ?? 600) * MiB;
-const cap = vmSize() + headroom;
-execFileSync('prlimit', [`--pid=${process.pid}`, `--as=${cap}:${cap}`]);
-say({ step: 'capped', adapter: rt.adapterName, capMiB: Math.round(cap / MiB), maxBufferSize: rt.limits.maxBufferSize });
+// the soft limit only (the hard one stays unlimited), so step 3 can set it again from where it is then
+const capAddressSpace = (headroom: number) => {
+  const cap = vmSize() + headroom;
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--as=${cap}:unlimited`]);
+  return Math.round(cap / MiB);
+};
+say({ step: 'capped', adapter: rt.adapterName, capMiB: capAddressSpace(600 * MiB), maxBufferSize: rt.limits.maxBufferSize });
 
 const errorOf = async (work: () => Promise<unknown>) => {
   try {
@@ -65,12 +68,15 @@ x.dispose();
 y.dispose();
 
 // 3. idle pooled buffers make an allocation fail that fits without them: the retry after the pool's
-// release succeeds. 3 x 64 MiB idle (the pool keeps at most 256 MiB idle), then 512 MiB with a
-// 600 MiB headroom.
+// release succeeds. 3 x 64 MiB idle (the pool keeps at most 256 MiB idle), then 512 MiB with the
+// cap set 416 MiB above the address space in use then (idle buffers included): refused by 96 MiB
+// with them, fits by 96 MiB without. The cap is set here, not from step 1's, so that what the
+// process grew by meanwhile (threads, the JS heap; more on a loaded machine) is not in the margin.
 const idle = [0, 1, 2].map(() => Tensor.empty([16 * MiB], 'reliability idle'));
 await rt.sync();
 for (const t of idle) t.dispose();
 const idleBefore = memoryStats().idleBytes;
+say({ step: 'recapped', capMiB: capAddressSpace(416 * MiB) });
 let attempts = 0;
 const e3 = await errorOf(() =>
   rt.retryOnOutOfMemory(async () => {

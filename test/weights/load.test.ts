@@ -3,7 +3,7 @@
 // progress is reported per tensor, and a mismatching checkpoint loads nothing.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { memoryStats, weights } from '../../src/index.js';
-import { ready } from '../helpers.js';
+import { held, ready } from '../helpers.js';
 import { makeTensor, manifestTensors, writeNpz, writePth, type FixtureTensor } from '../fixtures/make-checkpoints.js';
 
 beforeAll(ready);
@@ -57,10 +57,10 @@ describe('weights.load', () => {
   });
 
   it('loads nothing when the checkpoint does not match the schema', async () => {
-    const before = memoryStats().liveTensors;
+    const before = held().tensors;
     const schemas = weights.schemasFor('medsam').map((s) => weights.scaledSchema(s, 16));
     await expect(weights.load(writePth(ts), { model: 'medsam', schemas })).rejects.toThrow(/missing/);
-    expect(memoryStats().liveTensors).toBe(before);
+    expect(held().tensors).toBe(before);
   });
 
   it('round-trips GPU tensors through weights.save', async () => {
