@@ -161,20 +161,8 @@ async function segment(id: number): Promise<SegmentResultMsg> {
     models.segmentVolume(s.net, scan!, s.pre, { onProgress: (p) => post({ kind: 'stage', id, stage: `segment: ${p.stage}`, done: p.done, total: p.total }) }),
   );
   const labels = Uint8Array.from(seg.labels, (v) => (v > 0 ? 1 : 0));
-  let dice: number | null = null;
-  if (label) {
-    let inter = 0;
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < labels.length; i++) {
-      const m = labels[i] > 0;
-      const r = label.data[i] > 0;
-      if (m && r) inter++;
-      if (m) a++;
-      if (r) b++;
-    }
-    dice = a + b ? (2 * inter) / (a + b) : 1;
-  }
+  // the foreground's Dice against the label (1 where both are empty)
+  const dice = label ? (models.labelOverlap(labels, label.data).dice ?? 1) : null;
   return { labels, dice, ms: performance.now() - t0, windows: seg.windows, memory: memory() };
 }
 
@@ -543,7 +531,6 @@ async function transunetRun(from: 'random' | 'encoder', target: number, fresh: b
     throw e;
   }
   setTransunet(net, {});
-  endRun();
   tuRun = { net, trainer: new models.TransUNetTrainer(net, { baseLr: TU_LR, maxSteps: target }), before: 0, slices, random: models.patchRandom(TU_SEED), from: key };
   return tuRun;
 }
@@ -554,6 +541,7 @@ async function transunetTrain(id: number, target: number, from: 'random' | 'enco
   post({ kind: 'stage', id, stage: 'TransUNet: preparing the slices' });
   const run = await job(() => transunetRun(from, target, fresh));
   const model = () => transunetResult(run.net, from === 'random' ? 'TransUNet tiny trained here' : `TransUNet trained here from ${run.from}`, [], 0, 0, false);
+  post({ kind: 'transunetModel', model: model() });
   const ended = await runSteps(target, () => tuSteps(run), () => tuRun === run, () => tuStopRequested, async (t) => {
     const S = run.net.imgSize;
     const b = models.trainingBatch(run.slices, S, TU_BATCH, run.random);
@@ -594,18 +582,7 @@ async function transunetSegment(id: number): Promise<TransunetSegmentMsg> {
   let dice: (number | null)[] | null = null;
   let maxLabel = 0;
   if (label) for (const v of label.data) if (v > maxLabel) maxLabel = v;
-  if (label && Math.max(2, maxLabel + 1) === C) {
-    const both = new Array<number>(C).fill(0);
-    const inLabel = new Array<number>(C).fill(0);
-    for (let i = 0; i < r.labels.length; i++) {
-      const l = label.data[i];
-      if (l > 0 && l < C) {
-        inLabel[l]++;
-        if (r.labels[i] === l) both[l]++;
-      }
-    }
-    dice = counts.map((n, c) => (c === 0 ? null : n + inLabel[c] ? (2 * both[c]) / (n + inLabel[c]) : null));
-  }
+  if (label && Math.max(2, maxLabel + 1) === C) dice = counts.map((_, c) => (c === 0 ? null : models.labelOverlap(r.labels, label!.data, c).dice));
   return { labels: r.labels, numClasses: C, counts, dice, slices: r.slices, ms: performance.now() - t0, memory: memory() };
 }
 

@@ -706,7 +706,8 @@ function showTransunetEncoder(r: TransunetEncoderResult): void {
   // chosen for the user unless it is the full network on a CPU adapter, where a step takes minutes
   const start = $<HTMLSelectElement>('transunet-start');
   const chosen = r.config === 'tiny' || !cpuAdapter ? 'encoder' : 'random';
-  if (start.value !== chosen) {
+  // a new choice, or a new encoder chosen again, starts a new run (the run from an earlier encoder is not resumed)
+  if (start.value !== chosen || chosen === 'encoder') {
     start.value = chosen;
     newTransunetRun();
   }
@@ -802,10 +803,10 @@ $('transunet-train').onclick = async () => {
   const id = scanId;
   try {
     const r = await engine.request<TransunetTrainResult>('transunetTrain', { steps: target, from, fresh });
+    transunetWeights = r.model;
     if (id !== scanId) return;
     tuResumeTarget = r.stopped ? target : null;
     $('transunet-train').textContent = r.stopped ? 'Resume' : 'Train more';
-    transunetWeights = r.model;
     if (r.stopped) setTransunetState('stopped', `stopped after ${r.steps} step${r.steps === 1 ? '' : 's'}; Resume continues with the same weights and momentum, Segment with TransUNet uses them now`);
     if (r.segmentation) {
       showTransunetSegmentation(r.segmentation, `${r.model.name} (${r.steps} steps)`);
@@ -887,6 +888,9 @@ async function start(): Promise<void> {
         setTiming('TransUNet training step', `${fmtMs(e.ms)} (mean ${fmtMs(mean)} over ${tuStepTimes.length}; ${e.dispatches} GPU dispatches)`);
         showMemory(e.memory);
         setTransunetState('training', `step ${e.step}/${e.total}: loss ${e.loss.toFixed(4)} (CE ${e.ce.toFixed(3)}), soft Dice ${e.dice.toFixed(3)}, pixel accuracy ${e.accuracy.toFixed(3)}, lr ${e.lr.toPrecision(3)}`);
+      } else if (e.kind === 'transunetModel') {
+        transunetWeights = e.model;
+        updateButtons();
       } else if (e.kind === 'medsamStep') {
         setMedsamState('training', `fine-tuning step ${e.step}/${e.total}: loss ${e.loss.toFixed(3)}, training Dice ${e.dice.toFixed(3)} (${fmtMs(e.ms)})`);
       } else if (e.kind === 'stage') {

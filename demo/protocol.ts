@@ -66,6 +66,8 @@ export type Event =
   | { kind: 'medsamStep'; step: number; total: number; loss: number; dice: number; ms: number }
   /** one TransUNet training step: trainer.py's loss (0.5 CE + 0.5 Dice loss), its CE, the soft Dice (1 - the Dice loss: classes averaged, background included), pixel accuracy, the lr it used */
   | { kind: 'transunetStep'; step: number; total: number; loss: number; ce: number; dice: number; accuracy: number; lr: number; ms: number; dispatches: number; memory: MemoryReport }
+  /** a training run replaced the page's TransUNet with its new model (sent before its first step, so the page names the right model even when the run fails) */
+  | { kind: 'transunetModel'; model: TransunetWeightsResult }
   /** the kernels of one model run, most GPU time first (at most 8; source 'none': the device has no timestamp queries, `why` says so) */
   | { kind: 'profile'; run: string; source: 'timestamp' | 'none'; why: string; kernels: KernelTime[]; kernelCount: number; dispatches: number; gpuMs: number; wallMs: number }
   | { kind: 'stage'; id: number; stage: string; done?: number; total?: number }

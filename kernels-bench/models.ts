@@ -64,9 +64,6 @@ export interface ModelRow {
   baseMiB: number;
 }
 
-const disposeModel = (m: nn.Module) => {
-  m.dispose();
-};
 const shape = (t: Tensor) => t.shape.join('x');
 const countParams = (m: nn.Module) => m.parameters().reduce((s, p) => s + p.size, 0);
 
@@ -103,7 +100,7 @@ function vnet(quick: boolean): ModelBench {
         parts: [{ part: '', input: shape(x), params: countParams(net), run: (p) => runPass(net, p, () => net.forward(x)) }],
         dispose: () => {
           x.dispose();
-          disposeModel(net);
+          net.dispose();
         },
       };
     },
@@ -124,7 +121,7 @@ function transunet(quick: boolean): ModelBench {
         parts: [{ part: '', input: shape(x), params: countParams(net), run: (p) => runPass(net, p, () => net.forward(x)) }],
         dispose: () => {
           x.dispose();
-          disposeModel(net);
+          net.dispose();
         },
       };
     },
@@ -157,7 +154,7 @@ function medsam(quick: boolean): ModelBench {
         ],
         dispose: () => {
           for (const t of [image, embedding, box]) t.dispose();
-          disposeModel(net);
+          net.dispose();
         },
       };
     },

@@ -16,7 +16,7 @@ export interface Timing {
   median: number;
   min: number;
   max: number;
-  /** runs timed in all */
+  /** runs behind median (with timestamp queries as many again ran unprofiled for `wall`) */
   runs: number;
   /** wall seconds per run around a sync, median over batches run without the profiler */
   wall: number;

@@ -65,17 +65,9 @@ trainer.optimizer.dispose();
 
 net.setBatchNormMode(arg('--bn', 'batch'));
 const seg = await models.segmentVolume(net, image, pre);
-let inter = 0;
-let predicted = 0;
-let reference = 0;
-for (let i = 0; i < seg.labels.length; i++) {
-  const m = seg.labels[i] > 0;
-  const r = label.data[i] > 0;
-  if (m && r) inter++;
-  if (m) predicted++;
-  if (r) reference++;
-}
-const dice = predicted + reference ? (2 * inter) / (predicted + reference) : 1;
+const overlap = models.labelOverlap(seg.labels, label.data);
+const { predicted, reference } = overlap;
+const dice = overlap.dice ?? 1;
 mkdirSync(outDir, { recursive: true });
 const maskPath = join(outDir, 'spleen-mask.nii.gz');
 const weightsPath = join(outDir, 'vnet-tiny-demo.safetensors');

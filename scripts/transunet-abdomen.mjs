@@ -87,17 +87,8 @@ async function evaluate(when) {
   console.log(`segmented at ${W}x${H} in ${seconds.toFixed(2)} s (eval mode): pixel accuracy ${((100 * hit) / pred.length).toFixed(2)}%`);
   const dice = [];
   for (let c = 1; c < CLASSES.length; c++) {
-    let inter = 0;
-    let ps = 0;
-    let gs = 0;
-    for (let i = 0; i < pred.length; i++) {
-      const p = pred[i] === c ? 1 : 0;
-      const g = label[i] === c ? 1 : 0;
-      inter += p * g;
-      ps += p;
-      gs += g;
-    }
-    if (gs || ps) dice.push([CLASSES[c], gs ? (2 * inter) / (ps + gs) : 0, gs, ps]);
+    const o = models.labelOverlap(pred, label, c);
+    if (o.dice !== null) dice.push([CLASSES[c], o.dice, o.reference, o.predicted]);
   }
   for (const [n, d, gs, ps] of dice) console.log(`  ${n.padEnd(13)} Dice ${d.toFixed(4)} (label ${gs} px, predicted ${ps} px)`);
   const present = dice.filter(([, , gs]) => gs > 0);

@@ -9,7 +9,7 @@
 import { TRANSUNET_CONFIGS, TransUNet, type TransUNetConfigName } from '../models/transunet/transunet.js';
 import { transunetConfigFromShapes, transunetOptionsFromShapes, transunetSchema, type TransUNetShapeOptions } from '../models/transunet/schema.js';
 import { openCheckpoint, planConversion, type Checkpoint } from '../weights/convert.js';
-import { npzTarget, npzTargetShape } from '../weights/schemas/transunet-npz.js';
+import { npzNotLoaded, npzTarget, npzTargetShape } from '../weights/schemas/transunet-npz.js';
 import type { Schema } from '../weights/schemas/index.js';
 import { bytesSource, type ByteSource } from '../weights/source.js';
 import { CliError, oneOf, wholeNumber } from './args.js';
@@ -77,7 +77,7 @@ function layoutOf(ck: Checkpoint, g: Partial<TransUNetShapeOptions>, what: strin
     }
   }
   const keys = [...shapes.keys()];
-  const encoderOnly = !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.'));
+  const encoderOnly = !keys.some(npzNotLoaded);
   let options: TransUNetShapeOptions;
   if (!encoderOnly) {
     options = transunetOptionsFromShapes(shapes);
@@ -138,7 +138,7 @@ export async function readTransUNetWeights(path: string, what = 'weights', { all
     const ck = await openCheckpoint(src);
     if (ck.format === 'npz' && !allowNpz) throw new CliError(`${what} ${path} is an .npz (TransUNet's R50+ViT-B_16.npz layout): ${encoderOnlyMessage(path, 'it')}`);
     const keys = [...ck.tensors.keys()];
-    if (ck.format !== 'npz' && keys.some((k) => k.startsWith('transformer.')) && !keys.some((k) => k.startsWith('decoder.') || k.startsWith('segmentation_head.'))) {
+    if (ck.format !== 'npz' && keys.some((k) => k.startsWith('transformer.')) && !keys.some(npzNotLoaded)) {
       throw new CliError(`${what} ${path} has TransUNet encoder keys and no decoder.* or segmentation_head.* (converted from the ImageNet-21k .npz?): ${encoderOnlyMessage(path, 'the .npz')}`);
     }
     const layout = transunetLayout(ck, given, `${what} ${path}`);

@@ -18,6 +18,7 @@ export {
   type SegmentResult,
 } from './vnet-inference.js';
 export { VNetTrainer, prepareCase, samplePatch, sampleBatch, patchRandom, type TrainingCase, type PatchOptions, type BatchOptions, type StepResult } from './vnet-train.js';
+export { labelOverlap, type LabelOverlap } from './label-overlap.js';
 export { randomDeformation, bsplineField, bsplineWeights, type DeformationOptions } from './deformation.js';
 export * from './medsam/index.js';
 export * from './transunet/index.js';

@@ -2,7 +2,7 @@
 // and F.dropout (train/eval behaviour, keep rate, scaling, seeding, backward), nn.GELU/ReLU and the
 // containers' state_dict names.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { F, memoryStats, nn, tensor, type Tensor } from '../../src/index.js';
+import { F, nn, tensor, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, held, ready } from '../helpers.js';
 import { Arr, randomArr } from '../reference/ndarray.js';
 import { erf } from '../reference/ops.js';

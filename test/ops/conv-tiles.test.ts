@@ -11,6 +11,8 @@ import { F, runtime } from '../../src/index.js';
 import { recordPicks, setKernelVariant } from '../../src/gpu/variants.js';
 import { setConvReductionLimits } from '../../src/ops/conv.js';
 import { convTile, tiledChunk, type TiledVariant } from '../../src/ops/conv-gemm.js';
+import { LOOP_BUDGET } from '../../src/ops/loop-budget.js';
+import { tileSlicePasses } from '../../src/ops/matmul.js';
 import { expectClose, ready, upload } from '../helpers.js';
 import { conv as refConv, convInputGrad, convWeightGrad, type RefConvOptions } from '../reference/conv.js';
 import { randomArr } from '../reference/ndarray.js';
@@ -88,9 +90,14 @@ describe('conv tile-size variants', () => {
       const { TK, TM } = convTile(v, M);
       const k = tiledChunk({ TK, TM });
       expect(k % TK, `${v} M ${M}`).toBe(0);
-      const perSlice = 1 + (Math.ceil((TK * 16 * TM) / 256) + 1) + ((TK * 64) / 256 + 1) + (TK + 1) + TK * (TM + 1);
-      expect((k / TK) * perSlice + 6 * TM + 16, `${v} M ${M}`).toBeLessThanOrEqual(16384);
+      expect((k / TK) * tileSlicePasses({ TK, TM }) + 6 * TM + 16, `${v} M ${M}`).toBeLessThanOrEqual(LOOP_BUDGET);
     }
+    // the passes of one K slice of _gemm_tile.wgsl, counted by hand from its loops: 1 for the slice
+    // loop, (TK*BM/256 + 1) staging A's BM = 16*TM rows, (TK*64/256 + 1) staging B, then TK + 1 and
+    // TK*(TM + 1) for the multiply-accumulate
+    expect(tileSlicePasses({ TK: 16, TM: 4 })).toBe(1 + 5 + 5 + 17 + 80);
+    expect(tileSlicePasses({ TK: 32, TM: 4 })).toBe(1 + 9 + 9 + 33 + 160);
+    expect(tileSlicePasses({ TK: 16, TM: 1 })).toBe(1 + 2 + 5 + 17 + 32);
     expect(convTile('tiled-k32', 40)).toEqual({ TK: 32, TM: 4 });
     expect(convTile('tiled-m16', 40)).toEqual({ TK: 16, TM: 1 });
     expect(convTile('tiled', 8)).toEqual({ TK: 16, TM: 1 });

@@ -5,7 +5,7 @@
 // split reductions (small limits take the split, fold, slab and z-slice paths at small shapes);
 // the float64 reference's analytic gradients against its finite differences.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { F, memoryStats, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
+import { F, noGrad, runtime, tensor, type Tensor } from '../../src/index.js';
 import { conv, convTranspose, setConvReductionLimits, setConvTransposePhases, type ConvReductionLimits, type ConvVariant } from '../../src/ops/conv.js';
 import { setKernelVariant } from '../../src/gpu/variants.js';
 import { checkOp, expectClose, expectStepLeavesNothing, held, ready } from '../helpers.js';

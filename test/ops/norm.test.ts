@@ -4,7 +4,7 @@
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setKernelVariant } from '../../src/gpu/variants.js';
-import { F, memoryStats, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
+import { F, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, expectStepLeavesNothing, held, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
 import { randomArr } from '../reference/ndarray.js';

@@ -16,10 +16,10 @@ const rt = await init();
 const warm = tensor([1, 2, 3]).add(1);
 await warm.read();
 warm.dispose();
-// the soft limit only (the hard one stays unlimited), so step 3 can set it again from where it is then
+// the soft limit only (the hard one stays as it is), so step 3 can set it again from where it is then
 const capAddressSpace = (headroom: number) => {
   const cap = vmSize() + headroom;
-  execFileSync('prlimit', [`--pid=${process.pid}`, `--as=${cap}:unlimited`]);
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--as=${cap}:`]);
   return Math.round(cap / MiB);
 };
 say({ step: 'capped', adapter: rt.adapterName, capMiB: capAddressSpace(600 * MiB), maxBufferSize: rt.limits.maxBufferSize });

@@ -2,7 +2,7 @@
 // tensor by tensor to the GPU; values read back equal what the fixture generator wrote,
 // progress is reported per tensor, and a mismatching checkpoint loads nothing.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryStats, weights } from '../../src/index.js';
+import { weights } from '../../src/index.js';
 import { held, ready } from '../helpers.js';
 import { makeTensor, manifestTensors, writeNpz, writePth, type FixtureTensor } from '../fixtures/make-checkpoints.js';
 
