@@ -66,12 +66,33 @@ struct Params {
 @group(0) @binding(9) var<storage, read> saved: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dx: array<f32>;
 
-fn addr(r: u32, e: u32) -> u32 {
-  return params.x_offset + (r / params.R1) * params.sr0 + (r % params.R1) * params.sr1 + (e / params.E1) * params.se0 + (e % params.E1) * params.se1;
+// Row r's first element and affine channel; an element's place and channel are those plus its
+// offset within the row (el, ch), so the loops over a row add without dividing by R1.
+struct RowAt {
+  x: u32,
+  c: u32,
 }
 
-fn chan(r: u32, e: u32) -> u32 {
-  return (r % params.R1) * params.ch_r + (e / params.E1) * params.ch_e0 + (e % params.E1) * params.ch_e1;
+fn row_at(r: u32) -> RowAt {
+  return RowAt(params.x_offset + (r / params.R1) * params.sr0 + (r % params.R1) * params.sr1, (r % params.R1) * params.ch_r);
+}
+
+// ELEMS specialises the element map where one of its two levels is trivial, so the element loops
+// carry no integer division (a division per lane is the slowest operation on CPU adapters):
+// 1: E1 == row_len (e / E1 = 0: layer norm over the last dims, weight standardisation);
+// 2: E1 == 1 (e % E1 = 0: LayerNorm2d over the channels); 0: the general map (batch, group norm).
+override ELEMS: u32 = 0u;
+
+fn el(b: RowAt, e: u32) -> u32 {
+  if (ELEMS == 1u) { return b.x + e * params.se1; }
+  if (ELEMS == 2u) { return b.x + e * params.se0; }
+  return b.x + (e / params.E1) * params.se0 + (e % params.E1) * params.se1;
+}
+
+fn ch(b: RowAt, e: u32) -> u32 {
+  if (ELEMS == 1u) { return b.c + e * params.ch_e1; }
+  if (ELEMS == 2u) { return b.c + e * params.ch_e0; }
+  return b.c + (e / params.E1) * params.ch_e0 + (e % params.E1) * params.ch_e1;
 }
 
 fn scale_of(c: u32) -> f32 {
@@ -105,19 +126,20 @@ fn finish_stats(r: u32, mean: f32, m2: f32) -> vec2<f32> {
 fn norm_forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (r >= params.n_rows) { return; }
+  let rb = row_at(r);
   let n = params.row_len;
   var s = 0.0;
-  for (var e = 0u; e < n; e++) { s += x[addr(r, e)]; }
+  for (var e = 0u; e < n; e++) { s += x[el(rb, e)]; }
   let mean = s / f32(n);
   var m2 = 0.0;
   for (var e = 0u; e < n; e++) {
-    let d = x[addr(r, e)] - mean;
+    let d = x[el(rb, e)] - mean;
     m2 += d * d;
   }
   let st = finish_stats(r, mean, m2);
   for (var e = 0u; e < n; e++) {
-    let i = addr(r, e);
-    let c = chan(r, e);
+    let i = el(rb, e);
+    let c = ch(rb, e);
     out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
   }
 }
@@ -143,11 +165,11 @@ fn shifted_moments(k: f32, s: vec2<f32>, n: f32) -> vec2<f32> {
   return vec2<f32>(k + s.x / n, max(s.y - s.x * s.x / n, 0.0));
 }
 
-// (mean, M2) of elements [e0, e1) of row r, shifted by k, with the sums spread over the workgroup.
-fn wg_moments(r: u32, e0: u32, e1: u32, k: f32, lid: u32) -> vec2<f32> {
+// (mean, M2) of elements [e0, e1) of the row at rb, shifted by k, with the sums spread over the workgroup.
+fn wg_moments(rb: RowAt, e0: u32, e1: u32, k: f32, lid: u32) -> vec2<f32> {
   var acc = vec2<f32>(0.0);
   for (var e = e0 + lid; e < e1; e += 64u) {
-    let d = x[addr(r, e)] - k;
+    let d = x[el(rb, e)] - k;
     acc += vec2<f32>(d, d * d);
   }
   return shifted_moments(k, wg_sum(lid, acc), f32(e1 - e0));
@@ -158,8 +180,9 @@ fn norm_forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
   let r = wid.y * nwg.x + wid.x;
   let valid = r < params.n_rows;
   let n = select(0u, params.row_len, valid);
-  let k = select(0.0, x[addr(min(r, params.n_rows - 1u), 0u)], valid);
-  let mm = wg_moments(r, 0u, n, k, lid); // every invocation takes part in the reduction
+  let rb = row_at(min(r, params.n_rows - 1u));
+  let k = select(0.0, x[el(rb, 0u)], valid);
+  let mm = wg_moments(rb, 0u, n, k, lid); // every invocation takes part in the reduction
   if (!valid) { return; }
   var st: vec2<f32>;
   if (lid == 0u) { st = finish_stats(r, mm.x, mm.y); }
@@ -170,8 +193,8 @@ fn norm_forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     st = vec2<f32>(mm.x, 1.0 / sqrt(mm.y / f32(params.row_len) + params.eps));
   }
   for (var e = lid; e < n; e += 64u) {
-    let i = addr(r, e);
-    let c = chan(r, e);
+    let i = el(rb, e);
+    let c = ch(rb, e);
     out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
   }
 }
@@ -184,14 +207,15 @@ fn saved_stats(r: u32) -> vec2<f32> {
 fn norm_backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (r >= params.n_rows) { return; }
+  let rb = row_at(r);
   let n = params.row_len;
   let st = saved_stats(r);
   var sg = 0.0;
   var sgx = 0.0;
   if (MODE == 0u) {
     for (var e = 0u; e < n; e++) {
-      let i = addr(r, e);
-      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+      let i = el(rb, e);
+      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
       sg += g;
       sgx += g * (x[i] - st.x) * st.y;
     }
@@ -199,8 +223,8 @@ fn norm_backward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
   let mg = sg / f32(n);
   let mgx = sgx / f32(n);
   for (var e = 0u; e < n; e++) {
-    let i = addr(r, e);
-    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let i = el(rb, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
     let xhat = (x[i] - st.x) * st.y;
     dx[i - params.x_offset] = st.y * (g - mg - xhat * mgx);
   }
@@ -212,18 +236,19 @@ fn norm_backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
   let valid = r < params.n_rows;
   let n = select(0u, params.row_len, valid);
   let st = select(vec2<f32>(0.0), saved_stats(min(r, params.n_rows - 1u)), valid);
+  let rb = row_at(min(r, params.n_rows - 1u));
   var acc = vec2<f32>(0.0);
   if (MODE == 0u) {
     for (var e = lid; e < n; e += 64u) {
-      let i = addr(r, e);
-      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+      let i = el(rb, e);
+      let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
       acc += vec2<f32>(g, g * (x[i] - st.x) * st.y);
     }
   }
   let tot = wg_sum(lid, acc) / f32(params.row_len);
   for (var e = lid; e < n; e += 64u) {
-    let i = addr(r, e);
-    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let i = el(rb, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
     let xhat = (x[i] - st.x) * st.y;
     dx[i - params.x_offset] = st.y * (g - tot.x - xhat * tot.y);
   }
@@ -247,7 +272,8 @@ fn norm_chunk_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let r = wid.y;
   let p = wid.x;
   let cr = chunk_range(p);
-  let mm = wg_moments(r, cr.x, cr.y, x[addr(r, cr.x)], lid);
+  let rb = row_at(r);
+  let mm = wg_moments(rb, cr.x, cr.y, x[el(rb, cr.x)], lid);
   if (lid == 0u) {
     let o = (r * params.chunks + p) * 3u;
     partial[o] = f32(cr.y - cr.x);
@@ -280,9 +306,10 @@ fn norm_chunk_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     if (p == 0u && lid == 0u) { st = finish_stats(r, mm.x, mm.y); }
   }
   let cr = chunk_range(p);
+  let rb = row_at(r);
   for (var e = cr.x + lid; e < cr.y; e += 64u) {
-    let i = addr(r, e);
-    let c = chan(r, e);
+    let i = el(rb, e);
+    let c = ch(rb, e);
     out[i - params.x_offset] = (x[i] - st.x) * st.y * scale_of(c) + shift_of(c);
   }
 }
@@ -293,10 +320,11 @@ fn norm_chunk_backward_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
   let p = wid.x;
   let st = saved_stats(r);
   let cr = chunk_range(p);
+  let rb = row_at(r);
   var acc = vec2<f32>(0.0);
   for (var e = cr.x + lid; e < cr.y; e += 64u) {
-    let i = addr(r, e);
-    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let i = el(rb, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
     acc += vec2<f32>(g, g * (x[i] - st.x) * st.y);
   }
   let tot = wg_sum(lid, acc);
@@ -322,9 +350,10 @@ fn norm_chunk_backward_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
     tot = wg_sum(lid, acc) / f32(params.row_len);
   }
   let cr = chunk_range(p);
+  let rb = row_at(r);
   for (var e = cr.x + lid; e < cr.y; e += 64u) {
-    let i = addr(r, e);
-    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(chan(r, e));
+    let i = el(rb, e);
+    let g = dy[i + params.dy_offset - params.x_offset] * scale_of(ch(rb, e));
     let xhat = (x[i] - st.x) * st.y;
     dx[i - params.x_offset] = st.y * (g - tot.x - xhat * tot.y);
   }

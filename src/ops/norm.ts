@@ -10,6 +10,7 @@
 import { needsGrad, noGrad, record } from '../autograd.js';
 import { runtime } from '../gpu/runtime.js';
 import { scope } from '../scope.js';
+import { LOOP_BUDGET } from './loop-budget.js';
 import { registerKernelFamily } from '../gpu/variants.js';
 import { Tensor, contiguousStrides, numel, shapeStr } from '../tensor.js';
 import { contiguous, denseAt0, reshape } from './shape.js';
@@ -43,6 +44,9 @@ interface RowMap {
  */
 const WORKGROUP_ROW = 64 * 4096;
 
+/** The longest row one invocation normalises: the serial forward's three loops over it stay within LOOP_BUDGET. */
+const SERIAL_ROW = Math.floor((LOOP_BUDGET - 3) / 3);
+
 /** How rows are normalised: by one invocation each, one workgroup each, or in chunks (elements per chunk). */
 interface RowPlan {
   kind: 'serial' | 'workgroup' | 'chunked';
@@ -57,13 +61,24 @@ function chunked(m: RowMap, chunk = Math.max(4096, Math.ceil(m.rowLen / 256))): 
 export const normKernels = registerKernelFamily<RowMap>({
   family: 'norm',
   variants: [
-    { name: 'serial', description: 'one invocation per row, exact two passes (short rows)', applies: (m) => m.rowLen < 128 },
+    { name: 'serial', description: 'one invocation per row, exact two passes (short rows; on CPU adapters rows up to SERIAL_ROW)', applies: (m) => m.rowLen <= SERIAL_ROW },
     { name: 'workgroup', description: 'one workgroup per row, shifted-sum statistics in one reduction', applies: (m) => m.rowLen <= WORKGROUP_ROW },
     { name: 'chunked', description: 'rows split into chunks whose statistics are merged (few long rows); param chunk: elements per chunk', applies: () => true },
   ],
   // Few long rows would leave most of the GPU idle in one workgroup each; rows longer than one
-  // workgroup may loop over are always chunked.
-  choose: (m) => (m.rowLen > WORKGROUP_ROW || (m.nRows < 128 && m.rowLen >= 16384) ? 'chunked' : m.rowLen >= 128 ? 'workgroup' : 'serial'),
+  // workgroup may loop over are always chunked. A CPU adapter runs a workgroup on one thread, so
+  // there a row per workgroup keeps the threads busy down to a few rows, and merging chunks costs
+  // more than it spreads (groupNorm 1x256x56x56 in 32 groups: SwiftShader 18 ms against 46 chunked,
+  // llvmpipe 3.9 against 4.9); and an invocation per row wins wherever it may loop over the row and
+  // there are rows for every thread: the workgroup reduction's barriers cost more than they save
+  // (SwiftShader, 2 cores: layerNorm 1024x768 20 ms against 58, LayerNorm2d of 1x256x64x64 27
+  // against 207; llvmpipe 2.5 against 4.1 and 3.2 against 9.3).
+  choose: (m, adapter) =>
+    m.rowLen > WORKGROUP_ROW || (m.nRows < (adapter === 'cpu' ? 16 : 128) && m.rowLen >= 16384)
+      ? 'chunked'
+      : m.rowLen < 128 || (adapter === 'cpu' && m.rowLen <= SERIAL_ROW && m.nRows >= 256)
+        ? 'serial'
+        : 'workgroup',
 });
 
 function rowPlan(m: RowMap): RowPlan {
@@ -72,6 +87,9 @@ function rowPlan(m: RowMap): RowPlan {
   if (name === 'chunked') return chunked(m, c.params.chunk);
   return { kind: name as RowPlan['kind'], chunk: 0 };
 }
+
+/** norm.wgsl's ELEMS: which level of the element map is trivial (1: one run, E1 = rowLen; 2: E1 = 1; 0: neither). */
+const elemsMap = (m: RowMap): number => (m.E1 === m.rowLen ? 1 : m.E1 === 1 ? 2 : 0);
 
 /** A dense handle of t starting at element 0 (the kernel indexes weight and bias from 0), no grad node. */
 const dense = (t: Tensor): Tensor => noGrad(() => denseAt0(t));
@@ -99,7 +117,7 @@ function launchForward(x: Tensor, s: NormSpec): { out: Tensor; stats: Tensor } {
   const rt = runtime();
   const params = rowParams(m, x.offset, s, !s.fixed && !!s.running, x.offset, chunk, chunks);
   const context = `${s.op}(${shapeStr(x.shape)})`;
-  const overrides = { MODE: s.fixed ? 1 : 0 };
+  const overrides = { MODE: s.fixed ? 1 : 0, ELEMS: elemsMap(m) };
   const buffers: Record<string, GPUBuffer | null> = {
     x: x.buffer,
     weight: s.weight?.buffer ?? null,
@@ -162,7 +180,7 @@ function launchBackward(x: Tensor, g: Tensor, stats: Tensor, s: NormSpec): Tenso
   const chunks = chunk ? Math.ceil(m.rowLen / chunk) : 0;
   const rt = runtime();
   const params = rowParams(m, x.offset, s, false, g.offset, chunk, chunks);
-  const overrides = { MODE: s.fixed ? 1 : 0 };
+  const overrides = { MODE: s.fixed ? 1 : 0, ELEMS: elemsMap(m) };
   const context = `${s.op} backward(${shapeStr(x.shape)})`;
   const buffers: Record<string, GPUBuffer | null> = { x: x.buffer, dy: g.buffer, weight: s.weight?.buffer ?? null, saved: stats.buffer, dx: dx.buffer };
   if (kind === 'chunked') {

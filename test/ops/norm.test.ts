@@ -2,8 +2,8 @@
 // differences, for batch norm (training and eval, running-stat updates), group norm (one group, one
 // group per channel, TransUNet's form), layer norm over the last dims, LayerNorm2d and weight
 // standardisation; rows short (one invocation per row) and long (a workgroup per row).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setKernelVariant } from '../../src/gpu/variants.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { recordPicks, setKernelVariant } from '../../src/gpu/variants.js';
 import { F, noGrad, ones, runtime, tensor, zeros, type Tensor } from '../../src/index.js';
 import { checkOp, expectClose, expectStepLeavesNothing, held, ready, upload } from '../helpers.js';
 import { reductionTol } from '../tolerance.js';
@@ -143,6 +143,45 @@ describe('weight standardisation', () => {
         tol: reductionTol(shape.slice(1).reduce((a, c) => a * c, 1)),
       }));
   }
+});
+
+// Each row kernel forced, at the row lengths the models normalise (a ViT's 768-wide tokens, SAM's
+// 256-channel LayerNorm2d, StdConv2d's 3x3x128 weights, a group of 8 channels), through each
+// specialisation of the element map (norm.wgsl's ELEMS: one run, E1 = 1, the general map).
+describe('each row kernel at the models\' row lengths', () => {
+  afterEach(() => setKernelVariant('norm', null));
+  for (const variant of ['serial', 'workgroup'] as const) {
+    it(`${variant}: layerNorm over 768, LayerNorm2d over 256 channels, weight standardisation over 1152, groupNorm`, async () => {
+      setKernelVariant('norm', variant);
+      const check = async (name: string, gpu: () => Tensor, want: import('../reference/ndarray.js').Arr, n: number) => {
+        const { result: y, picks } = recordPicks(gpu);
+        expect(picks.map((p) => p.variant), name).toEqual([variant]);
+        expectClose(await y.read(), want.data, reductionTol(n), `${variant} ${name}`);
+        y.dispose();
+      };
+      const x = randomArr([3, 768], 21, -2, 3);
+      const w = randomArr([768], 22);
+      const b = randomArr([768], 23);
+      const [xt, wt, bt] = [x, w, b].map((a) => upload(a));
+      await check('layerNorm', () => F.layerNorm(xt, [768], wt, bt), ref.layerNorm(x, 1, w, b), 768);
+      const x2 = randomArr([1, 256, 2, 3], 24);
+      const x2t = upload(x2);
+      await check('layerNorm2d', () => F.layerNorm2d(x2t), ref.layerNorm2d(x2, null, null), 256);
+      const ws = randomArr([2, 128, 3, 3], 25);
+      const wst = upload(ws);
+      await check('weightStandardize', () => F.weightStandardize(wst), ref.weightStandardize(ws, 1e-5), 1152);
+      const g = randomArr([1, 16, 3, 4], 26);
+      const gt = upload(g);
+      await check('groupNorm', () => F.groupNorm(gt, 2), ref.groupNorm(g, 2, null, null), 96);
+      for (const t of [xt, wt, bt, x2t, wst, gt]) t.dispose();
+    });
+  }
+  it('the default rule: an invocation per row for many rows on CPU adapters, a workgroup per row elsewhere', () => {
+    const x = upload(randomArr([256, 768], 27));
+    const { result: y, picks } = recordPicks(() => noGrad(() => F.layerNorm(x, [768])));
+    expect(picks[0].variant).toBe(runtime().adapterKind === 'cpu' ? 'serial' : 'workgroup');
+    for (const t of [x, y]) t.dispose();
+  });
 });
 
 describe('rows split into chunks (few long rows)', () => {
