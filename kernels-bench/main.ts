@@ -1,4 +1,4 @@
-// The benchmark's command line: `npm run bench -- [FAMILY ...] [--models [MODEL ...]] [--forward-only] [--quick] [--full] [--tune]
+// The benchmark's command line: `npm run bench -- [FAMILY ...] [--models [MODEL ...]] [--forward-only | --backward-only] [--quick] [--full] [--tune]
 // [--no-tuned] [--wall] [--browser] [--compare | --compare-only] [--out DIR | --json FILE --md FILE --svg
 // FILE] [--budget S]`. Runs suite.ts in Node (Dawn; MEDSEG_ADAPTER picks the adapter) or, with
 // --browser, in Chromium (browser/run.ts); --models runs the model benchmarks (models.ts; alone,
@@ -11,10 +11,11 @@ import { FAMILIES, runSuite, type SuiteOptions } from './suite.js';
 import { MODEL_KEYS } from './models.js';
 import { nodeIO } from './tune-cache.js';
 
-const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--models [MODEL ...]] [--forward-only] [--quick] [--full] [--tune] [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
+const USAGE = `usage: npm run bench -- [${Object.keys(FAMILIES).join('|')} ...] [--models [MODEL ...]] [--forward-only | --backward-only] [--quick] [--full] [--tune] [--no-tuned] [--browser] [--compare | --compare-only] [--out DIR] [--json FILE] [--md FILE] [--svg FILE] [--budget SECONDS]
   --models [vnet|transunet|medsam ...]  each model's forward and forward+backward (V-Net paper
               128x128x64, TransUNet 224x224, MedSAM vit_b encoder 1024x1024 and decoder per box;
-              random weights), alone or after the FAMILY ... given; --forward-only: no backward
+              random weights), alone or after the FAMILY ... given; --forward-only: no backward;
+              --backward-only: only forward+backward
   --quick     small shapes of every family (a smoke run, under two minutes on a CPU adapter);
               with --models the tiny model configurations
   --full      also the cases a CPU adapter skips
@@ -53,6 +54,7 @@ function parseArgs(argv: string[]): Args {
       while (MODEL_KEYS.includes(argv[i + 1])) names.push(argv[++i]);
       o.models = names.length ? names : true;
     } else if (a === '--forward-only') o.passes = ['forward'];
+    else if (a === '--backward-only') o.passes = ['forward+backward'];
     else if (a === '--quick') o.quick = true;
     else if (a === '--tune') o.tune = true;
     else if (a === '--no-tuned') o.noTuned = true;
