@@ -12,7 +12,7 @@ import { init, manualSeed, memoryStats, models, OutOfMemoryError, Tensor, tensor
 import { profileKernels, timestampSupport } from '../src/gpu/index.js';
 import type { Volume } from '../src/io/index.js';
 import { numel } from '../src/tensor.js';
-import { npzNotLoaded } from '../src/weights/schemas/transunet-npz.js';
+import { encoderSchema, npzNotLoaded } from '../src/weights/schemas/transunet-npz.js';
 import type { Event, FinetuneResult, InitResult, MedsamResult, MemoryReport, Request, SavedModel, SegmentResultMsg, TrainResult, TransunetEncoderResult, TransunetLoadResult, TransunetSegmentMsg, TransunetTrainResult, TransunetWeightsResult, WeightsResult } from './protocol.js';
 
 const post = (e: Event, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(e, transfer);
@@ -335,22 +335,11 @@ async function restoreMedsamWeights(): Promise<WeightsResult | null> {
 // RandomGenerator, as `medseg train --model transunet` (seed 1234), from random weights (the tiny
 // configuration) or from the loaded encoder (its configuration, decoder and head random). ----
 
-/** the keys load_from() fills from the ImageNet-21k .npz: all but decoder.* and segmentation_head.* */
-const isEncoderKey = (k: string) => !npzNotLoaded(k);
-
 /** The keys the ImageNet-21k .npz fills (load_from()): TransUNet `config`'s encoder at its default input size. */
-function encoderSchema(config: models.TransUNetConfigName): weights.Schema {
-  const imgSize = models.TRANSUNET_CONFIGS[config].defaultImgSize;
-  const full = models.transunetSchema({ config, imgSize, numClasses: 2, nSkip: 3 });
-  return {
-    id: `transunet_encoder_${config}_${imgSize}`,
-    model: 'transunet',
-    description: `TransUNet '${config}' encoder (the ImageNet-21k .npz's arrays), imgSize ${imgSize}`,
-    tensors: new Map([...full.tensors].filter(([k]) => isEncoderKey(k))),
-  };
-}
+const encoderSchemaOf = (config: models.TransUNetConfigName): weights.Schema =>
+  encoderSchema(models.transunetSchema({ config, imgSize: models.TRANSUNET_CONFIGS[config].defaultImgSize, numClasses: 2, nSkip: 3 }));
 const ENCODER_CONFIGS: models.TransUNetConfigName[] = ['tiny', 'R50-ViT-B_16'];
-const encoderSchemas = () => ENCODER_CONFIGS.map(encoderSchema);
+const encoderSchemas = () => ENCODER_CONFIGS.map(encoderSchemaOf);
 
 /** An encoder-only TransUNet checkpoint, converted: the start of a fine-tuning run. */
 interface TransunetEncoder {
@@ -364,19 +353,19 @@ let transunetEncoder: TransunetEncoder | null = null;
 async function transunetFor(file: Blob, name: string): Promise<{ net: models.TransUNet } | { encoderOnly: true }> {
   const ck = await weights.openCheckpoint(weights.blobSource(file, name));
   const keys = [...ck.tensors.keys()];
-  if (ck.format === 'npz' || !keys.some((k) => !isEncoderKey(k))) return { encoderOnly: true };
+  if (ck.format === 'npz' || !keys.some(npzNotLoaded)) return { encoderOnly: true };
   return { net: new models.TransUNet(models.transunetOptionsFromShapes(new Map([...ck.tensors].map(([k, r]) => [k, r.shape])))) };
 }
 
 /** The encoder configuration of a converted encoder file (its keys and shapes against each configuration's). */
 async function encoderOf(file: Blob, name: string): Promise<TransunetEncoder> {
   const plan = await weights.planConversion(weights.blobSource(file, name), { model: 'transunet', schemas: encoderSchemas() });
-  return { file, name, config: ENCODER_CONFIGS.find((c) => plan.schema.id === encoderSchema(c).id)! };
+  return { file, name, config: ENCODER_CONFIGS.find((c) => plan.schema.id === encoderSchemaOf(c).id)! };
 }
 
 const encoderResult = (e: TransunetEncoder, notes: string[], convertMs: number, loadMs: number, fromCache: boolean): TransunetEncoderResult => {
   const c = models.TRANSUNET_CONFIGS[e.config];
-  const schema = encoderSchema(e.config);
+  const schema = encoderSchemaOf(e.config);
   let parameters = 0;
   for (const s of schema.tensors.values()) parameters += numel(s);
   return { name: e.name, notes, convertMs, loadMs, fromCache, tensors: schema.tensors.size, config: e.config, imgSize: c.defaultImgSize, parameters };
@@ -384,13 +373,10 @@ const encoderResult = (e: TransunetEncoder, notes: string[], convertMs: number, 
 
 /** Fills a new TransUNet's encoder from a converted encoder file (decoder.* and segmentation_head.* keep their initialisation, as load_from()). */
 async function loadEncoder(net: models.TransUNet, e: TransunetEncoder): Promise<void> {
-  const w = await weights.load(e.file, { model: 'transunet', schemas: [encoderSchema(e.config)] });
   try {
-    const r = net.loadStateDict(w.tensors, { strict: false });
-    const missing = r.missing.filter(isEncoderKey);
-    if (missing.length || r.unexpected.length) throw new Error(`${e.name}: the encoder does not fit TransUNet '${e.config}': missing [${missing.slice(0, 5).join(', ')}], unexpected [${r.unexpected.slice(0, 5).join(', ')}]`);
-  } finally {
-    for (const t of w.tensors.values()) t.dispose();
+    await net.loadWeights(e.file, { encoderOnly: true });
+  } catch (err) {
+    throw new Error(`${e.name}: the encoder does not fit TransUNet '${e.config}': ${(err as Error).message}`);
   }
 }
 

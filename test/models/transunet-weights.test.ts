@@ -74,6 +74,24 @@ describe('TransUNet checkpoints', () => {
     await expectGolden(noGrad(() => m.forward(image())), 'npz.logits', reductionTol(chainK(c, 32)));
   });
 
+  it('an encoder saved on its own (the page converts the .npz so) fills the encoder with encoderOnly; a plain load refuses it', async () => {
+    const trained = tiny();
+    await trained.loadWeights(await fixtureBytes('transunet_tiny.pth'));
+    const encoder = new Map([...trained.stateDict()].filter(([k]) => !k.startsWith('decoder.') && !k.startsWith('segmentation_head.') && !k.endsWith('num_batches_tracked')));
+    const bytes = (await weights.save(encoder))!;
+    const m = tiny();
+    fillModule(m, 'other.');
+    const headBefore = await m.segmentation_head.get(0).getParam('weight')!.read();
+    await m.loadWeights(bytes, { encoderOnly: true });
+    expect(await m.segmentation_head.get(0).getParam('weight')!.read(), 'the head keeps its weights').toEqual(headBefore);
+    const key = 'transformer.encoder.layer.0.attn.query.weight';
+    expect(await m.stateDict().get(key)!.read()).toEqual(await trained.stateDict().get(key)!.read());
+    await expect(tiny().loadWeights(bytes)).rejects.toThrow(/missing/);
+    const extra = new Map(encoder);
+    extra.set('segmentation_head.0.weight', trained.stateDict().get('segmentation_head.0.weight')!);
+    await expect(tiny().loadWeights((await weights.save(extra))!, { encoderOnly: true })).rejects.toThrow(/unexpected/);
+  });
+
   it('the npz at the grid it was made for (3x3, imgSize 48): the class token is dropped, the grid copied', async () => {
     const m = new models.TransUNet({ config: 'tiny', imgSize: 48, numClasses: 2 });
     made.push(m);

@@ -12,7 +12,7 @@ import { shapeStr } from '../../tensor.js';
 import { Module } from '../../nn/module.js';
 import { load, type LoadOptions, type WeightSource } from '../../weights/load.js';
 import type { Schema } from '../../weights/schemas/index.js';
-import { npzNotLoaded } from '../../weights/schemas/transunet-npz.js';
+import { encoderSchema, npzNotLoaded } from '../../weights/schemas/transunet-npz.js';
 import { Transformer } from './vit.js';
 import { DecoderCup, SegmentationHead } from './decoder.js';
 
@@ -144,15 +144,18 @@ export class TransUNet extends Module {
    * a converted .safetensors loads strictly (a missing num_batches_tracked reads as 0, as PyTorch's
    * BatchNorm). The ImageNet-21k .npz (R50+ViT-B_16.npz) initialises the encoder as TransUNet's
    * load_from() does (layouts converted, position table resampled for another grid); decoder.* and
-   * segmentation_head.* keep their initialisation.
+   * segmentation_head.* keep their initialisation. `encoderOnly`: a file of the encoder's keys alone
+   * (weights/schemas/transunet-npz.ts encoderSchema: the .npz converted on its own) fills the encoder the same way.
    */
-  async loadWeights(source: WeightSource, options: Pick<LoadOptions, 'onProgress' | 'fetchInit'> = {}): Promise<{ format: string; notes: string[]; metadata: Record<string, string> }> {
-    const loaded = await load(source, { ...options, model: 'transunet', schemas: [this.schema()] });
+  async loadWeights(source: WeightSource, options: Pick<LoadOptions, 'onProgress' | 'fetchInit'> & { encoderOnly?: boolean } = {}): Promise<{ format: string; notes: string[]; metadata: Record<string, string> }> {
+    const { encoderOnly = false, ...loadOptions } = options;
+    const schema = encoderOnly ? encoderSchema(this.schema()) : this.schema();
+    const loaded = await load(source, { ...loadOptions, model: 'transunet', schemas: [schema] });
     try {
       // the schema check has passed; what may still be absent: num_batches_tracked (dropped by the
-      // converter; the model keeps its counters) and, from the npz, the decoder and head
+      // converter; the model keeps its counters) and, from the npz or an encoder alone, the decoder and head
       const r = this.loadStateDict(loaded.tensors, { strict: false });
-      const allowed = (k: string) => k.endsWith('.num_batches_tracked') || (loaded.format === 'npz' && npzNotLoaded(k));
+      const allowed = (k: string) => k.endsWith('.num_batches_tracked') || ((encoderOnly || loaded.format === 'npz') && npzNotLoaded(k));
       const missing = r.missing.filter((k) => !allowed(k));
       if (missing.length || r.unexpected.length) {
         throw new Error(`TransUNet.loadWeights: missing keys [${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}], unexpected keys [${r.unexpected.slice(0, 5).join(', ')}]`);

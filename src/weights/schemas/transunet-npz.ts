@@ -8,10 +8,21 @@
 //   bilinear align-corners resampling of the g x g grid to g' x g').
 // decoder.* and segmentation_head.* have no npz counterpart (random init) and are not output.
 import { derivedRecord, readFloat32, type TensorRecord } from '../record.js';
+import type { Schema } from './index.js';
 
 export const npzUnusedKeys = (k: string) => k === 'cls' || k.startsWith('pre_logits/') || k.startsWith('head/');
 /** PyTorch keys load_from() does not fill. */
 export const npzNotLoaded = (k: string) => k.startsWith('decoder.') || k.startsWith('segmentation_head.');
+
+/** The part of a TransUNet schema load_from() fills: its encoder (e.g. for the .npz converted on its own). */
+export function encoderSchema(schema: Schema): Schema {
+  return {
+    id: `${schema.id}_encoder`,
+    model: 'transunet',
+    description: `${schema.description}: the encoder only (the ImageNet-21k .npz's arrays)`,
+    tensors: new Map([...schema.tensors].filter(([k]) => !npzNotLoaded(k))),
+  };
+}
 
 type Transform = 'copy' | 'hwio' | 'flatten' | 'transpose' | 'qkv' | 'qkvBias' | 'out' | 'posemb';
 
