@@ -17,15 +17,16 @@
 // MODE 1: given statistics: mean and var read from running_mean/var[r] (batch norm in eval).
 // Backward, with g = dy * weight[ch] and xhat = (x - mean) * rstd, per row of n elements:
 //   MODE 0: dx = rstd * (g - mean(g) - xhat * mean(g * xhat));   MODE 1: dx = rstd * g.
-// *_serial: one invocation per row (short rows); *_workgroup: 64 invocations per row with
-// reductions in workgroup memory (long rows); norm_chunk_*: rows split over many workgroups
-// (few, very long rows), see below.
+// *_serial: one invocation per row (short rows; on CPU adapters, many rows up to 5460 elements);
+// *_workgroup: 64 invocations per row with reductions in workgroup memory (long rows);
+// norm_chunk_*: rows split over many workgroups (few, very long rows), see below.
 // Bound: Mesa's llvmpipe (gallivm; Mesa 22.3.6 through Dawn's OpenGL backend) counts the loop passes
 // of an invocation (one counter of 65535 per batch of 8 invocations, shared by every loop, inner
 // loops in full) and silently leaves every loop once it runs out: one workgroup over a row of 2.2M
 // (two loops of 34k passes) normalised only part of it. The host (src/ops/norm.ts) keeps rows of
-// the serial kernel under 128, rows of the workgroup kernels and chunks under 64 * 4096 (4096
-// passes per loop), so no invocation passes LOOP_BUDGET (16384).
+// the serial kernel within (LOOP_BUDGET - 3) / 3 (its forward's three loops over the row), rows of
+// the workgroup kernels and chunks under 64 * 4096 (4096 passes per loop), so no invocation passes
+// LOOP_BUDGET (16384).
 
 override MODE: u32 = 0u;
 

@@ -61,7 +61,7 @@ function chunked(m: RowMap, chunk = Math.max(4096, Math.ceil(m.rowLen / 256))): 
 export const normKernels = registerKernelFamily<RowMap>({
   family: 'norm',
   variants: [
-    { name: 'serial', description: 'one invocation per row, exact two passes (short rows; on CPU adapters rows up to SERIAL_ROW)', applies: (m) => m.rowLen <= SERIAL_ROW },
+    { name: 'serial', description: 'one invocation per row, exact two passes (short rows; on CPU adapters many rows up to 5460 elements)', applies: (m) => m.rowLen <= SERIAL_ROW },
     { name: 'workgroup', description: 'one workgroup per row, shifted-sum statistics in one reduction', applies: (m) => m.rowLen <= WORKGROUP_ROW },
     { name: 'chunked', description: 'rows split into chunks whose statistics are merged (few long rows); param chunk: elements per chunk', applies: () => true },
   ],
