@@ -53,13 +53,16 @@ interface RowPlan {
   chunk: number;
 }
 
+/** The shortest chunk on CPU adapters (see chunked). */
+const CPU_CHUNK = 65536;
+
 /**
  * Splits rows longer than `chunk`. The default: a 256th of the row, at least 4096 elements, or on
  * CPU adapters 65536, where each workgroup's reduction costs more than the parallelism of many
  * chunks gives (batch norm over 16 rows of 1M: SwiftShader 312 ms against 575 in chunks of 4096;
  * llvmpipe 150 against 144).
  */
-function chunked(m: RowMap, chunk = Math.max(runtime().adapterKind === 'cpu' ? 65536 : 4096, Math.ceil(m.rowLen / 256))): RowPlan {
+function chunked(m: RowMap, chunk = Math.max(runtime().adapterKind === 'cpu' ? CPU_CHUNK : 4096, Math.ceil(m.rowLen / 256))): RowPlan {
   return m.rowLen > chunk ? { kind: 'chunked', chunk: Math.min(chunk, WORKGROUP_ROW) } : { kind: m.rowLen >= 128 ? 'workgroup' : 'serial', chunk: 0 };
 }
 
@@ -79,7 +82,7 @@ export const normKernels = registerKernelFamily<RowMap>({
   // (SwiftShader, 2 cores: layerNorm 1024x768 20 ms against 58, LayerNorm2d of 1x256x64x64 27
   // against 207; llvmpipe 2.5 against 4.1 and 3.2 against 9.3).
   choose: (m, adapter) =>
-    m.rowLen > WORKGROUP_ROW || (m.nRows < (adapter === 'cpu' ? 16 : 128) && m.rowLen >= 16384)
+    m.rowLen > WORKGROUP_ROW || (adapter === 'cpu' ? m.nRows < 16 && m.rowLen > CPU_CHUNK : m.nRows < 128 && m.rowLen >= 16384)
       ? 'chunked'
       : m.rowLen < 128 || (adapter === 'cpu' && m.rowLen <= SERIAL_ROW && m.nRows >= 256)
         ? 'serial'
